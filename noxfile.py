@@ -1,0 +1,135 @@
+"""Test, lint, type-check and build every package of mla-plugins.
+
+Each package is tested against a matrix of mlagents releases (the ones with the
+``mlagents.trainer_type`` plugin API). On Python 3.11, which mlagents does not declare,
+the releases are installed with the corrected dependency metadata in ``uv.toml``.
+
+    nox                      # everything (the CI command)
+    nox -t latest            # quick loop: every package against the newest mlagents
+    nox -s "tests(mla-dqn-mla1.1)"   # one cell of the matrix
+    nox -l                   # list sessions
+
+A new package joins the matrix by adding its name to ``PACKAGES``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES = ["mla-plugin-core", "mla-envs"]
+# Legend: oldest = lowest supported release, latest = newest supported release.
+MLAGENTS_RELEASES = {"0.30.0": "oldest", "1.0.0": "middle", "1.1.0": "latest"}
+UV_CONFIG = ROOT / "uv.toml"
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = False
+
+
+def torch_pin() -> list[str]:
+    """Pin torch to the CPU wheel in ``PIP_FIND_LINKS`` when that folder has one.
+
+    uv does not read ``PIP_FIND_LINKS`` by itself; without an exact pin it would take a
+    multi-GB CUDA build from the index. With no such folder, torch resolves normally.
+    """
+    folder = os.environ.get("PIP_FIND_LINKS", "")
+    wheels = sorted(glob.glob(os.path.join(folder, "torch-*.whl"))) if folder else []
+    if not wheels:
+        return []
+    version = Path(wheels[-1]).name.split("-")[1]
+    return ["--find-links", folder, f"torch=={version}"]
+
+
+def local_requirement(name: str) -> str | None:
+    """An editable path for a requirement that names one of this repo's packages."""
+    bare = re.split(r"[<>=!~\[ ;]", name, maxsplit=1)[0]
+    path = ROOT / "packages" / bare
+    return f"-e{path}" if path.is_dir() else None
+
+
+def install_with_mlagents(session: nox.Session, mlagents: str, *requirements: str) -> None:
+    """Install ``mlagents==<mlagents>`` with corrected metadata, CPU torch and ``requirements``."""
+    session.install(
+        "--config-file",
+        str(UV_CONFIG),
+        f"mlagents=={mlagents}",
+        f"mlagents-envs=={mlagents}",
+        *torch_pin(),
+        *requirements,
+    )
+
+
+def package_requirements(package: str) -> list[str]:
+    """The package itself (editable) plus its ``test`` dependency group, siblings editable."""
+    pyproject = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())
+    group = pyproject.get("dependency-groups", {}).get("test", [])
+    reqs = [f"-e{ROOT / 'packages' / package}"]
+    for requirement in group:
+        reqs.append(local_requirement(requirement) or requirement)
+    # Sibling packages this one depends on are installed from the tree, not from an index.
+    for requirement in pyproject["project"].get("dependencies", []):
+        local = local_requirement(requirement)
+        if local:
+            reqs.append(local)
+    return reqs
+
+
+MATRIX = [
+    nox.param(package, release, id=f"{package}-mla{release.rsplit('.', 1)[0]}", tags=[tag])
+    for package in PACKAGES
+    for release, tag in MLAGENTS_RELEASES.items()
+]
+
+
+@nox.session(python="3.11")
+@nox.parametrize(["package", "mlagents"], MATRIX)
+def tests(session: nox.Session, package: str, mlagents: str) -> None:
+    """Run one package's tests against one mlagents release."""
+    install_with_mlagents(session, mlagents, *package_requirements(package))
+    session.run(
+        "python", "-c",
+        "import mlagents.trainers, importlib.metadata as m; "
+        "print('mlagents', m.version('mlagents'), 'torch', m.version('torch'))",
+    )
+    session.run(
+        "pytest", str(ROOT / "packages" / package / "tests"),
+        "-p", "no:cacheprovider", "-q", *session.posargs,
+        env={"PYTHONWARNINGS": "ignore::UserWarning:mlagents.torch_utils.torch"},
+    )
+
+
+@nox.session(python="3.11", tags=["latest", "static"])
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting check over the whole tree."""
+    session.install("ruff==0.17.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11", tags=["latest", "static"])
+def typecheck(session: nox.Session) -> None:
+    """mypy on mla-plugin-core (the public API plugin authors build on)."""
+    install_with_mlagents(session, "1.1.0", f"-e{ROOT / 'packages' / 'mla-plugin-core'}", "mypy==2.4.1")
+    session.run("mypy", str(ROOT / "packages" / "mla-plugin-core" / "src"))
+
+
+@nox.session(python="3.11", tags=["latest", "static"])
+def build(session: nox.Session) -> None:
+    """Build a wheel and an sdist per package into dist/ and check their metadata."""
+    session.install("hatch==1.18.2", "twine==7.0.0")
+    dist = ROOT / "dist"
+    dist.mkdir(exist_ok=True)
+    for package in PACKAGES:
+        for old in dist.glob(package.replace("-", "_") + "-*"):
+            old.unlink()
+        session.chdir(ROOT / "packages" / package)
+        session.run("hatch", "build", "-t", "wheel", "-t", "sdist", str(dist))
+    session.chdir(ROOT)
+    session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))

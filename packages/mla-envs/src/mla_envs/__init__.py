@@ -1,0 +1,4 @@
+"""mla-envs."""
+from mla_envs.version import __version__
+
+__all__ = ["__version__"]
