@@ -1,0 +1,69 @@
+"""Turn configuration mistakes into one clear line instead of a traceback.
+
+``mlagents-learn`` lets a ``TrainerConfigError`` (an unknown YAML key, an invalid trainer
+type, one of our :class:`~mla_plugin_core.settings.HyperparameterError`) escape as a full
+traceback, and a value of the wrong type (``batch_size: lots``) fails deep inside cattrs
+without naming the key. :func:`install` fixes both, for every trainer of the run:
+
+- the value of a key is structured through a wrapper that names the key and the expected
+  type when conversion fails;
+- an uncaught ``TrainerConfigError`` prints ``mlagents-learn: <message>`` on stderr and the
+  process exits with status 1, as for any uncaught exception.
+
+It is called by the entry point of every plugin built on this package
+(:func:`mla_plugin_core.entry_point.make_entry_point`), which mlagents calls before it reads
+the YAML.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any, Optional, Type
+
+import mlagents.trainers.settings as mla_settings
+from mlagents.trainers.exception import TrainerConfigError
+
+def _structure_naming_the_key(original: Any) -> Any:
+    def check_and_structure(key: str, value: Any, class_type: type) -> Any:
+        try:
+            return original(key, value, class_type)
+        except TrainerConfigError:
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
+            expected = getattr(mla_settings.attr.fields_dict(class_type).get(key), "type", None)
+            name = getattr(expected, "__name__", str(expected))
+            raise TrainerConfigError(
+                f"{class_type.__name__}.{key} = {value!r} is not allowed: expected {name} ({err})"
+            ) from err
+
+    check_and_structure._mla_wrapped = True  # type: ignore[attr-defined]
+    return check_and_structure
+
+
+def _excepthook(
+    previous: Any,
+) -> Any:
+    def hook(
+        exc_type: Type[BaseException],
+        exc: BaseException,
+        tb: Optional[TracebackType],
+    ) -> None:
+        if isinstance(exc, TrainerConfigError):
+            print(f"mlagents-learn: configuration error: {exc}", file=sys.stderr)
+            sys.stderr.flush()
+            return
+        previous(exc_type, exc, tb)
+
+    hook._mla_wrapped = True  # type: ignore[attr-defined]
+    return hook
+
+
+def install() -> None:
+    """Install both fixes; calling it again does nothing."""
+    if not getattr(mla_settings.check_and_structure, "_mla_wrapped", False):
+        mla_settings.check_and_structure = _structure_naming_the_key(
+            mla_settings.check_and_structure
+        )
+    if not getattr(sys.excepthook, "_mla_wrapped", False):
+        sys.excepthook = _excepthook(sys.excepthook)

@@ -1,0 +1,54 @@
+"""Turn a trainer class into the callable mlagents' plugin registry expects.
+
+mlagents calls every entry point of the ``mlagents.trainer_type`` group and expects
+``({trainer_type: TrainerClass}, {trainer_type: SettingsClass})``. In a package's
+pyproject::
+
+    [project.entry-points."mlagents.trainer_type"]
+    dqn = "mla_dqn.trainer:get_type_and_setting"
+
+and in ``mla_dqn/trainer.py``::
+
+    get_type_and_setting = make_entry_point(DQNTrainer, DQNSettings)
+
+The returned callable also installs what every run of a plugin needs: one-line
+configuration errors (:mod:`.config_errors`) and a working ONNX export on current torch
+(:mod:`.onnx_export`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Tuple
+
+import attr
+from mlagents.trainers.trainer.rl_trainer import RLTrainer
+
+from mla_plugin_core import config_errors, onnx_export
+
+EntryPoint = Callable[[], Tuple[Dict[str, Any], Dict[str, Any]]]
+
+
+def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
+    """Build the ``mlagents.trainer_type`` entry-point callable for one trainer.
+
+    :param trainer_cls: an :class:`RLTrainer` subclass whose static ``get_trainer_name()``
+        is the ``trainer_type`` users write in their YAML.
+    :param settings_cls: the ``attr.s`` class of its ``hyperparameters:`` block.
+    :raises TypeError: at import time, if either class has the wrong kind; mlagents would
+        otherwise drop the plugin later with only a log line.
+    """
+    if not (isinstance(trainer_cls, type) and issubclass(trainer_cls, RLTrainer)):
+        raise TypeError(f"{trainer_cls!r} is not a subclass of mlagents' RLTrainer")
+    if not attr.has(settings_cls):
+        raise TypeError(f"{settings_cls!r} is not an attrs class (decorate it with @attr.s)")
+    name = trainer_cls.get_trainer_name()
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{trainer_cls.__name__}.get_trainer_name() must return a non-empty str")
+
+    def get_type_and_setting() -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        config_errors.install()
+        onnx_export.use_legacy_exporter()
+        return {name: trainer_cls}, {name: settings_cls}
+
+    get_type_and_setting.__doc__ = f"mlagents.trainer_type entry point for {name!r}."
+    return get_type_and_setting

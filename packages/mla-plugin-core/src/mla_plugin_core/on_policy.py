@@ -1,0 +1,172 @@
+"""Base trainer for on-policy actor-critic algorithms (A2C, PPO-likes, REINFORCE with baseline).
+
+An algorithm subclasses :class:`OnPolicyPluginTrainer` and writes three things:
+
+- ``get_trainer_name()`` — the ``trainer_type`` of the YAML;
+- ``create_policy()`` — usually ``TorchPolicy`` with one of mlagents' actors;
+- ``create_optimizer()`` — a ``TorchOptimizer`` whose ``update(batch, n_sequences)``
+  is the algorithm's loss and gradient step.
+
+This class does the rest, for every trajectory an agent finishes:
+
+1. update observation normalisation (actor and critic);
+2. evaluate every reward signal (extrinsic, curiosity, GAIL, RND) and record its stats;
+3. estimate values and bootstrap the last step — from ``V(next_obs)`` when the trajectory
+   was cut by the time horizon or by a max-step interruption, from 0 after a real terminal
+   (the distinction of Pardo et al. 2018, https://arxiv.org/abs/1712.00378);
+4. compute advantages and returns per reward signal with GAE
+   (Schulman et al. 2016, https://arxiv.org/abs/1506.02438), ``lambd = 1`` giving n-step
+   Monte-Carlo returns with a value bootstrap;
+5. append to the update buffer, and when ``buffer_size`` experiences are there, run
+   ``num_epoch`` passes of minibatches of ``batch_size`` through the optimizer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Dict, List
+
+import numpy as np
+from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
+from mlagents.trainers.model_saver.model_saver import BaseModelSaver
+from mlagents.trainers.policy import Policy
+from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
+from mlagents.trainers.trajectory import Trajectory
+
+from mla_plugin_core.checkpoint import AtomicTorchModelSaver
+from mla_plugin_core.trajectory_processing import (
+    evaluate_reward_signals,
+    update_normalization,
+)
+
+ADVANTAGE_EPSILON = 1e-8  # keeps advantage normalisation finite when all advantages agree
+
+
+def generalized_advantages(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    value_next: float,
+    gamma: float,
+    lambd: float,
+) -> np.ndarray:
+    """GAE(gamma, lambda) advantages of one trajectory.
+
+    :param rewards: float [T], reward after each step.
+    :param values: float [T], V(s_t) for each step.
+    :param value_next: V(s_T) of the observation after the last step; 0 after a terminal.
+    :param gamma: discount in [0, 1].
+    :param lambd: GAE lambda in [0, 1]; 1 gives Monte-Carlo returns minus V(s_t).
+    :return: float32 [T] advantages A_t = sum_k (gamma*lambd)^k delta_{t+k}, with
+        delta_t = r_t + gamma * V(s_{t+1}) - V(s_t).
+    """
+    next_values = np.append(values[1:], value_next)
+    deltas = rewards + gamma * next_values - values
+    advantages = np.zeros_like(deltas, dtype=np.float32)
+    last_advantage = 0.0
+    for t in reversed(range(len(deltas))):
+        last_advantage = deltas[t] + gamma * lambd * last_advantage
+        advantages[t] = last_advantage
+    return advantages
+
+
+class OnPolicyPluginTrainer(OnPolicyTrainer):
+    """mlagents ``OnPolicyTrainer`` that owns trajectory processing and the update loop."""
+
+    @staticmethod
+    def create_model_saver(
+        trainer_settings: TrainerSettings, model_path: str, load: bool
+    ) -> BaseModelSaver:
+        return AtomicTorchModelSaver(trainer_settings, model_path, load)  # type: ignore[arg-type]
+
+    @property
+    def gae_lambda(self) -> float:
+        """lambda of GAE: the ``lambd`` hyperparameter, 0.95 (mlagents' PPO default) if absent."""
+        return float(getattr(self.hyperparameters, "lambd", 0.95))
+
+    @property
+    def normalize_advantages(self) -> bool:
+        """Standardise advantages over the update buffer before an update."""
+        return bool(getattr(self.hyperparameters, "normalize_advantage", True))
+
+    def _process_trajectory(self, trajectory: Trajectory) -> None:
+        super()._process_trajectory(trajectory)
+        agent_id = trajectory.agent_id
+        buffer = trajectory.to_agentbuffer()
+        self._warn_if_group_reward(buffer)
+        update_normalization(self, buffer)
+
+        terminal = trajectory.done_reached and not trajectory.interrupted
+        values, value_next, critic_memories = self.optimizer.get_trajectory_value_estimates(
+            buffer, trajectory.next_obs, terminal
+        )
+        if critic_memories is not None:
+            buffer[BufferKey.CRITIC_MEMORY].set(critic_memories)
+
+        rewards = evaluate_reward_signals(self, buffer, agent_id)
+        advantages: List[np.ndarray] = []
+        returns: List[np.ndarray] = []
+        for name, signal_rewards in rewards.items():
+            signal = self.optimizer.reward_signals[name]
+            buffer[RewardSignalUtil.rewards_key(name)].extend(signal_rewards)
+            buffer[RewardSignalUtil.value_estimates_key(name)].extend(values[name])
+            self._stats_reporter.add_stat(
+                f"Policy/{signal.name.capitalize()} Value Estimate", float(np.mean(values[name]))
+            )
+            advantage = generalized_advantages(
+                signal_rewards, values[name], float(value_next[name]), signal.gamma, self.gae_lambda
+            )
+            value_target = advantage + values[name]
+            buffer[RewardSignalUtil.advantage_key(name)].set(list(advantage))
+            buffer[RewardSignalUtil.returns_key(name)].set(list(value_target))
+            advantages.append(advantage)
+            returns.append(value_target)
+
+        # The policy follows the mean advantage over reward signals (as mlagents' PPO does).
+        buffer[BufferKey.ADVANTAGES].set(list(np.mean(advantages, axis=0)))
+        buffer[BufferKey.DISCOUNTED_RETURNS].set(list(np.mean(returns, axis=0)))
+        self._append_to_update_buffer(buffer)
+
+        if trajectory.done_reached:
+            self._update_end_episode_stats(agent_id, self.optimizer)
+
+    def _update_policy(self) -> bool:
+        """Run ``num_epoch`` passes of ``batch_size`` minibatches over the update buffer."""
+        self.cumulative_returns_since_policy_update.clear()
+        sequence_length = self.policy.sequence_length
+        batch_size = max(
+            self.hyperparameters.batch_size - self.hyperparameters.batch_size % sequence_length,
+            sequence_length,
+        )
+        n_sequences = max(batch_size // sequence_length, 1)
+        if self.normalize_advantages:
+            advantages = np.asarray(
+                self.update_buffer[BufferKey.ADVANTAGES].get_batch(), dtype=np.float32
+            )
+            self.update_buffer[BufferKey.ADVANTAGES].set(
+                list((advantages - advantages.mean()) / (advantages.std() + ADVANTAGE_EPSILON))
+            )
+
+        stats: Dict[str, List[float]] = defaultdict(list)
+        n_batches = self.update_buffer.num_experiences // batch_size
+        for _ in range(self.hyperparameters.num_epoch):
+            self.update_buffer.shuffle(sequence_length=sequence_length)
+            for start in range(0, n_batches * batch_size, batch_size):
+                minibatch: AgentBuffer = self.update_buffer.make_mini_batch(
+                    start, start + batch_size
+                )
+                update_stats = self.optimizer.update(minibatch, n_sequences)
+                update_stats.update(self.optimizer.update_reward_signals(minibatch))
+                for name, value in update_stats.items():
+                    stats[name].append(value)
+        for name, values in stats.items():
+            self._stats_reporter.add_stat(name, float(np.mean(values)))
+
+        if self.optimizer.bc_module:
+            for name, value in self.optimizer.bc_module.update().items():
+                self._stats_reporter.add_stat(name, value)
+        self._clear_update_buffer()
+        return True
+
+    def get_policy(self, name_behavior_id: str) -> Policy:
+        return self.policy
