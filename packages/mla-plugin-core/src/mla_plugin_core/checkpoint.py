@@ -10,7 +10,6 @@ ONNX export goes to a temporary name first and is renamed too.
 from __future__ import annotations
 
 import os
-from typing import List, Tuple
 
 import torch
 from mlagents.trainers.model_saver.torch_model_saver import (
@@ -24,7 +23,7 @@ from mla_plugin_core.atomic_file import atomic_write
 class AtomicTorchModelSaver(TorchModelSaver):
     """``TorchModelSaver`` with write-then-rename checkpoints (same files, same layout)."""
 
-    def save_checkpoint(self, behavior_name: str, step: int) -> Tuple[str, List[str]]:
+    def save_checkpoint(self, behavior_name: str, step: int) -> tuple[str, list[str]]:
         os.makedirs(self.model_path, exist_ok=True)
         checkpoint_path = os.path.join(self.model_path, f"{behavior_name}-{step}")
         state_dict = {name: module.state_dict() for name, module in self.modules.items()}

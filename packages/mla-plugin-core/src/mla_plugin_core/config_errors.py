@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any
 
 import mlagents.trainers.settings as mla_settings
 from mlagents.trainers.exception import TrainerConfigError
+
 
 def _structure_naming_the_key(original: Any) -> Any:
     def check_and_structure(key: str, value: Any, class_type: type) -> Any:
@@ -45,9 +46,9 @@ def _excepthook(
     previous: Any,
 ) -> Any:
     def hook(
-        exc_type: Type[BaseException],
+        exc_type: type[BaseException],
         exc: BaseException,
-        tb: Optional[TracebackType],
+        tb: TracebackType | None,
     ) -> None:
         if isinstance(exc, TrainerConfigError):
             print(f"mlagents-learn: configuration error: {exc}", file=sys.stderr)

@@ -18,14 +18,15 @@ configuration errors (:mod:`.config_errors`) and a working ONNX export on curren
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import attr
 from mlagents.trainers.trainer.rl_trainer import RLTrainer
 
 from mla_plugin_core import config_errors, onnx_export
 
-EntryPoint = Callable[[], Tuple[Dict[str, Any], Dict[str, Any]]]
+EntryPoint = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
 
 
 def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
@@ -45,7 +46,7 @@ def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
     if not isinstance(name, str) or not name:
         raise TypeError(f"{trainer_cls.__name__}.get_trainer_name() must return a non-empty str")
 
-    def get_type_and_setting() -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    def get_type_and_setting() -> tuple[dict[str, Any], dict[str, Any]]:
         config_errors.install()
         onnx_export.use_legacy_exporter()
         return {name: trainer_cls}, {name: settings_cls}

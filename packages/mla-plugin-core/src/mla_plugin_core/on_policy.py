@@ -24,7 +24,6 @@ This class does the rest, for every trajectory an agent finishes:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Dict, List
 
 import numpy as np
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
@@ -104,8 +103,8 @@ class OnPolicyPluginTrainer(OnPolicyTrainer):
             buffer[BufferKey.CRITIC_MEMORY].set(critic_memories)
 
         rewards = evaluate_reward_signals(self, buffer, agent_id)
-        advantages: List[np.ndarray] = []
-        returns: List[np.ndarray] = []
+        advantages: list[np.ndarray] = []
+        returns: list[np.ndarray] = []
         for name, signal_rewards in rewards.items():
             signal = self.optimizer.reward_signals[name]
             buffer[RewardSignalUtil.rewards_key(name)].extend(signal_rewards)
@@ -147,7 +146,7 @@ class OnPolicyPluginTrainer(OnPolicyTrainer):
                 list((advantages - advantages.mean()) / (advantages.std() + ADVANTAGE_EPSILON))
             )
 
-        stats: Dict[str, List[float]] = defaultdict(list)
+        stats: dict[str, list[float]] = defaultdict(list)
         n_batches = self.update_buffer.num_experiences // batch_size
         for _ in range(self.hyperparameters.num_epoch):
             self.update_buffer.shuffle(sequence_length=sequence_length)

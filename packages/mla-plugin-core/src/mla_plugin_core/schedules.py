@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Union
 
 from mlagents.trainers.settings import ScheduleType
 
@@ -23,7 +22,7 @@ class Schedule(enum.Enum):
 
 
 def scheduled_value(
-    schedule: Union[Schedule, ScheduleType, str],
+    schedule: Schedule | ScheduleType | str,
     initial: float,
     final: float,
     step: int,

@@ -18,7 +18,8 @@ A bad value then stops ``mlagents-learn`` with one line (see :mod:`.config_error
 from __future__ import annotations
 
 import math
-from typing import Any, Collection, Optional
+from collections.abc import Collection
+from typing import Any
 
 import attr
 from mlagents.trainers.exception import TrainerConfigError
@@ -35,9 +36,7 @@ class HyperparameterError(TrainerConfigError):
         self.key = key
         self.value = value
         self.allowed = allowed
-        super().__init__(
-            f"hyperparameters.{key} = {value!r} is not allowed: {allowed}"
-        )
+        super().__init__(f"hyperparameters.{key} = {value!r} is not allowed: {allowed}")
 
 
 @attr.s(auto_attribs=True, frozen=True)
@@ -48,10 +47,10 @@ class Bounds:
     naming the attribute (the YAML key) when the value is not a finite number in range.
     """
 
-    ge: Optional[float] = None
-    gt: Optional[float] = None
-    le: Optional[float] = None
-    lt: Optional[float] = None
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
 
     def describe(self) -> str:
         parts = []
@@ -73,7 +72,7 @@ class Bounds:
             or (self.lt is not None and value >= self.lt)
         )
 
-    def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
+    def __call__(self, instance: Any, attribute: attr.Attribute[Any], value: Any) -> None:
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -88,7 +87,7 @@ class OneOf:
 
     choices: Collection[Any]
 
-    def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
+    def __call__(self, instance: Any, attribute: attr.Attribute[Any], value: Any) -> None:
         if value not in self.choices:
             allowed = ", ".join(repr(c) for c in self.choices)
             raise HyperparameterError(attribute.name, value, f"must be one of {allowed}")
@@ -97,11 +96,11 @@ class OneOf:
 def hyperparameter(
     default: Any,
     *,
-    ge: Optional[float] = None,
-    gt: Optional[float] = None,
-    le: Optional[float] = None,
-    lt: Optional[float] = None,
-    choices: Optional[Collection[Any]] = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Collection[Any] | None = None,
 ) -> Any:
     """Declare a validated hyperparameter field (an ``attr.ib``) with its default.
 

@@ -58,9 +58,7 @@ class SegmentTree:
         for _ in range(self.depth):
             # Repeated parents are harmless: each gets the same value from its children.
             nodes = nodes // 2
-            self.nodes[nodes] = self.operation(
-                self.nodes[2 * nodes], self.nodes[2 * nodes + 1]
-            )
+            self.nodes[nodes] = self.operation(self.nodes[2 * nodes], self.nodes[2 * nodes + 1])
 
     def __getitem__(self, indices: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Leaf values at ``indices`` (int ``[B]``), float64 ``[B]``."""

@@ -41,7 +41,7 @@ def soft_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) ->
     online_params = list(online.parameters())
     torch._foreach_mul_(target_params, 1.0 - tau)
     torch._foreach_add_(target_params, online_params, alpha=tau)
-    for target_buffer, online_buffer in zip(target.buffers(), online.buffers()):
+    for target_buffer, online_buffer in zip(target.buffers(), online.buffers(), strict=True):
         target_buffer.copy_(online_buffer)
 
 

@@ -6,8 +6,6 @@ Shared by :class:`~mla_plugin_core.on_policy.OnPolicyPluginTrainer` and
 
 from __future__ import annotations
 
-from typing import Dict
-
 import numpy as np
 from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.trainer.rl_trainer import RLTrainer
@@ -28,7 +26,7 @@ def update_normalization(trainer: RLTrainer, buffer: AgentBuffer) -> None:
 
 def evaluate_reward_signals(
     trainer: RLTrainer, buffer: AgentBuffer, agent_id: str
-) -> Dict[str, np.ndarray]:
+) -> dict[str, np.ndarray]:
     """Evaluate every reward signal of the trainer on a trajectory and record the totals.
 
     :param buffer: the trajectory as an ``AgentBuffer`` (length T).
@@ -41,7 +39,7 @@ def evaluate_reward_signals(
     trainer.collected_rewards["environment"][agent_id] += float(
         np.sum(buffer[BufferKey.ENVIRONMENT_REWARDS].get_batch())
     )
-    rewards: Dict[str, np.ndarray] = {}
+    rewards: dict[str, np.ndarray] = {}
     for name, signal in trainer.optimizer.reward_signals.items():  # type: ignore[attr-defined]
         values = np.asarray(signal.evaluate(buffer), dtype=np.float32) * signal.strength
         rewards[name] = values
