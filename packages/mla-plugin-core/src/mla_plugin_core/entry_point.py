@@ -42,6 +42,12 @@ def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
         raise TypeError(f"{trainer_cls!r} is not a subclass of mlagents' RLTrainer")
     if not attr.has(settings_cls):
         raise TypeError(f"{settings_cls!r} is not an attrs class (decorate it with @attr.s)")
+    postponed = [f.name for f in attr.fields(settings_cls) if isinstance(f.type, str)]
+    if postponed:
+        raise TypeError(
+            f"{settings_cls.__name__} has string annotations for {postponed}: remove "
+            "'from __future__ import annotations' from its module (cattrs needs real types)"
+        )
     name = trainer_cls.get_trainer_name()
     if not isinstance(name, str) or not name:
         raise TypeError(f"{trainer_cls.__name__}.get_trainer_name() must return a non-empty str")

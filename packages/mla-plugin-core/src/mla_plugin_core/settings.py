@@ -13,9 +13,11 @@ validators that reject a bad value with a message naming the YAML key and what i
 A bad value then stops ``mlagents-learn`` with one line (see :mod:`.config_errors`)::
 
     mlagents-learn: hyperparameters.gamma_n = 0 is not allowed: must be >= 1 and <= 10
-"""
 
-from __future__ import annotations
+Settings modules must not use ``from __future__ import annotations``: cattrs structures
+each YAML value by the field's type object, and postponed annotations turn it into a
+string (:func:`~mla_plugin_core.entry_point.make_entry_point` refuses such classes).
+"""
 
 import math
 from collections.abc import Collection
@@ -72,7 +74,7 @@ class Bounds:
             or (self.lt is not None and value >= self.lt)
         )
 
-    def __call__(self, instance: Any, attribute: attr.Attribute[Any], value: Any) -> None:
+    def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -87,7 +89,7 @@ class OneOf:
 
     choices: Collection[Any]
 
-    def __call__(self, instance: Any, attribute: attr.Attribute[Any], value: Any) -> None:
+    def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
         if value not in self.choices:
             allowed = ", ".join(repr(c) for c in self.choices)
             raise HyperparameterError(attribute.name, value, f"must be one of {allowed}")

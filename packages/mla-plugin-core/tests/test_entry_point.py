@@ -1,0 +1,98 @@
+"""The entry-point helper, and a plugin registered through a real entry point."""
+
+import subprocess
+import sys
+import textwrap
+
+import attr
+import pytest
+from mlagents.plugins.trainer_type import register_trainer_plugins
+from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
+
+from mla_plugin_core.entry_point import make_entry_point
+
+
+def test_registered_plugin_is_offered_by_mlagents(tiny_plugin_path):
+    import tiny_plugin
+
+    trainer_types, trainer_settings = register_trainer_plugins()
+    assert trainer_types["tiny_ppo"] is tiny_plugin.TinyTrainer
+    assert trainer_settings["tiny_ppo"] is tiny_plugin.TinySettings
+    assert issubclass(tiny_plugin.TinyTrainer, OnPolicyTrainer)
+    # The built-in trainers are still there.
+    assert {"ppo", "sac"} <= set(trainer_types)
+
+
+def test_entry_point_refuses_wrong_classes_loudly():
+    @attr.s(auto_attribs=True)
+    class Settings:
+        x: int = 1
+
+    with pytest.raises(TypeError, match="RLTrainer"):
+        make_entry_point(object, Settings)
+
+
+def _learn(config_text, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(textwrap.dedent(config_text))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlagents.trainers.learn",
+            str(config),
+            "--run-id",
+            "bad",
+            "--results-dir",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "hyperparameters, expected",
+    [
+        ("batch_size: 0", "hyperparameters.batch_size = 0 is not allowed: must be a number >= 1"),
+        (
+            "epsilon: 1.5",
+            "hyperparameters.epsilon = 1.5 is not allowed: must be a number > 0.0 and < 1.0",
+        ),
+        (
+            "lambdd: 0.9",
+            "The option lambdd was specified in your YAML file for TinySettings, but is invalid.",
+        ),
+        ("batch_size: lots", "TinySettings.batch_size = 'lots' is not allowed: expected int"),
+    ],
+)
+def test_bad_yaml_gives_one_clear_line(tiny_plugin_path, tmp_path, hyperparameters, expected):
+    result = _learn(
+        f"""
+        behaviors:
+          Basic:
+            trainer_type: tiny_ppo
+            hyperparameters:
+              {hyperparameters}
+        """,
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if "configuration error" in line]
+    assert len(error_lines) == 1, result.stderr
+    assert expected in error_lines[0]
+
+
+def test_entry_point_refuses_postponed_annotations():
+    import tiny_plugin
+
+    namespace: dict = {}
+    exec(
+        "from __future__ import annotations\nimport attr\n"
+        "@attr.s(auto_attribs=True)\nclass Late:\n    batch_size: int = 1\n",
+        namespace,
+    )
+    with pytest.raises(TypeError, match="from __future__ import annotations"):
+        make_entry_point(tiny_plugin.TinyTrainer, namespace["Late"])

@@ -1,0 +1,46 @@
+"""A tiny trainer plugin built only on mla_plugin_core's public API (PPO's maths, our base).
+
+Registered in tests through a real ``mlagents.trainer_type`` entry point (a dist-info
+folder on the path), exactly as an installed distribution would be.
+"""
+
+import attr
+from mlagents.trainers.policy.torch_policy import TorchPolicy
+from mlagents.trainers.ppo.optimizer_torch import TorchPPOOptimizer
+from mlagents.trainers.settings import ScheduleType
+from mlagents.trainers.torch_entities.networks import SimpleActor
+
+from mla_plugin_core.entry_point import make_entry_point
+from mla_plugin_core.on_policy import OnPolicyPluginTrainer
+from mla_plugin_core.settings import OnPolicySettings, hyperparameter
+
+
+@attr.s(auto_attribs=True)
+class TinySettings(OnPolicySettings):
+    beta: float = hyperparameter(5.0e-3, ge=0.0)
+    epsilon: float = hyperparameter(0.2, gt=0.0, lt=1.0)
+    lambd: float = hyperparameter(0.95, ge=0.0, le=1.0)
+    shared_critic: bool = False
+    beta_schedule: ScheduleType = ScheduleType.LINEAR
+    epsilon_schedule: ScheduleType = ScheduleType.LINEAR
+
+
+class TinyTrainer(OnPolicyPluginTrainer):
+    @staticmethod
+    def get_trainer_name() -> str:
+        return "tiny_ppo"
+
+    def create_policy(self, parsed_behavior_id, behavior_spec):
+        return TorchPolicy(
+            self.seed,
+            behavior_spec,
+            self.trainer_settings.network_settings,
+            SimpleActor,
+            {"conditional_sigma": False, "tanh_squash": False},
+        )
+
+    def create_optimizer(self):
+        return TorchPPOOptimizer(self.policy, self.trainer_settings)
+
+
+get_type_and_setting = make_entry_point(TinyTrainer, TinySettings)
