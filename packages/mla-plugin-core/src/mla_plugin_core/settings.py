@@ -157,6 +157,15 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
     :param steps_per_update: environment steps per gradient step (all agents count), > 0.
     :param save_replay_buffer: save the replay buffer with each checkpoint for ``--resume``.
     :param reward_signal_steps_per_update: environment steps per reward-signal update, > 0.
+    :param n_step: rewards summed before bootstrapping (n-step returns), 1..100; 1 is
+        plain one-step TD.
+    :param prioritized_replay: sample transitions in proportion to their TD error
+        (Schaul et al. 2016, https://arxiv.org/abs/1511.05952) instead of uniformly.
+    :param prioritized_replay_alpha: priority exponent in [0, 1]; 0 is uniform. Paper: 0.6.
+    :param prioritized_replay_beta: initial importance-sampling exponent in [0, 1], annealed
+        linearly to 1. Paper: 0.4.
+    :param prioritized_replay_beta_steps: environment steps over which beta reaches 1;
+        0 means over the whole run (``max_steps``).
     """
 
     batch_size: int = hyperparameter(128, ge=1)
@@ -165,6 +174,11 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
     buffer_init_steps: int = hyperparameter(0, ge=0)
     steps_per_update: float = hyperparameter(1.0, gt=0.0)
     reward_signal_steps_per_update: float = hyperparameter(4.0, gt=0.0)
+    n_step: int = hyperparameter(1, ge=1, le=100)
+    prioritized_replay: bool = False
+    prioritized_replay_alpha: float = hyperparameter(0.6, ge=0.0, le=1.0)
+    prioritized_replay_beta: float = hyperparameter(0.4, ge=0.0, le=1.0)
+    prioritized_replay_beta_steps: int = hyperparameter(0, ge=0)
 
     def __attrs_post_init__(self) -> None:
         _check_buffer_holds_batch(self)

@@ -19,7 +19,10 @@ def update_normalization(trainer: RLTrainer, buffer: AgentBuffer) -> None:
     if not trainer.is_training:
         return
     trainer.policy.actor.update_normalization(buffer)  # type: ignore[attr-defined]
-    critic = getattr(trainer.optimizer, "critic", None)  # type: ignore[attr-defined]
+    try:
+        critic = trainer.optimizer.critic  # type: ignore[attr-defined]
+    except (AttributeError, NotImplementedError):  # optimizers without a critic (DQN)
+        critic = None
     if critic is not None and critic is not trainer.policy.actor:  # type: ignore[attr-defined]
         critic.update_normalization(buffer)
 

@@ -1,0 +1,370 @@
+"""Base trainer for off-policy algorithms (DQN, SAC-likes) on a fast replay buffer.
+
+An algorithm subclasses :class:`OffPolicyPluginTrainer` and writes:
+
+- ``get_trainer_name()`` — the ``trainer_type`` of the YAML;
+- ``create_policy()`` — a ``TorchPolicy`` (its ``actor`` is what ONNX export saves);
+- ``create_optimizer()`` — an :class:`OffPolicyOptimizer` whose
+  :meth:`~OffPolicyOptimizer.update_from_replay` does one gradient step on a
+  :class:`~mla_plugin_core.replay.ReplaySample` and returns its stats (and TD errors for
+  prioritized replay).
+
+This class does the rest:
+
+1. each trajectory becomes 1-step transitions: observations and next observations,
+   actions, action masks of the observation and of the next observation, one reward per
+   reward signal (evaluated now, scaled by its ``strength``), ``dones`` only at a real
+   terminal and ``truncated`` at a max-step interruption (whose bootstrap stays valid);
+   the last step of a trajectory cut by ``time_horizon`` waits for the agent's next
+   trajectory, which holds the mask of its next observation;
+2. an :class:`~mla_plugin_core.replay.NStepAccumulator` per trainer turns them into
+   ``n_step`` transitions per agent, exact at episode ends;
+3. they go to a :class:`~mla_plugin_core.replay.ReplayBuffer` (or the prioritized one);
+4. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
+   ``batch_size`` goes through the optimizer; priorities are updated from its TD errors;
+5. reward signals that learn (curiosity, GAIL, RND) are updated on replay samples every
+   ``reward_signal_steps_per_update`` steps;
+6. with ``save_replay_buffer``, the buffer is saved beside each checkpoint (write then
+   rename) and loaded again on ``--resume``.
+
+Intrinsic rewards are computed when a transition is stored, not when it is replayed: with
+n-step returns they must be known to be summed. For learning reward signals this means
+slightly stale intrinsic rewards, as in most n-step implementations.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections import defaultdict
+from typing import NamedTuple
+
+import numpy as np
+from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
+from mlagents.trainers.buffer import AgentBuffer, BufferKey
+from mlagents.trainers.exception import TrainerConfigError
+from mlagents.trainers.model_saver.model_saver import BaseModelSaver
+from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
+from mlagents.trainers.policy import Policy
+from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.trainer.off_policy_trainer import OffPolicyTrainer
+from mlagents.trainers.trajectory import ObsUtil, Trajectory
+from mlagents_envs.logging_util import get_logger
+
+from mla_plugin_core.checkpoint import AtomicTorchModelSaver
+from mla_plugin_core.replay import (
+    NStepAccumulator,
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    ReplaySample,
+    Transitions,
+)
+from mla_plugin_core.trajectory_processing import evaluate_reward_signals, update_normalization
+
+logger = get_logger(__name__)
+
+REPLAY_FILENAME = "replay_buffer.npz"
+
+
+class ReplayUpdate(NamedTuple):
+    """What one gradient step on a replay sample returns.
+
+    :param stats: name -> value for TensorBoard, e.g. ``{"Losses/Q Loss": 0.12}``.
+    :param td_errors: float ``[B]`` TD errors of the sample's transitions, used as new
+        priorities with prioritized replay; ``None`` when the algorithm has none.
+    """
+
+    stats: dict[str, float]
+    td_errors: np.ndarray | None = None
+
+
+class OffPolicyOptimizer(TorchOptimizer):
+    """A ``TorchOptimizer`` that learns from replay samples instead of ``AgentBuffer`` batches."""
+
+    @abc.abstractmethod
+    def update_from_replay(self, sample: ReplaySample) -> ReplayUpdate:
+        """One gradient step on ``sample`` (arrays ``[B, ...]``, see :class:`ReplaySample`)."""
+
+    def update(self, batch: AgentBuffer, num_sequences: int) -> dict[str, float]:
+        raise NotImplementedError(
+            f"{type(self).__name__} learns from replay samples: call update_from_replay()"
+        )
+
+
+def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
+    """An ``AgentBuffer`` view of a replay sample, for mlagents' reward providers.
+
+    Fills observations, next observations, both action kinds, action masks, ``DONE`` and
+    the extrinsic reward (as ``ENVIRONMENT_REWARDS``): what curiosity, GAIL and RND read.
+    """
+    buffer = AgentBuffer()
+    for i, (obs, next_obs) in enumerate(zip(sample.obs, sample.next_obs, strict=True)):
+        buffer[ObsUtil.get_name_at(i)].set(list(obs))
+        buffer[ObsUtil.get_name_at_next(i)].set(list(next_obs))
+    buffer[BufferKey.CONTINUOUS_ACTION].set(list(sample.continuous_actions))
+    buffer[BufferKey.DISCRETE_ACTION].set(list(sample.discrete_actions))
+    buffer[BufferKey.ACTION_MASK].set(list(sample.action_masks.astype(np.float32)))
+    buffer[BufferKey.DONE].set(list(sample.dones.astype(np.float32)))
+    extrinsic = sample.rewards.get("extrinsic", np.zeros(len(sample.dones), np.float32))
+    buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(extrinsic))
+    return buffer
+
+
+def _rows(steps: Transitions, rows: slice) -> Transitions:
+    """The rows ``rows`` of every field of ``steps``."""
+    return Transitions(
+        obs=[np.asarray(o)[rows] for o in steps.obs],
+        continuous_actions=np.asarray(steps.continuous_actions)[rows],
+        discrete_actions=np.asarray(steps.discrete_actions)[rows],
+        action_masks=np.asarray(steps.action_masks)[rows],
+        rewards={k: np.asarray(v)[rows] for k, v in steps.rewards.items()},
+        dones=np.asarray(steps.dones)[rows],
+        truncated=np.asarray(steps.truncated)[rows],
+        next_obs=[np.asarray(o)[rows] for o in steps.next_obs],
+        next_action_masks=np.asarray(steps.next_action_masks)[rows],
+    )
+
+
+def _concatenate(first: Transitions, second: Transitions) -> Transitions:
+    def cat(a, b):
+        return np.concatenate([np.asarray(a), np.asarray(b)])
+
+    return Transitions(
+        obs=[cat(a, b) for a, b in zip(first.obs, second.obs, strict=True)],
+        continuous_actions=cat(first.continuous_actions, second.continuous_actions),
+        discrete_actions=cat(first.discrete_actions, second.discrete_actions),
+        action_masks=cat(first.action_masks, second.action_masks),
+        rewards={k: cat(first.rewards[k], second.rewards[k]) for k in first.rewards},
+        dones=cat(first.dones, second.dones),
+        truncated=cat(first.truncated, second.truncated),
+        next_obs=[cat(a, b) for a, b in zip(first.next_obs, second.next_obs, strict=True)],
+        next_action_masks=cat(first.next_action_masks, second.next_action_masks),
+    )
+
+
+class OffPolicyPluginTrainer(OffPolicyTrainer):
+    """mlagents ``OffPolicyTrainer`` that stores n-step transitions in our replay buffer.
+
+    Replay settings are read from the hyperparameters (see
+    :class:`~mla_plugin_core.settings.OffPolicySettings`): ``buffer_size``, ``batch_size``,
+    ``n_step``, ``prioritized_replay`` with ``prioritized_replay_alpha``,
+    ``prioritized_replay_beta`` and ``prioritized_replay_beta_steps``.
+    """
+
+    optimizer: OffPolicyOptimizer
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.replay: ReplayBuffer | None = None
+        self.n_step_accumulator: NStepAccumulator | None = None
+        self._held_steps: dict[str, Transitions] = {}
+
+    @staticmethod
+    def create_model_saver(
+        trainer_settings: TrainerSettings, model_path: str, load: bool
+    ) -> BaseModelSaver:
+        return AtomicTorchModelSaver(trainer_settings, model_path, load)  # type: ignore[arg-type]
+
+    # -- replay construction -------------------------------------------------------------
+
+    @property
+    def prioritized(self) -> bool:
+        return bool(getattr(self.hyperparameters, "prioritized_replay", False))
+
+    def create_replay_buffer(self) -> ReplayBuffer:
+        """The replay buffer for this trainer's behavior spec and reward signals."""
+        spec = self.policy.behavior_spec
+        common = dict(
+            capacity=self.hyperparameters.buffer_size,
+            obs_shapes=[o.shape for o in spec.observation_specs],
+            continuous_size=spec.action_spec.continuous_size,
+            discrete_branches=spec.action_spec.discrete_branches,
+            reward_signals=list(self.optimizer.reward_signals),
+            seed=self.seed,
+        )
+        if not self.prioritized:
+            return ReplayBuffer(**common)
+        return PrioritizedReplayBuffer(
+            **common,
+            alpha=self.hyperparameters.prioritized_replay_alpha,
+            beta=self.hyperparameters.prioritized_replay_beta,
+        )
+
+    def add_policy(self, parsed_behavior_id: BehaviorIdentifiers, policy: Policy) -> None:
+        super().add_policy(parsed_behavior_id, policy)
+        self.replay = self.create_replay_buffer()
+        gammas = {name: signal.gamma for name, signal in self.optimizer.reward_signals.items()}
+        self.n_step_accumulator = NStepAccumulator(
+            int(getattr(self.hyperparameters, "n_step", 1)), gammas
+        )
+        self.maybe_load_replay_buffer()
+
+    # -- saving and loading --------------------------------------------------------------
+
+    @property
+    def replay_path(self) -> str:
+        return os.path.join(self.artifact_path, REPLAY_FILENAME)
+
+    def save_replay_buffer(self) -> None:
+        """Save the replay buffer beside the checkpoints; the old file survives a crash."""
+        if self.replay is None:
+            return
+        self.replay.save(self.replay_path)
+        logger.info(
+            f"Saved replay buffer ({len(self.replay)} transitions, "
+            f"{os.path.getsize(self.replay_path)} bytes) to {self.replay_path}."
+        )
+
+    def load_replay_buffer(self) -> None:
+        assert self.replay is not None
+        try:
+            self.replay.load(self.replay_path)
+        except ValueError as err:
+            raise TrainerConfigError(
+                f"Cannot resume the replay buffer {self.replay_path}: {err}. It was left "
+                "untouched; move it away or set save_replay_buffer: false to start a new one."
+            ) from err
+        logger.info(f"Loaded {len(self.replay)} transitions from {self.replay_path}.")
+
+    def maybe_load_replay_buffer(self) -> None:
+        if self.replay is None or not (self.load and self.checkpoint_replay_buffer):
+            return
+        if not os.path.exists(self.replay_path):
+            logger.warning(f"No replay buffer at {self.replay_path}; starting with an empty one.")
+            return
+        self.load_replay_buffer()
+
+    # -- trajectories to transitions -----------------------------------------------------
+
+    def _transitions(
+        self, buffer: AgentBuffer, trajectory: Trajectory, rewards: dict[str, np.ndarray]
+    ) -> Transitions:
+        """1-step transitions ``[T, ...]`` of one trajectory."""
+        spec = self.policy.behavior_spec
+        n_obs = len(spec.observation_specs)
+        length = buffer.num_experiences
+        n_mask = int(sum(spec.action_spec.discrete_branches))
+        masks = np.asarray(buffer[BufferKey.ACTION_MASK].get_batch(), dtype=bool)
+        if masks.shape != (length, n_mask):  # the env sent no mask: everything allowed
+            masks = np.ones((length, n_mask), dtype=bool)
+        # The mask of step t+1's observation; unknown after the last step (see _store).
+        next_masks = np.concatenate([masks[1:], np.ones((1, n_mask), dtype=bool)])
+        dones = np.zeros(length, dtype=bool)
+        truncated = np.zeros(length, dtype=bool)
+        if trajectory.done_reached:
+            if trajectory.interrupted:
+                truncated[-1] = True
+            else:
+                dones[-1] = True
+        return Transitions(
+            obs=ObsUtil.from_buffer(buffer, n_obs),
+            continuous_actions=np.asarray(
+                buffer[BufferKey.CONTINUOUS_ACTION].get_batch(), np.float32
+            ).reshape(length, spec.action_spec.continuous_size),
+            discrete_actions=np.asarray(
+                buffer[BufferKey.DISCRETE_ACTION].get_batch(), np.int32
+            ).reshape(length, len(spec.action_spec.discrete_branches)),
+            action_masks=masks,
+            rewards=rewards,
+            dones=dones,
+            truncated=truncated,
+            next_obs=ObsUtil.from_buffer_next(buffer, n_obs),
+            next_action_masks=next_masks,
+        )
+
+    def _store(self, agent_id: str, steps: Transitions, episode_ended: bool) -> None:
+        """Pass one agent's steps through the n-step accumulator into the replay buffer."""
+        held = self._held_steps.pop(agent_id, None)
+        if held is not None:
+            # The held step's next observation is this trajectory's first one.
+            held.next_action_masks[0] = np.asarray(steps.action_masks)[0]
+            steps = _concatenate(held, steps)
+        if not episode_ended:
+            self._held_steps[agent_id] = _rows(steps, slice(-1, None))
+            steps = _rows(steps, slice(None, -1))
+        if len(steps.dones) == 0:
+            return
+        assert self.n_step_accumulator is not None and self.replay is not None
+        ready = self.n_step_accumulator.add([agent_id] * len(steps.dones), steps)
+        if len(ready.dones):
+            self.replay.add(ready)
+
+    def _process_trajectory(self, trajectory: Trajectory) -> None:
+        super()._process_trajectory(trajectory)
+        agent_id = trajectory.agent_id
+        buffer = trajectory.to_agentbuffer()
+        self._warn_if_group_reward(buffer)
+        update_normalization(self, buffer)
+        rewards = evaluate_reward_signals(self, buffer, agent_id)
+        if self.should_still_train:
+            steps = self._transitions(buffer, trajectory, rewards)
+            self._store(agent_id, steps, trajectory.done_reached)
+        if trajectory.done_reached:
+            self._update_end_episode_stats(agent_id, self.optimizer)
+
+    # -- updates -------------------------------------------------------------------------
+
+    def _is_ready_update(self) -> bool:
+        return (
+            self.replay is not None
+            and len(self.replay) >= self.hyperparameters.batch_size
+            and self._step >= self.hyperparameters.buffer_init_steps
+        )
+
+    def importance_sampling_beta(self) -> float:
+        """Prioritized replay's beta, annealed linearly to 1 over ``prioritized_replay_beta_steps``
+        environment steps (``0``: over ``max_steps``)."""
+        start = float(self.hyperparameters.prioritized_replay_beta)
+        horizon = int(self.hyperparameters.prioritized_replay_beta_steps) or self.get_max_steps
+        return start + (1.0 - start) * min(1.0, self._step / max(horizon, 1))
+
+    def sample_replay(self) -> ReplaySample:
+        """One batch of ``batch_size`` transitions (uniform or prioritized)."""
+        assert self.replay is not None
+        if isinstance(self.replay, PrioritizedReplayBuffer):
+            return self.replay.sample(
+                self.hyperparameters.batch_size, beta=self.importance_sampling_beta()
+            )
+        return self.replay.sample(self.hyperparameters.batch_size)
+
+    def _update_policy(self) -> bool:
+        """Gradient steps until ``steps_per_update`` environment steps per update is met."""
+        self.cumulative_returns_since_policy_update.clear()
+        stats: dict[str, list[float]] = defaultdict(list)
+        init_steps = self.hyperparameters.buffer_init_steps
+        while (self._step - init_steps) / self.update_steps > self.steps_per_update:
+            sample = self.sample_replay()
+            result = self.optimizer.update_from_replay(sample)
+            if isinstance(self.replay, PrioritizedReplayBuffer) and result.td_errors is not None:
+                self.replay.update_priorities(sample.indices, result.td_errors)
+            for name, value in result.stats.items():
+                stats[name].append(value)
+            self.update_steps += 1
+        for name, values in stats.items():
+            self._stats_reporter.add_stat(name, float(np.mean(values)))
+        if self.optimizer.bc_module:
+            for name, value in self.optimizer.bc_module.update().items():
+                self._stats_reporter.add_stat(name, value)
+        self._update_reward_signals()
+        return bool(stats)
+
+    def _update_reward_signals(self) -> None:
+        """Train learning reward signals (curiosity, GAIL, RND) on replay samples."""
+        init_steps = self.hyperparameters.buffer_init_steps
+        learning = any(
+            name != "extrinsic" for name in self.optimizer.reward_signals
+        )  # the extrinsic signal has nothing to learn
+        stats: dict[str, list[float]] = defaultdict(list)
+        while (
+            self._step - init_steps
+        ) / self.reward_signal_update_steps > self.reward_signal_steps_per_update:
+            if learning:
+                batch = sample_to_agent_buffer(self.sample_replay())
+                for name, value in self.optimizer.update_reward_signals(batch).items():
+                    stats[name].append(value)
+            self.reward_signal_update_steps += 1
+        for name, values in stats.items():
+            self._stats_reporter.add_stat(name, float(np.mean(values)))
+
+    def get_policy(self, name_behavior_id: str) -> Policy:
+        return self.policy
