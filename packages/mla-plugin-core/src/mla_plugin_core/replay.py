@@ -586,6 +586,8 @@ class NStepAccumulator:
             elif len(queue) == self.n_steps:
                 emitted.append(self._emit(queue))
                 queue.popleft()
+                if not queue:  # n = 1
+                    del self._pending[agent]
         return self._stack(emitted)
 
     def flush(self) -> Transitions:
