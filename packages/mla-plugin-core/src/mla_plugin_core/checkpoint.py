@@ -18,6 +18,7 @@ from mlagents.trainers.model_saver.torch_model_saver import (
 )
 
 from mla_plugin_core.atomic_file import atomic_write
+from mla_plugin_core.onnx_export import use_legacy_exporter
 
 
 class AtomicTorchModelSaver(TorchModelSaver):
@@ -37,6 +38,7 @@ class AtomicTorchModelSaver(TorchModelSaver):
     def export(self, output_filepath: str, behavior_name: str) -> None:
         if self.exporter is None:
             return
+        use_legacy_exporter()
         folder, name = os.path.split(output_filepath)
         temporary = os.path.join(folder, f".{name}.partial")
         self.exporter.export_policy_model(temporary)

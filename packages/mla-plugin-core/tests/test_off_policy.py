@@ -1,0 +1,239 @@
+"""The off-policy base trainer's data flow: trajectories -> n-step transitions in replay."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
+from mlagents.trainers.exception import TrainerConfigError
+from mlagents.trainers.policy.torch_policy import TorchPolicy
+from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
+from mlagents.trainers.torch_entities.networks import SimpleActor
+from mlagents.trainers.trajectory import AgentExperience, Trajectory
+from mlagents_envs.base_env import (
+    ActionSpec,
+    ActionTuple,
+    BehaviorSpec,
+    DimensionProperty,
+    ObservationSpec,
+    ObservationType,
+)
+
+from mla_plugin_core.off_policy import (
+    OffPolicyOptimizer,
+    OffPolicyPluginTrainer,
+    ReplayUpdate,
+    sample_to_agent_buffer,
+)
+from mla_plugin_core.replay import PrioritizedReplayBuffer
+from mla_plugin_core.settings import OffPolicySettings
+
+BRANCHES = (3, 2)
+GAMMA = 0.9
+SPEC = BehaviorSpec(
+    [ObservationSpec((2,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vec")],
+    ActionSpec.create_discrete(BRANCHES),
+)
+
+
+class RecordingOptimizer(OffPolicyOptimizer):
+    """Learns nothing; remembers the samples it was given and reports constant TD errors."""
+
+    def __init__(self, policy, trainer_settings):
+        super().__init__(policy, trainer_settings)
+        self.samples = []
+
+    def update_from_replay(self, sample):
+        self.samples.append(sample)
+        return ReplayUpdate({"Losses/Fake": 1.0}, td_errors=np.full(len(sample.dones), 2.0))
+
+    def get_modules(self):
+        return {}
+
+
+class RecordingTrainer(OffPolicyPluginTrainer):
+    @staticmethod
+    def get_trainer_name():
+        return "recording"
+
+    def create_policy(self, parsed_behavior_id, behavior_spec):
+        return TorchPolicy(
+            self.seed, behavior_spec, self.trainer_settings.network_settings, SimpleActor, {}
+        )
+
+    def create_optimizer(self):
+        return RecordingOptimizer(self.policy, self.trainer_settings)
+
+
+def make_trainer(tmp_path: Path, **hyperparameters) -> RecordingTrainer:
+    settings = TrainerSettings(hyperparameters=OffPolicySettings(**hyperparameters))
+    settings.reward_signals[next(iter(settings.reward_signals))].gamma = GAMMA
+    trainer = RecordingTrainer("Test", 10, settings, True, False, 0, str(tmp_path))
+    identifiers = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
+    trainer.add_policy(identifiers, trainer.create_policy(identifiers, SPEC))
+    return trainer
+
+
+def experience(t: int, reward: float, done=False, interrupted=False, forbidden=()):
+    mask = [np.zeros(b, dtype=bool) for b in BRANCHES]  # True = forbidden, as in DecisionSteps
+    for branch, action in forbidden:
+        mask[branch][action] = True
+    return AgentExperience(
+        obs=[np.array([t, 0.0], np.float32)],
+        reward=reward,
+        done=done,
+        action=ActionTuple(discrete=np.array([t % 3, t % 2], np.int32)),
+        action_probs=LogProbsTuple(discrete=np.zeros(2, np.float32)),
+        action_mask=mask,
+        prev_action=np.zeros(2, np.float32),
+        interrupted=interrupted,
+        memory=None,
+        group_status=[],
+        group_reward=0.0,
+    )
+
+
+def trajectory(agent: str, steps, next_t: int) -> Trajectory:
+    return Trajectory(steps, [np.array([next_t, 0.0], np.float32)], [], agent, "Test?team=0")
+
+
+def stored(trainer):
+    replay = trainer.replay
+    everything = replay._gather(np.arange(len(replay)), np.ones(len(replay), np.float32))
+    order = np.argsort(everything.obs[0][:, 0])
+    return {
+        name: np.asarray(value)[order]
+        for name, value in everything._asdict().items()
+        if name not in ("obs", "next_obs", "rewards", "discounts")
+    } | {
+        "t": everything.obs[0][order, 0],
+        "next_t": everything.next_obs[0][order, 0],
+        "rewards": everything.rewards["extrinsic"][order],
+        "discounts": everything.discounts["extrinsic"][order],
+    }
+
+
+def test_time_horizon_cut_waits_for_the_next_mask_and_terminal_cuts_bootstrap(tmp_path):
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100)
+    # Fragment 1 cut by the time horizon: its last step waits for fragment 2.
+    trainer._process_trajectory(trajectory("a", [experience(0, 1.0), experience(1, 2.0)], 2))
+    assert len(trainer.replay) == 1
+    # Fragment 2 starts with a mask forbidding branch 0 action 1; it ends with a terminal.
+    trainer._process_trajectory(
+        trajectory("a", [experience(2, 3.0, forbidden=[(0, 1)]), experience(3, 4.0, done=True)], 4)
+    )
+    rows = stored(trainer)
+    assert rows["t"].tolist() == [0, 1, 2, 3]
+    assert rows["next_t"].tolist() == [1, 2, 3, 4]
+    assert rows["rewards"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert rows["dones"].tolist() == [False, False, False, True]
+    assert not rows["truncated"].any()
+    np.testing.assert_allclose(rows["discounts"], GAMMA)
+    # Step 1's next observation is step 2's, whose mask forbids action 1 of branch 0.
+    assert rows["next_action_masks"][1].tolist() == [True, False, True, True, True]
+    assert rows["action_masks"][2].tolist() == [True, False, True, True, True]
+    assert rows["discrete_actions"][:, 0].tolist() == [0, 1, 2, 0]
+
+
+def test_max_step_interruption_keeps_bootstrap_and_n_step_sums(tmp_path):
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100, n_step=3)
+    steps = [experience(0, 1.0), experience(1, 1.0), experience(2, 1.0)]
+    steps.append(experience(3, 1.0, done=True, interrupted=True))
+    trainer._process_trajectory(trajectory("a", steps, 4))
+    rows = stored(trainer)
+    assert rows["t"].tolist() == [0, 1, 2, 3]
+    assert rows["next_t"].tolist() == [3, 4, 4, 4]
+    np.testing.assert_allclose(
+        rows["rewards"], [1 + GAMMA + GAMMA**2, 1 + GAMMA + GAMMA**2, 1 + GAMMA, 1]
+    )
+    np.testing.assert_allclose(rows["discounts"], [GAMMA**3, GAMMA**3, GAMMA**2, GAMMA])
+    assert not rows["dones"].any()
+    assert rows["truncated"].tolist() == [False, True, True, True]
+
+
+def test_agents_do_not_mix(tmp_path):
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100, n_step=2)
+    trainer._process_trajectory(
+        trajectory("a", [experience(0, 1.0), experience(1, 1.0, done=True)], 2)
+    )
+    trainer._process_trajectory(
+        trajectory("b", [experience(10, 5.0), experience(11, 5.0, done=True)], 12)
+    )
+    rows = stored(trainer)
+    assert rows["t"].tolist() == [0, 1, 10, 11]
+    np.testing.assert_allclose(rows["rewards"], [1 + GAMMA, 1, 5 + 5 * GAMMA, 5])
+
+
+def test_updates_follow_steps_per_update_and_update_priorities(tmp_path):
+    trainer = make_trainer(
+        tmp_path, batch_size=2, buffer_size=100, steps_per_update=2.0, prioritized_replay=True
+    )
+    assert isinstance(trainer.replay, PrioritizedReplayBuffer)
+    trainer._process_trajectory(
+        trajectory(
+            "a", [experience(t, 1.0) for t in range(9)] + [experience(9, 1.0, done=True)], 10
+        )
+    )
+    assert trainer._is_ready_update()
+    assert trainer._update_policy()
+    # 10 steps at 2 steps per update: mlagents' rule (step / updates > ratio) gives 4.
+    assert len(trainer.optimizer.samples) == 4
+    sampled = trainer.optimizer.samples[-1].indices
+    expected = (2.0 + trainer.replay.eps) ** trainer.replay.alpha
+    np.testing.assert_allclose(trainer.replay.priorities(sampled), expected)
+
+
+def _resumed(tmp_path, spec=SPEC):
+    settings = TrainerSettings(
+        hyperparameters=OffPolicySettings(batch_size=2, buffer_size=100, save_replay_buffer=True)
+    )
+    trainer = RecordingTrainer("Test", 10, settings, True, True, 0, str(tmp_path))
+    identifiers = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
+    trainer.add_policy(identifiers, trainer.create_policy(identifiers, spec))
+    return trainer
+
+
+def test_replay_buffer_resumes_and_a_mismatching_file_is_left_alone(tmp_path):
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100, save_replay_buffer=True)
+    trainer._process_trajectory(
+        trajectory("a", [experience(0, 1.0), experience(1, 2.0, done=True)], 2)
+    )
+    trainer.model_saver.save_checkpoint("Test", 2)
+    trainer.save_replay_buffer()
+    assert (tmp_path / "Test-2.pt").exists() and (tmp_path / "Test-2.onnx").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+    again = _resumed(tmp_path)
+    assert len(again.replay) == 2
+    np.testing.assert_array_equal(stored(again)["rewards"], [1.0, 2.0])
+
+    before = (tmp_path / "replay_buffer.npz").read_bytes()
+    other_spec = BehaviorSpec(
+        [ObservationSpec((5,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vec")],
+        ActionSpec.create_discrete(BRANCHES),
+    )
+    with pytest.raises(TrainerConfigError, match="replay_buffer.npz.*left untouched"):
+        _resumed(tmp_path, other_spec)
+    assert (tmp_path / "replay_buffer.npz").read_bytes() == before
+
+
+def test_sample_to_agent_buffer_has_what_reward_providers_read(tmp_path):
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100)
+    trainer._process_trajectory(
+        trajectory("a", [experience(0, 1.0), experience(1, 2.0, done=True)], 2)
+    )
+    buffer = sample_to_agent_buffer(trainer.replay.sample(5))
+    assert buffer.num_experiences == 5
+    from mlagents.trainers.buffer import BufferKey
+
+    assert np.asarray(buffer[BufferKey.DISCRETE_ACTION].get_batch()).shape == (5, 2)
+    assert np.asarray(buffer[BufferKey.ACTION_MASK].get_batch()).shape == (5, 5)
+
+
+def test_base_optimizer_refuses_agent_buffer_updates(tmp_path):
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100)
+    with pytest.raises(NotImplementedError, match="update_from_replay"):
+        OffPolicyOptimizer.update(trainer.optimizer, None, 1)
+    assert torch.is_tensor(torch.zeros(1))
