@@ -276,13 +276,16 @@ class ReplayBuffer:
         n = _batch_size(batch)
         kept = min(n, self._capacity)
         # Rows dropped from the front of an oversized batch would be overwritten anyway.
-        start = self._position + n - kept
-        indices = (start + np.arange(kept)) % self._capacity
+        start = (self._position + n - kept) % self._capacity
+        # The ring slots [start, start + kept) as at most two slices: to the end, then from 0.
+        head = min(kept, self._capacity - start)
         for key, array in self._storage.items():
-            array[indices] = columns[key][n - kept :]
+            rows = columns[key][n - kept :]
+            array[start : start + head] = rows[:head]
+            array[: kept - head] = rows[head:]
         self._position = (self._position + n) % self._capacity
         self._size = min(self._size + n, self._capacity)
-        return indices
+        return (start + np.arange(kept)) % self._capacity
 
     def _gather(
         self, indices: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
