@@ -17,10 +17,10 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import nox
+import tomllib
 
 ROOT = Path(__file__).parent
 PACKAGES = ["mla-plugin-core", "mla-envs"]
@@ -94,13 +94,18 @@ def tests(session: nox.Session, package: str, mlagents: str) -> None:
     """Run one package's tests against one mlagents release."""
     install_with_mlagents(session, mlagents, *package_requirements(package))
     session.run(
-        "python", "-c",
+        "python",
+        "-c",
         "import mlagents.trainers, importlib.metadata as m; "
         "print('mlagents', m.version('mlagents'), 'torch', m.version('torch'))",
     )
     session.run(
-        "pytest", str(ROOT / "packages" / package / "tests"),
-        "-p", "no:cacheprovider", "-q", *session.posargs,
+        "pytest",
+        str(ROOT / "packages" / package / "tests"),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *session.posargs,
         env={"PYTHONWARNINGS": "ignore::UserWarning:mlagents.torch_utils.torch"},
     )
 
@@ -116,14 +121,23 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11", tags=["latest", "static"])
 def typecheck(session: nox.Session) -> None:
     """mypy on mla-plugin-core (the public API plugin authors build on)."""
-    install_with_mlagents(session, "1.1.0", f"-e{ROOT / 'packages' / 'mla-plugin-core'}", "mypy==2.4.1")
-    session.run("mypy", str(ROOT / "packages" / "mla-plugin-core" / "src"))
+    install_with_mlagents(
+        session, "1.1.0", f"-e{ROOT / 'packages' / 'mla-plugin-core'}", "mypy==2.4.1"
+    )
+    session.run(
+        "mypy",
+        "--config-file",
+        str(ROOT / "mypy.ini"),
+        str(ROOT / "packages" / "mla-plugin-core" / "src"),
+    )
 
 
 @nox.session(python="3.11", tags=["latest", "static"])
 def build(session: nox.Session) -> None:
     """Build a wheel and an sdist per package into dist/ and check their metadata."""
     session.install("hatch==1.18.2", "twine==7.0.0")
+    # Keep hatch's build environments inside this session, not in the user's data folder.
+    session.env["HATCH_DATA_DIR"] = str(Path(session.create_tmp()) / "hatch")
     dist = ROOT / "dist"
     dist.mkdir(exist_ok=True)
     for package in PACKAGES:

@@ -48,7 +48,7 @@ def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
             f"{settings_cls.__name__} has string annotations for {postponed}: remove "
             "'from __future__ import annotations' from its module (cattrs needs real types)"
         )
-    name = trainer_cls.get_trainer_name()
+    name = trainer_cls.get_trainer_name()  # type: ignore[attr-defined]
     if not isinstance(name, str) or not name:
         raise TypeError(f"{trainer_cls.__name__}.get_trainer_name() must return a non-empty str")
 

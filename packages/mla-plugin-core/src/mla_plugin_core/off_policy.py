@@ -277,16 +277,17 @@ class OffPolicyPluginTrainer(OffPolicyTrainer):
         held = self._held_steps.pop(agent_id, None)
         if held is not None:
             # The held step's next observation is this trajectory's first one.
-            held.next_action_masks[0] = np.asarray(steps.action_masks)[0]
+            np.asarray(held.next_action_masks)[0] = np.asarray(steps.action_masks)[0]
             steps = _concatenate(held, steps)
         if not episode_ended:
             self._held_steps[agent_id] = _rows(steps, slice(-1, None))
             steps = _rows(steps, slice(None, -1))
-        if len(steps.dones) == 0:
+        n_steps = len(np.asarray(steps.dones))
+        if n_steps == 0:
             return
         assert self.n_step_accumulator is not None and self.replay is not None
-        ready = self.n_step_accumulator.add([agent_id] * len(steps.dones), steps)
-        if len(ready.dones):
+        ready = self.n_step_accumulator.add([agent_id] * n_steps, steps)
+        if len(np.asarray(ready.dones)):
             self.replay.add(ready)
 
     def _process_trajectory(self, trajectory: Trajectory) -> None:

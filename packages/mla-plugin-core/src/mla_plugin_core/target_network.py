@@ -37,8 +37,8 @@ def soft_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) ->
     """
     if not 0.0 < tau <= 1.0:
         raise ValueError(f"tau must be in (0, 1], got {tau}")
-    target_params = list(target.parameters())
-    online_params = list(online.parameters())
+    target_params: list[torch.Tensor] = list(target.parameters())
+    online_params: list[torch.Tensor] = list(online.parameters())
     torch._foreach_mul_(target_params, 1.0 - tau)
     torch._foreach_add_(target_params, online_params, alpha=tau)
     for target_buffer, online_buffer in zip(target.buffers(), online.buffers(), strict=True):
