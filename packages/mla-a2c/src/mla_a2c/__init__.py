@@ -1,4 +1,5 @@
 """mla-a2c."""
+
 from mla_a2c.version import __version__
 
 __all__ = ["__version__"]

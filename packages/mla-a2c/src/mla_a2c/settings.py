@@ -1,0 +1,102 @@
+"""Hyperparameters of A2C: the ``hyperparameters:`` block of a ``trainer_type: a2c`` YAML.
+
+A2C (Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning",
+https://arxiv.org/abs/1602.01783, in its synchronous form) collects ``buffer_size``
+experiences with the current policy from every agent of the behavior, makes one pass of
+gradient steps on them, and throws them away. In mlagents' terms:
+
+- the agents of a scene (and of ``--num-envs`` copies) are A2C's parallel actors;
+- ``time_horizon`` is A2C's ``n_steps``: a trajectory is cut after that many steps and its
+  last value bootstrapped from ``V(next_obs)``;
+- ``buffer_size`` is ``n_envs * n_steps``, the experiences of one update;
+- ``batch_size`` is the size of each gradient step. Its default, ``batch_size =
+  buffer_size``, is the classic algorithm: one synchronous gradient step on everything
+  collected. A smaller ``batch_size`` makes ``buffer_size // batch_size`` steps, each on
+  different samples, each sample used once (the later steps are slightly off-policy).
+
+mlagents appends whole trajectories, so the buffer can hold more than ``buffer_size``
+experiences when an update starts (at most one ``time_horizon`` per agent more). As in
+mlagents' PPO, only ``buffer_size // batch_size`` full minibatches are used and the rest
+is dropped: choose ``buffer_size`` a multiple of (agents x ``time_horizon``) to waste none.
+"""
+
+# No `from __future__ import annotations` here: mlagents structures the YAML with cattrs,
+# which needs the field types as real classes, not strings.
+from typing import Any
+
+import attr
+from mlagents.trainers.settings import ScheduleType
+
+from mla_plugin_core.settings import HyperparameterError, OnPolicySettings, hyperparameter
+
+OPTIMIZERS = ("rmsprop", "adam")
+BOOLEANS = (True, False)
+
+
+def _single_epoch(instance: Any, attribute: attr.Attribute, value: Any) -> None:
+    """attrs validator: A2C makes exactly one pass over each buffer."""
+    if value != 1:
+        raise HyperparameterError(
+            attribute.name,
+            value,
+            "A2C makes one pass over each buffer (num_epoch: 1). It is on-policy: more "
+            "epochs reuse samples from an older policy without PPO's clipped ratio, which "
+            "is unstable. Use trainer_type: ppo for several epochs.",
+        )
+
+
+@attr.s(auto_attribs=True)
+class A2CSettings(OnPolicySettings):
+    """Validated A2C hyperparameters (defaults follow Stable-Baselines3's A2C).
+
+    :param buffer_size: experiences collected from all agents before an update (A2C's
+        ``n_envs * n_steps``), >= 1. Default 2048.
+    :param batch_size: experiences per gradient step, 1 <= batch_size <= buffer_size.
+        Default: ``buffer_size`` (classic A2C, one gradient step per update).
+    :param num_epoch: passes over each buffer; must be 1 (see :func:`_single_epoch`).
+    :param learning_rate: initial step size of the optimizer, > 0. Default 7e-4 (SB3).
+    :param learning_rate_schedule: ``constant`` or ``linear`` (decays to ~0 at
+        ``max_steps``). Default ``linear``, as mlagents' PPO.
+    :param beta: entropy coefficient (the ``beta`` of Mnih et al. 2016), >= 0. Default 5e-3.
+    :param beta_schedule: ``constant`` or ``linear`` (decays to 1e-5 at ``max_steps``).
+    :param lambd: GAE lambda in [0, 1] (Schulman et al. 2016,
+        https://arxiv.org/abs/1506.02438). 1.0 (default) gives A2C's n-step returns
+        ``sum_k gamma^k r_{t+k} + gamma^n V(s_{t+n})`` up to the end of the trajectory
+        piece, without GAE's exponential weighting; lower values trade variance for bias.
+    :param value_loss_coef: weight of the value loss in the total loss (``c_1`` in
+        Schulman et al. 2017), > 0. Default 0.5.
+    :param max_grad_norm: global L2 norm the gradient is clipped to before each step, > 0.
+        Default 0.5.
+    :param normalize_advantage: standardise advantages over each update buffer (mean 0,
+        std 1). Default False, as in the original A2C.
+    :param optimizer: ``rmsprop`` (default, as in the paper) or ``adam``.
+    :param rmsprop_alpha: RMSprop's decay of the squared-gradient average, in (0, 1).
+        Default 0.99.
+    :param optimizer_eps: epsilon added to the denominator of RMSprop / Adam, > 0.
+        Default 1e-5. torch's RMSprop adds it outside the square root (TensorFlow's
+        inside), so it acts slightly differently from the paper's implementation.
+    :param shared_critic: one network body for the policy and the value heads (True) or a
+        separate value network (False, default).
+    :param conditional_sigma: continuous actions only: the Gaussian's standard deviation
+        is an output of the network (True) or a learned state-independent parameter
+        (False, default, as in the paper).
+    """
+
+    buffer_size: int = hyperparameter(2048, ge=1)
+    batch_size: int = hyperparameter(
+        attr.Factory(lambda self: self.buffer_size, takes_self=True), ge=1
+    )
+    num_epoch: int = attr.ib(default=1, validator=_single_epoch)
+    learning_rate: float = hyperparameter(7.0e-4, gt=0.0)
+    learning_rate_schedule: ScheduleType = ScheduleType.LINEAR
+    beta: float = hyperparameter(5.0e-3, ge=0.0)
+    beta_schedule: ScheduleType = ScheduleType.LINEAR
+    lambd: float = hyperparameter(1.0, ge=0.0, le=1.0)
+    value_loss_coef: float = hyperparameter(0.5, gt=0.0)
+    max_grad_norm: float = hyperparameter(0.5, gt=0.0)
+    normalize_advantage: bool = hyperparameter(False, choices=BOOLEANS)
+    optimizer: str = hyperparameter("rmsprop", choices=OPTIMIZERS)
+    rmsprop_alpha: float = hyperparameter(0.99, gt=0.0, lt=1.0)
+    optimizer_eps: float = hyperparameter(1.0e-5, gt=0.0)
+    shared_critic: bool = hyperparameter(False, choices=BOOLEANS)
+    conditional_sigma: bool = hyperparameter(False, choices=BOOLEANS)

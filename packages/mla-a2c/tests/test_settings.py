@@ -1,0 +1,99 @@
+"""A2C hyperparameters: defaults, validation, the shipped configs, the entry point."""
+
+from pathlib import Path
+
+import attr
+import pytest
+import yaml
+from mlagents.trainers.settings import RunOptions, ScheduleType, strict_to_cls
+
+import mla_a2c
+from mla_a2c.settings import A2CSettings
+from mla_a2c.trainer import A2CTrainer, get_type_and_setting
+from mla_plugin_core.on_policy import OnPolicyPluginTrainer
+from mla_plugin_core.settings import HyperparameterError, OnPolicySettings
+
+CONFIGS = Path(mla_a2c.__file__).parent / "configs"
+
+
+def test_classes_derive_from_core():
+    assert issubclass(A2CTrainer, OnPolicyPluginTrainer)
+    assert issubclass(A2CSettings, OnPolicySettings)
+
+
+def test_entry_point_offers_a2c():
+    from mlagents.plugins.trainer_type import register_trainer_plugins
+
+    assert get_type_and_setting() == ({"a2c": A2CTrainer}, {"a2c": A2CSettings})
+    trainers, settings = register_trainer_plugins()
+    assert trainers["a2c"] is A2CTrainer
+    assert settings["a2c"] is A2CSettings
+
+
+def test_defaults_are_classic_a2c():
+    settings = A2CSettings()
+    assert settings.num_epoch == 1
+    assert settings.batch_size == settings.buffer_size == 2048
+    assert settings.lambd == 1.0
+    assert settings.optimizer == "rmsprop"
+    assert A2CSettings(buffer_size=96).batch_size == 96
+    assert A2CSettings(buffer_size=96, batch_size=32).batch_size == 32
+
+
+def test_every_hyperparameter_is_documented():
+    doc = A2CSettings.__doc__
+    for field in attr.fields(A2CSettings):
+        assert f":param {field.name}:" in doc, field.name
+
+
+def test_yaml_values_are_structured():
+    settings = strict_to_cls(
+        {"buffer_size": 64, "beta_schedule": "constant", "optimizer": "adam"}, A2CSettings
+    )
+    assert settings.batch_size == 64
+    assert settings.beta_schedule is ScheduleType.CONSTANT
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("num_epoch", 3, "A2C makes one pass over each buffer"),
+        ("beta", -1.0, "must be a number >= 0.0"),
+        ("lambd", 1.5, "<= 1.0"),
+        ("learning_rate", 0.0, "> 0.0"),
+        ("value_loss_coef", -0.5, "> 0.0"),
+        ("max_grad_norm", 0.0, "> 0.0"),
+        ("optimizer", "sgd", "must be one of 'rmsprop', 'adam'"),
+        ("rmsprop_alpha", 1.0, "< 1.0"),
+        ("optimizer_eps", 0.0, "> 0.0"),
+        ("buffer_size", 0, ">= 1"),
+    ],
+)
+def test_bad_values_name_the_key(key, value, message):
+    with pytest.raises(HyperparameterError) as error:
+        strict_to_cls({key: value}, A2CSettings)
+    assert str(error.value).startswith(f"hyperparameters.{key} = {value!r} is not allowed")
+    assert message in str(error.value)
+
+
+def test_buffer_must_hold_a_batch():
+    with pytest.raises(HyperparameterError, match="buffer_size = 32 is not allowed"):
+        A2CSettings(buffer_size=32, batch_size=64)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(config):
+    get_type_and_setting()  # what mlagents-learn does before reading the YAML
+    options = RunOptions.from_dict(yaml.safe_load(config.read_text()))
+    (behavior,) = options.behaviors.values()
+    assert behavior.trainer_type == "a2c"
+    assert isinstance(behavior.hyperparameters, A2CSettings)
+    assert behavior.hyperparameters.buffer_size % behavior.time_horizon == 0
+
+
+def test_shipped_configs_are_named_by_behavior():
+    names = {
+        path.name: next(iter(yaml.safe_load(path.read_text())["behaviors"]))
+        for path in CONFIGS.glob("*.yaml")
+    }
+    assert names == {"a2c_basic.yaml": "Basic", "a2c_3DBall.yaml": "3DBall"}

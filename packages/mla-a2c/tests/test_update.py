@@ -1,0 +1,103 @@
+"""One A2C update through the trainer, for every kind of behavior mlagents has."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from mlagents.trainers.settings import NetworkSettings
+from mlagents_envs.base_env import ActionSpec
+
+from .a2c_testkit import behavior_spec, make_trainer, make_trajectory
+
+SPECS = {
+    "continuous": ActionSpec.create_continuous(2),
+    "discrete-branches": ActionSpec.create_discrete((3, 2)),
+    "hybrid": ActionSpec.create_hybrid(1, (2,)),
+}
+STATS = {
+    "Losses/Policy Loss",
+    "Losses/Value Loss",
+    "Losses/Entropy",
+    "Losses/Gradient Norm",
+    "Policy/Learning Rate",
+    "Policy/Beta",
+}
+
+
+def fill_and_update(trainer, n_trajectories=4, length=8, memory_size=0):
+    for i in range(n_trajectories):
+        rewards = list(np.linspace(-1, 1, length))
+        trajectory = make_trajectory(
+            trainer.policy.behavior_spec, rewards, done=i % 2 == 0, memory_size=memory_size, seed=i
+        )
+        trainer._process_trajectory(trajectory)
+    before = [p.detach().clone() for p in trainer.policy.actor.parameters() if p.requires_grad]
+    trainer._update_policy()
+    after = [p.detach() for p in trainer.policy.actor.parameters() if p.requires_grad]
+    return before, after
+
+
+def policy_changed(before, after) -> bool:
+    return any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def reported(trainer) -> dict[str, float]:
+    from mlagents.trainers.stats import StatsReporter
+
+    summaries = {}
+    for key in STATS:
+        summary = trainer._stats_reporter.get_stats_summaries(key)
+        summaries[key] = summary.mean
+    StatsReporter.stats_dict.clear()
+    return summaries
+
+
+@pytest.mark.parametrize("kind", SPECS)
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_update_changes_policy_and_reports_stats(tmp_path, kind, optimizer):
+    trainer = make_trainer(
+        behavior_spec(SPECS[kind]), tmp_path, buffer_size=16, batch_size=16, optimizer=optimizer
+    )
+    before, after = fill_and_update(trainer)
+    assert policy_changed(before, after)
+    stats = reported(trainer)
+    assert all(math.isfinite(value) for value in stats.values()), stats
+    assert trainer.update_buffer.num_experiences == 0
+
+
+def test_shared_critic_and_conditional_sigma(tmp_path):
+    trainer = make_trainer(
+        behavior_spec(SPECS["continuous"]),
+        tmp_path,
+        buffer_size=16,
+        shared_critic=True,
+        conditional_sigma=True,
+    )
+    assert trainer.optimizer.critic is trainer.policy.actor
+    before, after = fill_and_update(trainer)
+    assert policy_changed(before, after)
+
+
+def test_recurrent_policy_trains_on_sequences(tmp_path):
+    memory = NetworkSettings.MemorySettings(sequence_length=4, memory_size=8)
+    trainer = make_trainer(
+        behavior_spec(SPECS["discrete-branches"]), tmp_path, memory=memory, buffer_size=16
+    )
+    assert trainer.policy.use_recurrent
+    before, after = fill_and_update(trainer, memory_size=trainer.policy.m_size)
+    assert policy_changed(before, after)
+    assert all(math.isfinite(value) for value in reported(trainer).values())
+
+
+def test_minibatches_make_several_steps(tmp_path):
+    trainer = make_trainer(
+        behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
+    )
+    steps = []
+    original = trainer.optimizer.update
+    trainer.optimizer.update = lambda batch, n: (
+        steps.append(batch.num_experiences) or original(batch, n)
+    )
+    fill_and_update(trainer)
+    assert steps == [8, 8, 8, 8]
