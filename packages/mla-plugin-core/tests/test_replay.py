@@ -121,6 +121,10 @@ def test_seeded_sampling_is_reproducible() -> None:
 def test_empty_buffer_refuses_to_sample() -> None:
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer(4, **SPEC).sample(1)
+    buffer = PrioritizedReplayBuffer(4, **SPEC)
+    buffer.add(transitions(np.arange(2)))
+    with pytest.raises(ValueError, match="batch_size"):
+        buffer.sample(0)
 
 
 # --- validation -----------------------------------------------------------------------

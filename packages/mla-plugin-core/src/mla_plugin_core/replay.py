@@ -134,6 +134,7 @@ def _fields(columns: Mapping[str, Any], n_obs: int, signals: Sequence[str]) -> d
 
 
 def _batch_size(batch: Transitions) -> int:
+    """``B``, the length of ``batch.dones``, which must be ``[B]``."""
     dones = np.asarray(batch.dones)
     if dones.ndim != 1:
         raise ValueError(f"dones: expected shape [B], got {dones.shape}")
@@ -294,14 +295,19 @@ class ReplayBuffer:
         fields = _fields(columns, len(self.obs_shapes), self.reward_signals)
         return ReplaySample(**fields, indices=indices, weights=weights)
 
+    def _check_can_sample(self, batch_size: int) -> None:
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
+
     def sample(self, batch_size: int) -> ReplaySample:
         """Draw ``batch_size`` transitions uniformly, with replacement.
 
         :return: a :class:`ReplaySample` with every field ``[batch_size, ...]`` and
             ``weights`` all ones.
         """
-        if self._size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
+        self._check_can_sample(batch_size)
         indices = self._rng.integers(0, self._size, size=batch_size, dtype=np.int64)
         return self._gather(indices, np.ones(batch_size, np.float32))
 
@@ -449,6 +455,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def update_priorities(self, indices: npt.ArrayLike, td_errors: npt.ArrayLike) -> None:
         """Set ``p_i = |td_error_i| + eps`` for the sampled ring slots.
 
+        A slot overwritten since it was sampled takes the priority too (as in OpenAI
+        baselines); with a capacity much larger than the updates per insert this is rare.
+
         :param indices: :attr:`ReplaySample.indices`, int ``[B]``.
         :param td_errors: TD errors of those samples, float ``[B]``, finite.
         """
@@ -478,8 +487,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             its schedule by one step.
         :return: a :class:`ReplaySample` with ``weights`` ``w_i / max_j w_j`` in ``(0, 1]``.
         """
-        if self._size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
+        self._check_can_sample(batch_size)
         if beta is None:
             beta = self.beta
             self._sample_steps += 1
@@ -597,10 +605,12 @@ class NStepAccumulator:
         """Emit every pending step as if its agent's episode were truncated now.
 
         For the end of training; the bootstrap from the last known ``next_obs`` stays.
+
+        :raises ValueError: if :meth:`add` was never called (no shapes to build a batch).
         """
         emitted: list[dict[str, Any]] = []
         for queue in self._pending.values():
-            queue[-1]["truncated"] = not queue[-1]["dones"]
+            queue[-1]["truncated"] = True  # a pending step is never done: those are emitted
             while queue:
                 emitted.append(self._emit(queue))
                 queue.popleft()
