@@ -1,0 +1,22 @@
+"""A testing kit for trainer plugins: prove in pytest that a trainer learns, without Unity.
+
+- :func:`run_mlagents_learn` runs the real ``mlagents-learn`` on a trainer YAML against an
+  environment executable (the ``mla-env-*`` console scripts of ``mla-envs``) and returns a
+  :class:`TrainingRun` with the reward curve read from its TensorBoard events.
+- The pytest plugin (loaded automatically when this package is installed) offers the
+  fixture ``mla_train``, the same function with ``results_dir`` set to the test's
+  temporary folder::
+
+      def test_my_trainer_learns_basic(mla_train):
+          run = mla_train("configs/my_basic.yaml", env="Basic", max_steps=20_000)
+          assert run.final_reward >= 0.9, run.summary()
+"""
+
+from mla_plugin_core.testing.learn import (
+    TrainingRun,
+    environment_executable,
+    read_reward_curve,
+    run_mlagents_learn,
+)
+
+__all__ = ["TrainingRun", "environment_executable", "read_reward_curve", "run_mlagents_learn"]

@@ -1,0 +1,160 @@
+"""Run the real ``mlagents-learn`` in a subprocess and read what it learned."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The TensorBoard tag under which mlagents writes the mean episode reward.
+REWARD_TAG = "Environment/Cumulative Reward"
+
+#: Short environment names -> the console script of ``mla-envs`` that serves them.
+ENVIRONMENTS = {"basic": "mla-env-basic", "3dball": "mla-env-3dball", "gym": "mla-env-gym"}
+
+
+@dataclass
+class TrainingRun:
+    """The outcome of one ``mlagents-learn`` run.
+
+    :param results_dir: ``<results-dir>/<run-id>``: checkpoints, ONNX files, TensorBoard events.
+    :param returncode: exit status of ``mlagents-learn``.
+    :param output: its stdout and stderr, interleaved.
+    :param rewards: behavior name -> ``[(step, mean episode reward), ...]`` at each summary.
+    """
+
+    results_dir: Path
+    returncode: int
+    output: str
+    rewards: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    def curve(self, behavior: str | None = None) -> list[tuple[int, float]]:
+        """The reward curve of ``behavior`` (the only one when ``None``)."""
+        if behavior is None:
+            if len(self.rewards) != 1:
+                raise ValueError(f"name the behavior, one of {sorted(self.rewards)}")
+            behavior = next(iter(self.rewards))
+        if behavior not in self.rewards:
+            raise KeyError(
+                f"no rewards recorded for {behavior!r}; have {sorted(self.rewards)}\n{self.summary()}"
+            )
+        return self.rewards[behavior]
+
+    @property
+    def final_reward(self) -> float:
+        """Mean episode reward at the last summary (the single behavior)."""
+        return self.curve()[-1][1]
+
+    @property
+    def best_reward(self) -> float:
+        """Highest mean episode reward over all summaries (the single behavior)."""
+        return max(reward for _, reward in self.curve())
+
+    def first_step_reaching(self, threshold: float, behavior: str | None = None) -> int | None:
+        """The first summary step whose mean reward is ``>= threshold``; ``None`` if never."""
+        return next((step for step, reward in self.curve(behavior) if reward >= threshold), None)
+
+    def summary(self) -> str:
+        """A few lines for assertion messages: exit status, curve, the end of the log."""
+        curves = {name: [(s, round(r, 3)) for s, r in c] for name, c in self.rewards.items()}
+        tail = "\n".join(self.output.splitlines()[-25:])
+        return f"exit {self.returncode}; rewards {curves}\n--- log tail ---\n{tail}"
+
+
+def environment_executable(env: str) -> str:
+    """The executable for ``--env``: a path, a console script, or a short name (``Basic``)."""
+    script = ENVIRONMENTS.get(env.lower(), env)
+    found = shutil.which(script) or (script if os.access(script, os.X_OK) else None)
+    if found is None:
+        known = ", ".join(sorted(ENVIRONMENTS))
+        raise FileNotFoundError(
+            f"no environment executable {env!r}: give a path, a console script on PATH, or one "
+            f"of {known} (install mla-envs for those)"
+        )
+    return found
+
+
+def read_reward_curve(run_dir: str | os.PathLike[str]) -> dict[str, list[tuple[int, float]]]:
+    """Mean episode reward per summary step, per behavior, from a run's TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for behavior_dir in sorted(p for p in Path(run_dir).iterdir() if p.is_dir()):
+        if not any(behavior_dir.glob("events.out.tfevents.*")):
+            continue
+        events = EventAccumulator(str(behavior_dir), size_guidance={"scalars": 0})
+        events.Reload()
+        if REWARD_TAG in events.Tags()["scalars"]:
+            curves[behavior_dir.name] = [(e.step, e.value) for e in events.Scalars(REWARD_TAG)]
+    return curves
+
+
+def _deep_update(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def run_mlagents_learn(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    env: str,
+    results_dir: str | os.PathLike[str],
+    run_id: str = "run",
+    max_steps: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    num_envs: int = 1,
+    env_args: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+    timeout: float = 900.0,
+) -> TrainingRun:
+    """Train with the real ``mlagents-learn`` and return the reward curves.
+
+    :param config: a trainer YAML path, or the same content as a mapping.
+    :param env: ``Basic``, ``3DBall``, ``gym``, a console script or an executable path.
+    :param results_dir: folder for ``--results-dir``; the run lands in ``results_dir/run_id``.
+    :param max_steps: if given, replaces ``max_steps`` of every behavior.
+    :param overrides: deep-merged into every behavior's settings, e.g.
+        ``{"hyperparameters": {"learning_rate": 1e-3}}``.
+    :param seed: ``--seed``; with the same seed and config a run is reproducible.
+    :param env_args: passed after ``--env-args`` (e.g. ``["--gym-id", "CartPole-v1"]``).
+    :param timeout: seconds before the run is killed (a ``subprocess.TimeoutExpired``).
+    """
+    if isinstance(config, Mapping):
+        settings: dict[str, Any] = copy.deepcopy(dict(config))
+    else:
+        settings = yaml.safe_load(Path(config).read_text())
+    for behavior in settings.get("behaviors", {}).values():
+        if max_steps is not None:
+            behavior["max_steps"] = int(max_steps)
+        if overrides:
+            _deep_update(behavior, overrides)
+    results = Path(results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    config_path = results / f"{run_id}.yaml"
+    config_path.write_text(yaml.safe_dump(settings))
+    command = [
+        sys.executable, "-m", "mlagents.trainers.learn", str(config_path),
+        "--run-id", run_id, "--results-dir", str(results), "--force",
+        "--seed", str(seed), "--no-graphics", "--num-envs", str(num_envs),
+        "--env", environment_executable(env), *extra_args,
+    ]  # fmt: skip
+    if env_args:
+        command += ["--env-args", *env_args]  # must come last: everything after goes to the env
+    completed = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+    )
+    run_dir = results / run_id
+    rewards = read_reward_curve(run_dir) if run_dir.is_dir() else {}
+    return TrainingRun(run_dir, completed.returncode, completed.stdout, rewards)

@@ -1,0 +1,21 @@
+"""pytest plugin of mla-plugin-core (entry point ``pytest11``): the ``mla_train`` fixture."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mla_plugin_core.testing.learn import TrainingRun, run_mlagents_learn
+
+
+@pytest.fixture
+def mla_train(tmp_path: Path) -> Callable[..., TrainingRun]:
+    """:func:`~mla_plugin_core.testing.run_mlagents_learn` writing into the test's tmp folder.
+
+    ``mla_train(config, env="Basic", max_steps=20_000)`` trains with the real
+    ``mlagents-learn`` and returns a :class:`~mla_plugin_core.testing.TrainingRun`.
+    """
+    return functools.partial(run_mlagents_learn, results_dir=tmp_path / "results")
