@@ -1,0 +1,285 @@
+"""The maths of DQN: TD targets, losses and the gradient step on a replay sample.
+
+For one sampled transition, reward signal ``s`` and action branch ``d`` (BDQ, Tavakoli et
+al. 2018, https://arxiv.org/abs/1711.08946, with a shared target over branches)::
+
+    a*_d        = argmax_a Q_d(next_obs, a)            over allowed a (next_action_masks)
+                  online network (double DQN) or target network (plain DQN),
+                  Q_d = sum_s Q_{s,d}: the joint return is the sum of the signals
+    target_max  = mean_d Q^-_{s,d}(next_obs, a*_d)     target network, [B, S]
+    td_target   = rewards[s] + discounts[s] * target_max * (1 - dones)
+    td_error    = td_target - Q_{s,d}(obs, a_d)
+
+``discounts[s] = gamma_s^K`` for the ``K <= n_step`` rewards summed in ``rewards[s]``
+(core's n-step accumulator); ``dones`` is set only at real terminals, so an episode cut at
+``max_step`` still bootstraps. Averaging the branches' next values into one target keeps
+every branch's estimate on the same return scale and lowers the target's variance (BDQ's
+best variant); with one branch it is plain (double) DQN.
+
+The loss is the Huber loss of ``td_error`` (Mnih et al. 2015), averaged over signals and
+branches, weighted per transition by prioritized replay's importance weights; for expert
+transitions the DQfD large-margin loss is added.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
+from mla_plugin_core.replay import ReplayBuffer, ReplaySample
+from mla_plugin_core.schedules import scheduled_value
+from mla_plugin_core.target_network import hard_update, make_target, soft_update
+from mlagents.trainers.policy.torch_policy import TorchPolicy
+from mlagents.trainers.settings import TrainerSettings
+from torch import nn
+
+from mla_dqn.networks import QNetwork, masked_q, split_masks
+from mla_dqn.settings import DQNSettings
+
+#: ``learning_rate_schedule: linear`` ends here at ``max_steps`` (mlagents' own floor).
+FINAL_LEARNING_RATE = 1.0e-10
+
+
+class UpdateCounter(nn.Module):
+    """Gradient steps taken, as a module so that checkpoints save it (hard target updates
+    stay in phase across ``--resume``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+
+def taken_q(q_per_branch: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
+    """Q of the actions taken: ``[B, S, n_branches]``.
+
+    :param q_per_branch: per branch ``[B, S, n_d]``.
+    :param actions: long ``[B, n_branches]``.
+    """
+    taken = []
+    for d, q in enumerate(q_per_branch):
+        index = actions[:, d].view(-1, 1, 1).expand(-1, q.shape[1], 1)  # [B, S, 1]
+        taken.append(q.gather(2, index).squeeze(2))  # [B, S]
+    return torch.stack(taken, dim=2)
+
+
+def next_actions(q_per_branch: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """Per branch, the allowed action with the highest summed-over-signals Q:
+    long ``[B, n_branches]``."""
+    return torch.stack(
+        [
+            masked_q(q.sum(dim=1), mask).argmax(dim=1)
+            for q, mask in zip(q_per_branch, masks, strict=True)
+        ],
+        dim=1,
+    )
+
+
+def td_targets(
+    online: QNetwork,
+    target: QNetwork,
+    next_obs: list[torch.Tensor],
+    next_action_masks: torch.Tensor,
+    rewards: torch.Tensor,
+    discounts: torch.Tensor,
+    dones: torch.Tensor,
+    double_dqn: bool,
+) -> torch.Tensor:
+    """TD targets per reward signal, ``[B, S]`` (no gradient).
+
+    :param next_obs: per observation ``[B, *obs_shape]``.
+    :param next_action_masks: bool ``[B, sum(n_d)]``, True = allowed at ``next_obs``.
+    :param rewards: n-step discounted reward sums ``[B, S]``.
+    :param discounts: ``gamma_s^K`` ``[B, S]``.
+    :param dones: ``[B]``, 1.0 where ``next_obs`` is terminal.
+    :param double_dqn: choose ``a*`` with ``online`` (double DQN) or ``target``.
+    """
+    with torch.no_grad():
+        target_q = target.q_values(next_obs)  # d x [B, S, n_d]
+        masks = split_masks(next_action_masks, target.branches, rewards.shape[0])
+        chooser_q = online.q_values(next_obs) if double_dqn else target_q
+        best = next_actions(chooser_q, masks)  # [B, n_branches]
+        target_max = taken_q(target_q, best).mean(dim=2)  # mean over branches, [B, S]
+        return rewards + discounts * target_max * (1.0 - dones.unsqueeze(1))
+
+
+def large_margin_loss(
+    q_per_branch: list[torch.Tensor],
+    expert_actions: torch.Tensor,
+    masks: list[torch.Tensor],
+    margin: float,
+) -> torch.Tensor:
+    """DQfD's ``J_E = max_a [Q(s, a) + l(a_E, a)] - Q(s, a_E)`` per transition, averaged
+    over branches: ``[B]``. ``Q`` sums the signals; the max is over allowed actions.
+
+    :param expert_actions: long ``[B, n_branches]``.
+    :param masks: per branch bool ``[B, n_d]``.
+    :param margin: ``l(a_E, a)`` for every ``a != a_E``.
+    """
+    losses = []
+    for d, (q, mask) in enumerate(zip(q_per_branch, masks, strict=True)):
+        q_total = q.sum(dim=1)  # [B, n_d]
+        a_expert = expert_actions[:, d : d + 1]  # [B, 1]
+        l_margin = torch.full_like(q_total, margin).scatter(1, a_expert, 0.0)
+        best = masked_q(q_total + l_margin, mask).max(dim=1).values
+        losses.append(best - q_total.gather(1, a_expert).squeeze(1))
+    return torch.stack(losses, dim=1).mean(dim=1)
+
+
+class DQNOptimizer(OffPolicyOptimizer):
+    """Online and target Q-networks, Adam, and one gradient step per replay sample.
+
+    :param policy: the policy whose ``actor`` (a :class:`QNetwork`) is the online network.
+    :param trainer_settings: the behavior's settings; ``hyperparameters`` a
+        :class:`DQNSettings`.
+    """
+
+    def __init__(self, policy: TorchPolicy, trainer_settings: TrainerSettings):
+        super().__init__(policy, trainer_settings)
+        self.hyperparameters = cast(DQNSettings, trainer_settings.hyperparameters)
+        self.max_steps = int(trainer_settings.max_steps)
+        self.q_network = cast(QNetwork, policy.actor)
+        self.target_network = cast(QNetwork, make_target(self.q_network))
+        self.signal_names = list(self.q_network.reward_signals)
+        if sorted(self.signal_names) != sorted(self.reward_signals):
+            raise ValueError(
+                f"Q heads {self.signal_names} do not match reward signals "
+                f"{list(self.reward_signals)}"
+            )
+        self.adam = torch.optim.Adam(
+            self.q_network.parameters(), lr=self.hyperparameters.learning_rate
+        )
+        self.updates = UpdateCounter()
+        #: Expert transitions (DQfD); set by the trainer when ``demonstrations`` is given.
+        self.expert_replay: ReplayBuffer | None = None
+
+    @property
+    def critic(self) -> QNetwork:
+        return self.q_network
+
+    def get_modules(self) -> dict[str, object]:
+        """What a checkpoint saves besides the policy: target network, Adam, update count
+        and the reward signals' own networks."""
+        modules: dict[str, object] = {
+            "Optimizer:target_network": self.target_network,
+            "Optimizer:adam": self.adam,
+            "Optimizer:updates": self.updates,
+        }
+        for provider in self.reward_signals.values():
+            modules.update(provider.get_modules())
+        return modules
+
+    # -- one gradient step ---------------------------------------------------------------
+
+    def learning_rate(self) -> float:
+        """The learning rate at the policy's current step (``learning_rate_schedule``)."""
+        return scheduled_value(
+            self.hyperparameters.learning_rate_schedule,
+            self.hyperparameters.learning_rate,
+            FINAL_LEARNING_RATE,
+            self.policy.get_current_step(),
+            self.max_steps,
+        )
+
+    def _tensors(self, sample: ReplaySample) -> dict[str, object]:
+        """A replay sample as tensors; rewards and discounts stacked to ``[B, S]``."""
+        return {
+            "obs": [torch.as_tensor(o) for o in sample.obs],
+            "next_obs": [torch.as_tensor(o) for o in sample.next_obs],
+            "actions": torch.as_tensor(sample.discrete_actions, dtype=torch.long),
+            "action_masks": torch.as_tensor(sample.action_masks),
+            "next_action_masks": torch.as_tensor(sample.next_action_masks),
+            "rewards": torch.as_tensor(
+                np.stack([sample.rewards[s] for s in self.signal_names], axis=1)
+            ),
+            "discounts": torch.as_tensor(
+                np.stack([sample.discounts[s] for s in self.signal_names], axis=1)
+            ),
+            "dones": torch.as_tensor(sample.dones, dtype=torch.float32),
+            "weights": torch.as_tensor(sample.weights, dtype=torch.float32),
+        }
+
+    def _td_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Per-transition Huber TD loss ``[B]``, TD errors ``[B]`` and the online Q-values."""
+        hp = self.hyperparameters
+        td_target = td_targets(
+            self.q_network,
+            self.target_network,
+            batch["next_obs"],
+            batch["next_action_masks"],
+            batch["rewards"],
+            batch["discounts"],
+            batch["dones"],
+            hp.double_dqn,
+        )  # [B, S]
+        q_per_branch = self.q_network.q_values(batch["obs"])
+        q_taken = taken_q(q_per_branch, batch["actions"])  # [B, S, n_branches]
+        td_error = td_target.unsqueeze(2) - q_taken  # [B, S, n_branches]
+        loss = F.smooth_l1_loss(q_taken, td_target.unsqueeze(2).expand_as(q_taken), reduction="none")
+        # Priority: the error of the summed return, averaged over branches.
+        priority_error = td_error.sum(dim=1).abs().mean(dim=1).detach()
+        return loss.mean(dim=(1, 2)), priority_error, q_per_branch
+
+    def update_from_replay(self, sample: ReplaySample) -> ReplayUpdate:
+        """One gradient step on ``sample`` (plus an expert minibatch with demonstrations).
+
+        :return: stats for TensorBoard and TD errors ``[B]`` of the agent's transitions.
+        """
+        hp = self.hyperparameters
+        # The target network sees observations exactly as the online network does.
+        self.target_network.copy_normalization(self.q_network)
+        batch = self._tensors(sample)
+        td_loss, td_errors, q_per_branch = self._td_loss(batch)
+        loss = (batch["weights"] * td_loss).mean()
+        stats = {"Losses/Q Loss": td_loss.mean().item()}
+        if self.expert_replay is not None and hp.demonstrations is not None:
+            expert_loss, expert_stats = self.expert_loss(hp.demonstrations.batch_size)
+            # Weighted by the share of expert rows in the combined minibatch.
+            share = hp.demonstrations.batch_size / (hp.demonstrations.batch_size + len(td_loss))
+            loss = (1.0 - share) * loss + share * expert_loss
+            stats.update(expert_stats)
+        self._step(loss)
+        q_mean = torch.stack([q.sum(dim=1).mean() for q in q_per_branch]).mean()
+        stats["Policy/Q Mean"] = q_mean.item()
+        stats["Policy/Learning Rate"] = self.adam.param_groups[0]["lr"]
+        return ReplayUpdate(stats, td_errors.numpy())
+
+    def expert_loss(self, batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """TD loss plus ``margin_weight * J_E`` on ``batch_size`` expert transitions."""
+        demos = self.hyperparameters.demonstrations
+        assert self.expert_replay is not None and demos is not None
+        batch = self._tensors(self.expert_replay.sample(batch_size))
+        td_loss, _, q_per_branch = self._td_loss(batch)
+        masks = split_masks(batch["action_masks"], self.q_network.branches, batch_size)
+        j_e = large_margin_loss(q_per_branch, batch["actions"], masks, demos.large_margin)
+        loss = td_loss.mean() + demos.margin_weight * j_e.mean()
+        return loss, {"Losses/Expert Q Loss": td_loss.mean().item(), "Losses/Margin Loss": j_e.mean().item()}
+
+    def pretrain(self, updates: int) -> dict[str, float]:
+        """DQfD pre-training: ``updates`` gradient steps on expert transitions only."""
+        demos = self.hyperparameters.demonstrations
+        assert self.expert_replay is not None and demos is not None
+        stats: dict[str, float] = {}
+        for _ in range(updates):
+            self.target_network.copy_normalization(self.q_network)
+            loss, stats = self.expert_loss(demos.batch_size)
+            self._step(loss)
+        return stats
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """Adam step with gradient clipping, then the target network update."""
+        hp = self.hyperparameters
+        for group in self.adam.param_groups:
+            group["lr"] = self.learning_rate()
+        self.adam.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q_network.parameters(), hp.max_grad_norm)
+        self.adam.step()
+        self.updates.count += 1
+        if hp.target_update_interval > 0:
+            if int(self.updates.count) % hp.target_update_interval == 0:
+                hard_update(self.target_network, self.q_network)
+        else:
+            soft_update(self.target_network, self.q_network, hp.tau)

@@ -1,0 +1,193 @@
+"""``trainer_type: dqn`` for ``mlagents-learn``: data flow and the plugin entry point.
+
+Trajectories become n-step transitions in a (prioritized) replay buffer and gradient steps
+follow ``steps_per_update``: all in :class:`~mla_plugin_core.off_policy.OffPolicyPluginTrainer`.
+This module picks the network (:mod:`mla_dqn.networks`), the maths (:mod:`mla_dqn.optimizer`),
+the exploration rate, and loads demonstrations (:mod:`mla_dqn.demonstrations`).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from mla_plugin_core.entry_point import make_entry_point
+from mla_plugin_core.off_policy import OffPolicyPluginTrainer
+from mla_plugin_core.schedules import scheduled_value
+from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
+from mlagents.trainers.exception import TrainerConfigError
+from mlagents.trainers.policy import Policy
+from mlagents.trainers.policy.torch_policy import TorchPolicy
+from mlagents.trainers.settings import NetworkSettings, TrainerSettings
+from mlagents_envs.base_env import BehaviorSpec, DecisionSteps
+from mlagents_envs.logging_util import get_logger
+
+from mla_dqn.demonstrations import load_expert_replay
+from mla_dqn.networks import QNetwork
+from mla_dqn.optimizer import DQNOptimizer
+from mla_dqn.settings import DQNSettings
+
+logger = get_logger(__name__)
+
+TRAINER_NAME = "dqn"
+
+
+def exploration_epsilon(settings: DQNSettings, step: int) -> float:
+    """Epsilon at environment step ``step`` (``exploration_schedule`` from
+    ``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_steps``).
+
+    A function of the step only, so ``--resume`` continues where it stopped."""
+    return scheduled_value(
+        settings.exploration_schedule,
+        settings.exploration_initial_eps,
+        settings.exploration_final_eps,
+        step,
+        settings.exploration_steps,
+    )
+
+
+class DQNPolicy(TorchPolicy):
+    """A ``TorchPolicy`` whose Q-network acts epsilon-greedily at the current step's epsilon.
+
+    :param greedy: act greedily whatever the step (for runs that do not train).
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        behavior_spec: BehaviorSpec,
+        network_settings: NetworkSettings,
+        settings: DQNSettings,
+        reward_signals: list[str],
+        greedy: bool = False,
+    ):
+        super().__init__(
+            seed,
+            behavior_spec,
+            network_settings,
+            QNetwork,
+            {"reward_signals": reward_signals, "dueling": settings.dueling, "seed": seed},
+        )
+        self.settings = settings
+        self.greedy = greedy
+
+    @property
+    def epsilon(self) -> float:
+        """The probability of a random action now."""
+        return 0.0 if self.greedy else exploration_epsilon(self.settings, self.get_current_step())
+
+    def evaluate(self, decision_requests: DecisionSteps, global_agent_ids: list[str]) -> dict:
+        cast(QNetwork, self.actor).exploration_epsilon = self.epsilon
+        return super().evaluate(decision_requests, global_agent_ids)
+
+
+class DQNTrainer(OffPolicyPluginTrainer):
+    """Deep Q-Networks for discrete actions: double DQN, dueling heads, action branching,
+    n-step returns, prioritized replay, per-signal discounts, DQfD demonstrations."""
+
+    def __init__(
+        self,
+        behavior_name: str,
+        reward_buff_cap: int,
+        trainer_settings: TrainerSettings,
+        training: bool,
+        load: bool,
+        seed: int,
+        artifact_path: str,
+    ):
+        """
+        :param behavior_name: the behavior this trainer learns.
+        :param reward_buff_cap: how many episode rewards to keep for curriculum decisions.
+        :param trainer_settings: the behavior's YAML section, ``hyperparameters`` a
+            :class:`DQNSettings`.
+        :param training: False for inference-only runs (then actions are greedy).
+        :param load: restore the last checkpoint (``--resume`` / ``--initialize-from``).
+        :param seed: seed of the networks and of exploration.
+        :param artifact_path: folder of this behavior's checkpoints.
+        """
+        super().__init__(
+            behavior_name,
+            reward_buff_cap,
+            trainer_settings,
+            training,
+            load,
+            seed,
+            artifact_path,
+        )
+        self.hyperparameters: DQNSettings = cast(DQNSettings, trainer_settings.hyperparameters)
+        self.policy: DQNPolicy = None  # type: ignore[assignment]
+        self.optimizer: DQNOptimizer = None  # type: ignore[assignment]
+
+    @staticmethod
+    def get_trainer_name() -> str:
+        return TRAINER_NAME
+
+    def _refuse_unsupported(self, behavior_spec: BehaviorSpec) -> None:
+        """Raise a ``TrainerConfigError`` naming the behavior for what DQN cannot do."""
+        name = self.brain_name
+        action_spec = behavior_spec.action_spec
+        if action_spec.continuous_size > 0:
+            raise TrainerConfigError(
+                f"Behavior {name!r} has {action_spec.continuous_size} continuous action(s): "
+                "DQN needs discrete actions only. Use trainer_type: sac or ppo for "
+                "continuous or hybrid actions."
+            )
+        if action_spec.discrete_size == 0:
+            raise TrainerConfigError(f"Behavior {name!r} has no actions: DQN needs discrete ones.")
+        if self.trainer_settings.network_settings.memory is not None:
+            raise TrainerConfigError(
+                f"Behavior {name!r}: DQN has no recurrent version; remove "
+                "network_settings.memory (or use trainer_type: ppo or sac)."
+            )
+        if self.trainer_settings.behavioral_cloning is not None:
+            raise TrainerConfigError(
+                f"Behavior {name!r}: DQN does not support behavioral_cloning (it needs a "
+                "stochastic policy); use hyperparameters.demonstrations (DQfD) instead."
+            )
+
+    def create_policy(
+        self, parsed_behavior_id: BehaviorIdentifiers, behavior_spec: BehaviorSpec
+    ) -> TorchPolicy:
+        """A :class:`DQNPolicy` whose actor is a :class:`~mla_dqn.networks.QNetwork` with
+        one head per reward signal of the YAML."""
+        self._refuse_unsupported(behavior_spec)
+        return DQNPolicy(
+            self.seed,
+            behavior_spec,
+            self.trainer_settings.network_settings,
+            self.hyperparameters,
+            [signal.value for signal in self.trainer_settings.reward_signals],
+            greedy=not self.is_training,
+        )
+
+    def create_optimizer(self) -> DQNOptimizer:
+        return DQNOptimizer(cast(TorchPolicy, self.policy), self.trainer_settings)
+
+    def add_policy(self, parsed_behavior_id: BehaviorIdentifiers, policy: Policy) -> None:
+        super().add_policy(parsed_behavior_id, policy)
+        demos = self.hyperparameters.demonstrations
+        if demos is None:
+            return
+        try:
+            expert = load_expert_replay(
+                demos.path,
+                self.policy.behavior_spec,
+                self.optimizer.reward_signals,
+                self.hyperparameters.n_step,
+                seed=self.seed,
+            )
+        except (OSError, RuntimeError, ValueError) as err:
+            raise TrainerConfigError(
+                f"Behavior {self.brain_name!r}: cannot use demonstrations {demos.path!r}: {err}"
+            ) from err
+        self.optimizer.expert_replay = expert
+        logger.info(f"{self.brain_name}: {len(expert)} expert transitions from {demos.path}.")
+        if demos.pretrain_updates and self.is_training and self._step == 0:
+            stats = self.optimizer.pretrain(demos.pretrain_updates)
+            logger.info(f"{self.brain_name}: pre-trained on demonstrations: {stats}")
+
+    def _update_policy(self) -> bool:
+        self._stats_reporter.add_stat("Policy/Epsilon", self.policy.epsilon)
+        return super()._update_policy()
+
+
+get_type_and_setting = make_entry_point(DQNTrainer, DQNSettings)
