@@ -1,0 +1,212 @@
+"""Console scripts that act as Unity executables for ``mlagents-learn --env``.
+
+``mlagents-learn`` starts an environment executable as::
+
+    <path> -nographics -batchmode --mlagents-port <port> -logFile <file> [env-args...]
+
+so the parser accepts Unity's single-dash flags and ignores what it does not know.
+Without ``--mlagents-port`` the environment connects to port 5004, where
+``mlagents-learn`` started without ``--env`` waits for the Unity Editor.
+
+Scripts: ``mla-env NAME [NAME ...]`` (several names = several behaviors in one
+environment), ``mla-env-basic``, ``mla-env-3dball``, ``mla-env-gym ID [ID ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from mla_envs import envs as registry
+from mla_envs.parameters import EnvironmentParameters
+from mla_envs.protocol.client import UnityClient
+from mla_envs.protocol.lifeline import Lifeline, ancestors
+from mla_envs.version import __version__
+
+logger = logging.getLogger("mla_envs")
+
+EDITOR_PORT = 5004
+EXIT_USAGE = 2
+#: Parent and grandparent: under mlagents-learn, the env worker and the trainer.
+WATCHED_ANCESTORS = 2
+
+
+def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="An ML-Agents environment without Unity: connects to mlagents-learn.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    parser.add_argument(
+        "--mlagents-port",
+        "--port",
+        type=int,
+        default=EDITOR_PORT,
+        help="trainer port (mlagents-learn passes it; default %(default)s, the Editor's)",
+    )
+    parser.add_argument(
+        "--num-agents",
+        type=int,
+        default=None,
+        help="agents per behavior (default: Basic 8, 3DBall 12, Gymnasium 8)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="override the seed the trainer sends (default: the trainer's seed)",
+    )
+    parser.add_argument(
+        "--gym-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword for gymnasium.make (VALUE parsed as JSON if it can be); repeatable",
+    )
+    parser.add_argument(
+        "-logFile",
+        "-logfile",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="write the log here (mlagents-learn passes it; stdout is discarded there)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the trainer to listen (default %(default)s)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=3600.0,
+        help="exit after this many seconds without a trainer reply (default %(default)s)",
+    )
+    parser.add_argument("--list", action="store_true", help="list environments and exit")
+    for flag in ("-nographics", "--no-graphics", "-batchmode"):
+        parser.add_argument(flag, action="store_true", help="accepted; there is no rendering")
+    parser.add_argument("--version", action="version", version=f"mla-envs {__version__}")
+    return parser
+
+
+def gym_kwargs(pairs: Sequence[str]) -> dict:
+    """``["k=v", ...]`` -> ``{k: json(v) or v}``."""
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--gym-kwarg expects KEY=VALUE, got {pair!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value
+    return kwargs
+
+
+def setup_logging(log_file: str | None) -> None:
+    handler: logging.Handler
+    if log_file:
+        handler = logging.FileHandler(log_file, mode="w")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def run(
+    names: list[str],
+    argv: Sequence[str] | None,
+    prog: str,
+    names_help: str,
+    prefix: str = "",
+) -> int:
+    """Parse ``argv``, build the environments ``names`` + positional names, serve.
+
+    :param prefix: put in front of positional names that lack it (``gym:``).
+    """
+    parser = build_parser(prog, names_help)
+    args, unknown = parser.parse_known_args(argv)
+    names = names + [n if n.startswith(prefix) else prefix + n for n in args.names]
+    if args.list:
+        gym_names = [registry.GYM_PREFIX + env_id for env_id in registry.gymnasium_ids()]
+        print("\n".join([*registry.BUILTIN, *gym_names]))
+        return 0
+    if not names:
+        print(
+            f"{prog}: name an environment; available: {', '.join(registry.available())}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    setup_logging(args.log_file)
+    if unknown:
+        logger.info("Ignoring arguments %s", unknown)
+    parameters = EnvironmentParameters()
+    try:
+        kwargs = gym_kwargs(args.gym_kwarg)
+        environments = [
+            registry.make(
+                name,
+                args.num_agents,
+                parameters,
+                **(kwargs if name.startswith(registry.GYM_PREFIX) else {}),
+            )
+            for name in names
+        ]
+    except (registry.UnknownEnvironmentError, registry.UnsupportedSpaceError, ValueError) as error:
+        if args.log_file:
+            logger.error("%s", error)
+        print(f"{prog}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    specs = [env.spec for env in environments]
+    logger.info("mla-envs %s, pid %d, behaviors %s", __version__, os.getpid(), specs)
+    client = UnityClient(
+        environments,
+        parameters,
+        port=args.mlagents_port,
+        seed=args.seed,
+        connect_timeout=args.connect_timeout,
+        idle_timeout=args.idle_timeout,
+        log_path=args.log_file or "",
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda s, _: client.stop(f"signal {signal.Signals(s).name}"))
+    lifeline = Lifeline(
+        ancestors(WATCHED_ANCESTORS),
+        lambda pid: client.stop(f"parent process {pid} ended"),
+    ).start()
+    try:
+        return client.run()
+    finally:
+        lifeline.stop()
+        logging.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``mla-env NAME [NAME ...]``."""
+    names_help = "Basic, 3DBall or gym:<Gymnasium id>; several = several behaviors"
+    return run([], argv, "mla-env", names_help)
+
+
+def basic(argv: Sequence[str] | None = None) -> int:
+    """``mla-env-basic``: the Basic environment."""
+    return run(["Basic"], argv, "mla-env-basic", "more environments to add")
+
+
+def ball3d(argv: Sequence[str] | None = None) -> int:
+    """``mla-env-3dball``: the 3DBall environment."""
+    return run(["3DBall"], argv, "mla-env-3dball", "more environments to add")
+
+
+def gym(argv: Sequence[str] | None = None) -> int:
+    """``mla-env-gym ID [ID ...]``: Gymnasium environments by id."""
+    names_help = "Gymnasium ids, e.g. CartPole-v1; several = several behaviors"
+    return run([], argv, "mla-env-gym", names_help, prefix=registry.GYM_PREFIX)
