@@ -18,11 +18,12 @@ action). From it:
 from __future__ import annotations
 
 import numpy as np
-from mla_plugin_core.replay import NStepAccumulator, ReplayBuffer, Transitions
 from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.demo_loader import demo_to_buffer
 from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import BehaviorSpec
+
+from mla_plugin_core.replay import NStepAccumulator, ReplayBuffer, Transitions
 
 #: Agent id of the demonstrations in the n-step accumulator.
 EXPERT_ID = "expert"

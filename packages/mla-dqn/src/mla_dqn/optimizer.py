@@ -28,16 +28,16 @@ from typing import cast
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
-from mla_plugin_core.replay import ReplayBuffer, ReplaySample
-from mla_plugin_core.schedules import scheduled_value
-from mla_plugin_core.target_network import hard_update, make_target, soft_update
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
 from torch import nn
 
 from mla_dqn.networks import QNetwork, masked_q, split_masks
 from mla_dqn.settings import DQNSettings
+from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
+from mla_plugin_core.replay import ReplayBuffer, ReplaySample
+from mla_plugin_core.schedules import scheduled_value
+from mla_plugin_core.target_network import hard_update, make_target, soft_update
 
 #: ``learning_rate_schedule: linear`` ends here at ``max_steps`` (mlagents' own floor).
 FINAL_LEARNING_RATE = 1.0e-10
@@ -78,31 +78,27 @@ def next_actions(q_per_branch: list[torch.Tensor], masks: list[torch.Tensor]) ->
 
 
 def td_targets(
-    online: QNetwork,
-    target: QNetwork,
-    next_obs: list[torch.Tensor],
-    next_action_masks: torch.Tensor,
+    target_next_q: list[torch.Tensor],
+    next_action_masks: list[torch.Tensor],
     rewards: torch.Tensor,
     discounts: torch.Tensor,
     dones: torch.Tensor,
-    double_dqn: bool,
+    online_next_q: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """TD targets per reward signal, ``[B, S]`` (no gradient).
+    """TD targets per reward signal, ``[B, S]``.
 
-    :param next_obs: per observation ``[B, *obs_shape]``.
-    :param next_action_masks: bool ``[B, sum(n_d)]``, True = allowed at ``next_obs``.
+    :param target_next_q: the target network's Q at ``next_obs``, per branch ``[B, S, n_d]``.
+    :param next_action_masks: per branch bool ``[B, n_d]``, True = allowed at ``next_obs``.
     :param rewards: n-step discounted reward sums ``[B, S]``.
     :param discounts: ``gamma_s^K`` ``[B, S]``.
-    :param dones: ``[B]``, 1.0 where ``next_obs`` is terminal.
-    :param double_dqn: choose ``a*`` with ``online`` (double DQN) or ``target``.
+    :param dones: ``[B]``, 1.0 where ``next_obs`` is terminal (not at max-step cuts).
+    :param online_next_q: the online network's Q at ``next_obs`` (double DQN: it picks
+        ``a*``); ``None`` for plain DQN (the target network picks).
     """
-    with torch.no_grad():
-        target_q = target.q_values(next_obs)  # d x [B, S, n_d]
-        masks = split_masks(next_action_masks, target.branches, rewards.shape[0])
-        chooser_q = online.q_values(next_obs) if double_dqn else target_q
-        best = next_actions(chooser_q, masks)  # [B, n_branches]
-        target_max = taken_q(target_q, best).mean(dim=2)  # mean over branches, [B, S]
-        return rewards + discounts * target_max * (1.0 - dones.unsqueeze(1))
+    chooser_q = target_next_q if online_next_q is None else online_next_q
+    best = next_actions(chooser_q, next_action_masks)  # a*_d, [B, n_branches]
+    target_max = taken_q(target_next_q, best).mean(dim=2)  # mean over branches, [B, S]
+    return rewards + discounts * target_max * (1.0 - dones.unsqueeze(1))
 
 
 def large_margin_loss(
@@ -148,8 +144,9 @@ class DQNOptimizer(OffPolicyOptimizer):
                 f"Q heads {self.signal_names} do not match reward signals "
                 f"{list(self.reward_signals)}"
             )
+        self._trained = [p for p in self.q_network.parameters() if p.requires_grad]
         self.adam = torch.optim.Adam(
-            self.q_network.parameters(), lr=self.hyperparameters.learning_rate
+            self._trained, lr=self.hyperparameters.learning_rate, foreach=True
         )
         self.updates = UpdateCounter()
         #: Expert transitions (DQfD); set by the trainer when ``demonstrations`` is given.
@@ -202,25 +199,37 @@ class DQNOptimizer(OffPolicyOptimizer):
         }
 
     def _td_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Per-transition Huber TD loss ``[B]``, TD errors ``[B]`` and the online Q-values."""
-        hp = self.hyperparameters
+        """Per-transition Huber TD loss ``[B]``, TD errors ``[B]`` and the online Q-values
+        at ``obs`` (per branch ``[B, S, n_d]``)."""
+        n = batch["rewards"].shape[0]
+        online_next_q = None
+        if self.hyperparameters.double_dqn:
+            # One pass of the online network over obs and next_obs together.
+            both = [
+                torch.cat([o, o_next])
+                for o, o_next in zip(batch["obs"], batch["next_obs"], strict=True)
+            ]
+            q_both = self.q_network.q_values(both)
+            q_per_branch = [q[:n] for q in q_both]
+            online_next_q = [q[n:].detach() for q in q_both]
+        else:
+            q_per_branch = self.q_network.q_values(batch["obs"])
+        with torch.no_grad():
+            target_next_q = self.target_network.q_values(batch["next_obs"])
+        next_masks = split_masks(batch["next_action_masks"], self.q_network.branches, n)
         td_target = td_targets(
-            self.q_network,
-            self.target_network,
-            batch["next_obs"],
-            batch["next_action_masks"],
+            target_next_q,
+            next_masks,
             batch["rewards"],
             batch["discounts"],
             batch["dones"],
-            hp.double_dqn,
-        )  # [B, S]
-        q_per_branch = self.q_network.q_values(batch["obs"])
+            online_next_q,
+        ).unsqueeze(2)  # [B, S, 1]
         q_taken = taken_q(q_per_branch, batch["actions"])  # [B, S, n_branches]
-        td_error = td_target.unsqueeze(2) - q_taken  # [B, S, n_branches]
-        loss = F.smooth_l1_loss(q_taken, td_target.unsqueeze(2).expand_as(q_taken), reduction="none")
-        # Priority: the error of the summed return, averaged over branches.
-        priority_error = td_error.sum(dim=1).abs().mean(dim=1).detach()
-        return loss.mean(dim=(1, 2)), priority_error, q_per_branch
+        loss = F.smooth_l1_loss(q_taken, td_target.expand_as(q_taken), reduction="none")
+        # Priority: |error| of the summed return, averaged over branches.
+        td_error = (td_target - q_taken).detach().sum(dim=1).abs().mean(dim=1)
+        return loss.mean(dim=(1, 2)), td_error, q_per_branch
 
     def update_from_replay(self, sample: ReplaySample) -> ReplayUpdate:
         """One gradient step on ``sample`` (plus an expert minibatch with demonstrations).
@@ -255,7 +264,10 @@ class DQNOptimizer(OffPolicyOptimizer):
         masks = split_masks(batch["action_masks"], self.q_network.branches, batch_size)
         j_e = large_margin_loss(q_per_branch, batch["actions"], masks, demos.large_margin)
         loss = td_loss.mean() + demos.margin_weight * j_e.mean()
-        return loss, {"Losses/Expert Q Loss": td_loss.mean().item(), "Losses/Margin Loss": j_e.mean().item()}
+        return loss, {
+            "Losses/Expert Q Loss": td_loss.mean().item(),
+            "Losses/Margin Loss": j_e.mean().item(),
+        }
 
     def pretrain(self, updates: int) -> dict[str, float]:
         """DQfD pre-training: ``updates`` gradient steps on expert transitions only."""
@@ -275,7 +287,7 @@ class DQNOptimizer(OffPolicyOptimizer):
             group["lr"] = self.learning_rate()
         self.adam.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(self.q_network.parameters(), hp.max_grad_norm)
+        nn.utils.clip_grad_norm_(self._trained, hp.max_grad_norm, foreach=True)
         self.adam.step()
         self.updates.count += 1
         if hp.target_update_interval > 0:

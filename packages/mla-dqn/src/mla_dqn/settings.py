@@ -16,9 +16,10 @@ from typing import Optional
 
 import attr
 import cattr
-from mla_plugin_core.settings import HyperparameterError, OffPolicySettings, hyperparameter
-from mla_plugin_core.schedules import Schedule
 from mlagents.trainers.settings import strict_to_cls
+
+from mla_plugin_core.schedules import Schedule
+from mla_plugin_core.settings import HyperparameterError, OffPolicySettings, hyperparameter
 
 
 @attr.s(auto_attribs=True)
@@ -112,7 +113,7 @@ class DQNSettings(OffPolicySettings):
     max_grad_norm: float = hyperparameter(10.0, gt=0.0)
     #: Learning from ``.demo`` files (DQfD); ``None`` for none. See
     #: :class:`DemonstrationSettings`.
-    demonstrations: Optional[DemonstrationSettings] = None
+    demonstrations: Optional[DemonstrationSettings] = None  # noqa: UP045 (old cattrs)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

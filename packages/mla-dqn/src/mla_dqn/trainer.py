@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from typing import cast
 
-from mla_plugin_core.entry_point import make_entry_point
-from mla_plugin_core.off_policy import OffPolicyPluginTrainer
-from mla_plugin_core.schedules import scheduled_value
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy import Policy
@@ -25,6 +22,9 @@ from mla_dqn.demonstrations import load_expert_replay
 from mla_dqn.networks import QNetwork
 from mla_dqn.optimizer import DQNOptimizer
 from mla_dqn.settings import DQNSettings
+from mla_plugin_core.entry_point import make_entry_point
+from mla_plugin_core.off_policy import OffPolicyPluginTrainer
+from mla_plugin_core.schedules import scheduled_value
 
 logger = get_logger(__name__)
 
