@@ -5,11 +5,11 @@ in tests-integration (it needs a fresh environment to install the package into).
 """
 
 import ast
-import tomllib
 
 import pytest
+import tomllib
 
-from mla_plugin_core.scaffold.cli import main
+from mla_plugin_core.cli import main
 from mla_plugin_core.scaffold.generate import KINDS, PluginNames
 
 
@@ -28,9 +28,8 @@ def test_generated_package_has_the_repository_shape(tmp_path, kind, capsys):
         "src/mla_my_algo/optimizer.py",
         "src/mla_my_algo/trainer.py",
         "src/mla_my_algo/configs/my_algo_basic.yaml",
-        "tests/__init__.py",
-        "tests/test_registration.py",
-        "tests/test_learning.py",
+        "tests/test_my_algo_registration.py",
+        "tests/test_my_algo_learning.py",
     ):
         assert (root / relative).is_file(), relative
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
@@ -43,11 +42,18 @@ def test_generated_package_has_the_repository_shape(tmp_path, kind, capsys):
     for path in root.rglob("*"):
         if path.is_file():
             text = path.read_text()
-            leftovers += [path.name for token in ("__PACKAGE__", "__CLASS__", "__TRAINER_TYPE__") if token in text]
+            leftovers += [
+                path.name
+                for token in ("__PACKAGE__", "__CLASS__", "__TRAINER_TYPE__")
+                if token in text
+            ]
             if path.suffix == ".py":
                 ast.parse(text, filename=str(path))
     assert leftovers == []
     assert "class MyAlgoTrainer" in (root / "src/mla_my_algo/trainer.py").read_text()
+    # Test modules are named after the plugin, without a tests package, so that the test
+    # suites of several generated plugins can run in one pytest session.
+    assert not (root / "tests" / "__init__.py").exists()
     assert "Wrote" in capsys.readouterr().out
 
 
@@ -63,3 +69,8 @@ def test_existing_folder_is_never_overwritten(tmp_path, capsys):
 def test_bad_names_are_refused_with_the_rule(bad):
     with pytest.raises(ValueError, match="lowercase"):
         PluginNames.from_name(bad)
+
+
+def test_config_lookup_names_what_is_installed(capsys):
+    assert main(["config", "no_such_config.yaml"]) == 2
+    assert "no shipped config 'no_such_config.yaml'; installed:" in capsys.readouterr().err

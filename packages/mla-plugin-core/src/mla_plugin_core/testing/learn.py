@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -97,6 +99,29 @@ def read_reward_curve(run_dir: str | os.PathLike[str]) -> dict[str, list[tuple[i
     return curves
 
 
+def free_base_port(count: int = 1, attempts: int = 200) -> int:
+    """A port ``p`` such that ``p .. p + count - 1`` are free on localhost.
+
+    ``mlagents-learn`` listens on ``--base-port + worker_id`` for each of its ``--num-envs``
+    environments; runs in parallel (pytest-xdist, several terminals) must not share ports.
+    """
+    for _ in range(attempts):
+        base = random.randint(20_000, 60_000)
+        sockets = []
+        try:
+            for offset in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(s)
+                s.bind(("localhost", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports found on localhost")
+
+
 def _deep_update(target: dict[str, Any], update: Mapping[str, Any]) -> None:
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(target.get(key), dict):
@@ -130,6 +155,8 @@ def run_mlagents_learn(
     :param seed: ``--seed``; with the same seed and config a run is reproducible.
     :param env_args: passed after ``--env-args`` (e.g. ``["--gym-id", "CartPole-v1"]``).
     :param timeout: seconds before the run is killed (a ``subprocess.TimeoutExpired``).
+
+    The run listens on free ports (``--base-port``), so runs may go on in parallel.
     """
     if isinstance(config, Mapping):
         settings: dict[str, Any] = copy.deepcopy(dict(config))
@@ -148,6 +175,7 @@ def run_mlagents_learn(
         sys.executable, "-m", "mlagents.trainers.learn", str(config_path),
         "--run-id", run_id, "--results-dir", str(results), "--force",
         "--seed", str(seed), "--no-graphics", "--num-envs", str(num_envs),
+        "--base-port", str(free_base_port(num_envs)),
         "--env", environment_executable(env), *extra_args,
     ]  # fmt: skip
     if env_args:
