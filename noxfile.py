@@ -132,18 +132,46 @@ def typecheck(session: nox.Session) -> None:
     )
 
 
-@nox.session(python="3.11", tags=["latest", "static"])
-def build(session: nox.Session) -> None:
-    """Build a wheel and an sdist per package into dist/ and check their metadata."""
-    session.install("hatch==1.18.2", "twine==7.0.0")
+def build_distributions(session: nox.Session, dist: Path, targets: tuple[str, ...]) -> None:
+    """Build ``targets`` (``wheel``, ``sdist``) of every package into ``dist`` with hatch."""
+    session.install("hatch==1.18.2")
     # Keep hatch's build environments inside this session, not in the user's data folder.
     session.env["HATCH_DATA_DIR"] = str(Path(session.create_tmp()) / "hatch")
-    dist = ROOT / "dist"
-    dist.mkdir(exist_ok=True)
+    dist.mkdir(parents=True, exist_ok=True)
+    target_args = [arg for target in targets for arg in ("-t", target)]
     for package in PACKAGES:
         for old in dist.glob(package.replace("-", "_") + "-*"):
             old.unlink()
         session.chdir(ROOT / "packages" / package)
-        session.run("hatch", "build", "-t", "wheel", "-t", "sdist", str(dist))
+        session.run("hatch", "build", *target_args, str(dist))
     session.chdir(ROOT)
+
+
+@nox.session(python="3.11", tags=["latest", "static"])
+def build(session: nox.Session) -> None:
+    """Build a wheel and an sdist per package into dist/ and check their metadata."""
+    dist = ROOT / "dist"
+    build_distributions(session, dist, ("wheel", "sdist"))
+    session.install("twine==7.0.0")
     session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
+
+
+@nox.session(python="3.11")
+@nox.parametrize(
+    "mlagents",
+    [
+        nox.param(release, id=f"mla{release.rsplit('.', 1)[0]}", tags=[tag])
+        for release, tag in MLAGENTS_RELEASES.items()
+    ],
+)
+def integration(session: nox.Session, mlagents: str) -> None:
+    """End to end: wheels in fresh venvs, README commands verbatim, config errors, scaffold."""
+    wheels = Path(session.create_tmp()) / "wheels"
+    build_distributions(session, wheels, ("wheel",))
+    install_with_mlagents(
+        session, mlagents, "--find-links", str(wheels), "mla-plugin-core", "mla-envs", "pytest>=7"
+    )
+    session.run(
+        "pytest", str(ROOT / "tests-integration"), "-p", "no:cacheprovider", "-q", *session.posargs,
+        env={"MLA_WHEELS": str(wheels), "MLA_MLAGENTS": mlagents},
+    )  # fmt: skip

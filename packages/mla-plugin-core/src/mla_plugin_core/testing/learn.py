@@ -72,9 +72,18 @@ class TrainingRun:
 
 
 def environment_executable(env: str) -> str:
-    """The executable for ``--env``: a path, a console script, or a short name (``Basic``)."""
+    """The executable for ``--env``: a path, a console script, or a short name (``Basic``).
+
+    Console scripts are looked up beside the running interpreter first (its virtual
+    environment), then on ``PATH``.
+    """
     script = ENVIRONMENTS.get(env.lower(), env)
-    found = shutil.which(script) or (script if os.access(script, os.X_OK) else None)
+    beside_python = str(Path(sys.executable).parent)
+    found = (
+        shutil.which(script, path=beside_python)
+        or shutil.which(script)
+        or (script if os.access(script, os.X_OK) else None)
+    )
     if found is None:
         known = ", ".join(sorted(ENVIRONMENTS))
         raise FileNotFoundError(

@@ -1,0 +1,79 @@
+"""The commands users copy from the README work verbatim in a fresh install from wheels.
+
+Each ``mlagents-learn`` line of README's quickstart runs as written (in a shell, from an
+empty folder). Once it has logged its first summary it gets Ctrl-C, as a user would give
+it; mlagents then saves a checkpoint and exports the ONNX model. The run's folder must hold
+TensorBoard events, a checkpoint and an ``.onnx`` file.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from conftest import ROOT
+
+SUMMARY = re.compile(r"Step: \d+\. .*Mean Reward")
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return [
+        line.strip()
+        for line in quickstart.splitlines()
+        if line.strip().startswith("mlagents-learn ")
+    ]
+
+
+def test_readme_has_the_two_commands():
+    commands = readme_commands()
+    assert any("dqn_basic.yaml" in c for c in commands) and any(
+        "a2c_3DBall.yaml" in c for c in commands
+    )
+
+
+@pytest.fixture(scope="module")
+def user_venv(make_venv):
+    return make_venv("mla-dqn", "mla-a2c", "mla-envs")
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_command_trains_and_saves(user_venv, tmp_path, command):
+    env = {**os.environ, "PATH": f"{user_venv.bin}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("PYTHONPATH", None)
+    process = subprocess.Popen(
+        ["bash", "-c", command], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    summarised = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if SUMMARY.search(line):
+                summarised.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert summarised.wait(timeout=400), "".join(lines[-40:])
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C goes to the whole foreground group
+        process.wait(timeout=180)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    reader.join(timeout=10)
+    log = "".join(lines)
+    run_id = re.search(r"--run-id (\S+)", command).group(1)
+    run_dir = tmp_path / "results" / run_id
+    assert list(run_dir.rglob("events.out.tfevents.*")), log[-3000:]
+    assert list(run_dir.rglob("*.pt")), log[-3000:]
+    assert list(run_dir.glob("*.onnx")), log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
