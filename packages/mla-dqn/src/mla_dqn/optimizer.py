@@ -32,9 +32,10 @@ from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
 from torch import nn
 
-from mla_dqn.networks import QNetwork, masked_q, split_masks
+from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
+from mla_plugin_core.q_network import branch_masks, masked_q_values
 from mla_plugin_core.replay import ReplayBuffer, ReplaySample
 from mla_plugin_core.schedules import scheduled_value
 from mla_plugin_core.target_network import hard_update, make_target, soft_update
@@ -70,7 +71,7 @@ def next_actions(q_per_branch: list[torch.Tensor], masks: list[torch.Tensor]) ->
     long ``[B, n_branches]``."""
     return torch.stack(
         [
-            masked_q(q.sum(dim=1), mask).argmax(dim=1)
+            masked_q_values(q.sum(dim=1), mask).argmax(dim=1)
             for q, mask in zip(q_per_branch, masks, strict=True)
         ],
         dim=1,
@@ -119,7 +120,7 @@ def large_margin_loss(
         q_total = q.sum(dim=1)  # [B, n_d]
         a_expert = expert_actions[:, d : d + 1]  # [B, 1]
         l_margin = torch.full_like(q_total, margin).scatter(1, a_expert, 0.0)
-        best = masked_q(q_total + l_margin, mask).max(dim=1).values
+        best = masked_q_values(q_total + l_margin, mask).max(dim=1).values
         losses.append(best - q_total.gather(1, a_expert).squeeze(1))
     return torch.stack(losses, dim=1).mean(dim=1)
 
@@ -198,33 +199,46 @@ class DQNOptimizer(OffPolicyOptimizer):
             "weights": torch.as_tensor(sample.weights, dtype=torch.float32),
         }
 
+    def _online_q(self, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """Online Q at ``obs`` (with gradient) and, for double DQN, at ``next_obs``
+        (detached), per branch ``[B, S, n_d]``; one network pass over both."""
+        if not self.hyperparameters.double_dqn:
+            return self.q_network.signal_q_values(batch["obs"]), None
+        n = batch["rewards"].shape[0]
+        both = [
+            torch.cat([o, o_next])
+            for o, o_next in zip(batch["obs"], batch["next_obs"], strict=True)
+        ]
+        q_both = self.q_network.signal_q_values(both)
+        return [q[:n] for q in q_both], [q[n:].detach() for q in q_both]
+
+    def td_target(
+        self, batch: dict, online_next_q: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """TD targets ``[B, S]`` of a batch from :meth:`_tensors` (no gradient).
+
+        :param online_next_q: the online Q at ``next_obs`` if already computed (double DQN).
+        """
+        with torch.no_grad():
+            if self.hyperparameters.double_dqn and online_next_q is None:
+                online_next_q = self.q_network.signal_q_values(batch["next_obs"])
+            target_next_q = self.target_network.signal_q_values(batch["next_obs"])
+            n = batch["rewards"].shape[0]
+            next_masks = branch_masks(batch["next_action_masks"], self.q_network.branches, n)
+            return td_targets(
+                target_next_q,
+                next_masks,
+                batch["rewards"],
+                batch["discounts"],
+                batch["dones"],
+                online_next_q if self.hyperparameters.double_dqn else None,
+            )
+
     def _td_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Per-transition Huber TD loss ``[B]``, TD errors ``[B]`` and the online Q-values
         at ``obs`` (per branch ``[B, S, n_d]``)."""
-        n = batch["rewards"].shape[0]
-        online_next_q = None
-        if self.hyperparameters.double_dqn:
-            # One pass of the online network over obs and next_obs together.
-            both = [
-                torch.cat([o, o_next])
-                for o, o_next in zip(batch["obs"], batch["next_obs"], strict=True)
-            ]
-            q_both = self.q_network.q_values(both)
-            q_per_branch = [q[:n] for q in q_both]
-            online_next_q = [q[n:].detach() for q in q_both]
-        else:
-            q_per_branch = self.q_network.q_values(batch["obs"])
-        with torch.no_grad():
-            target_next_q = self.target_network.q_values(batch["next_obs"])
-        next_masks = split_masks(batch["next_action_masks"], self.q_network.branches, n)
-        td_target = td_targets(
-            target_next_q,
-            next_masks,
-            batch["rewards"],
-            batch["discounts"],
-            batch["dones"],
-            online_next_q,
-        ).unsqueeze(2)  # [B, S, 1]
+        q_per_branch, online_next_q = self._online_q(batch)
+        td_target = self.td_target(batch, online_next_q).unsqueeze(2)  # [B, S, 1]
         q_taken = taken_q(q_per_branch, batch["actions"])  # [B, S, n_branches]
         loss = F.smooth_l1_loss(q_taken, td_target.expand_as(q_taken), reduction="none")
         # Priority: |error| of the summed return, averaged over branches.
@@ -261,7 +275,7 @@ class DQNOptimizer(OffPolicyOptimizer):
         assert self.expert_replay is not None and demos is not None
         batch = self._tensors(self.expert_replay.sample(batch_size))
         td_loss, _, q_per_branch = self._td_loss(batch)
-        masks = split_masks(batch["action_masks"], self.q_network.branches, batch_size)
+        masks = branch_masks(batch["action_masks"], self.q_network.branches, batch_size)
         j_e = large_margin_loss(q_per_branch, batch["actions"], masks, demos.large_margin)
         loss = td_loss.mean() + demos.margin_weight * j_e.mean()
         return loss, {
