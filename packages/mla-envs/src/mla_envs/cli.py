@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from mla_envs import envs as registry
 from mla_envs.parameters import EnvironmentParameters
 from mla_envs.protocol.client import UnityClient
-from mla_envs.protocol.lifeline import Lifeline, ancestors
+from mla_envs.protocol.lifeline import Lifeline, ancestors, release_orphaned_worker
 from mla_envs.version import __version__
 
 logger = logging.getLogger("mla_envs")
@@ -88,6 +88,12 @@ def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
         type=float,
         default=3600.0,
         help="exit after this many seconds without a trainer reply (default %(default)s)",
+    )
+    parser.add_argument(
+        "--stats-period",
+        type=float,
+        default=5.0,
+        help="seconds between stats sent to the trainer (default %(default)s)",
     )
     parser.add_argument("--list", action="store_true", help="list environments and exit")
     for flag in ("-nographics", "--no-graphics", "-batchmode"):
@@ -175,14 +181,19 @@ def run(
         seed=args.seed,
         connect_timeout=args.connect_timeout,
         idle_timeout=args.idle_timeout,
+        stats_period=args.stats_period,
         log_path=args.log_file or "",
     )
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda s, _: client.stop(f"signal {signal.Signals(s).name}"))
-    lifeline = Lifeline(
-        ancestors(WATCHED_ANCESTORS),
-        lambda pid: client.stop(f"parent process {pid} ended"),
-    ).start()
+    watched = ancestors(WATCHED_ANCESTORS)
+
+    def on_ancestor_end(pid: int) -> None:
+        client.stop(f"parent process {pid} ended")
+        if len(watched) == WATCHED_ANCESTORS and pid == watched[1]:
+            release_orphaned_worker(worker=watched[0], trainer=pid)
+
+    lifeline = Lifeline(watched, on_ancestor_end).start()
     try:
         return client.run()
     finally:

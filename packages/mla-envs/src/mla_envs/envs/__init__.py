@@ -12,7 +12,6 @@ from typing import Any
 from mla_envs.envs.ball3d import Ball3DEnv
 from mla_envs.envs.base import Actions, AgentBatch, BehaviorSpec, VectorEnv
 from mla_envs.envs.basic import BasicEnv
-from mla_envs.envs.gym_bridge import GymnasiumEnv, UnsupportedSpaceError
 from mla_envs.parameters import EnvironmentParameters
 
 #: Prefix that selects the Gymnasium bridge: ``gym:<registered id>``.
@@ -20,6 +19,10 @@ GYM_PREFIX = "gym:"
 
 #: Built-in environments: name -> class. Names are also the behavior names.
 BUILTIN: dict[str, Callable[..., VectorEnv]] = {"Basic": BasicEnv, "3DBall": Ball3DEnv}
+
+
+class UnsupportedSpaceError(ValueError):
+    """A Gymnasium space the bridge cannot express as ML-Agents observations/actions."""
 
 
 class UnknownEnvironmentError(ValueError):
@@ -56,7 +59,10 @@ def make(
     if num_agents is not None:
         options["num_agents"] = num_agents
     if name.startswith(GYM_PREFIX):
+        # Imported here: Gymnasium takes a while to import and Basic/3DBall need none.
         import gymnasium
+
+        from mla_envs.envs.gym_bridge import GymnasiumEnv
 
         env_id = name[len(GYM_PREFIX) :]
         try:
@@ -83,7 +89,6 @@ __all__ = [
     "Ball3DEnv",
     "BasicEnv",
     "BehaviorSpec",
-    "GymnasiumEnv",
     "UnknownEnvironmentError",
     "UnsupportedSpaceError",
     "VectorEnv",

@@ -37,15 +37,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mla_envs.envs import UnsupportedSpaceError
 from mla_envs.envs.base import Actions, AgentBatch, BehaviorSpec, VectorEnv
 from mla_envs.parameters import EnvironmentParameters
 
 SUPPORTED_OBSERVATION_SPACES = ("Box", "Discrete")
 SUPPORTED_ACTION_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
-
-
-class UnsupportedSpaceError(ValueError):
-    """A Gymnasium space the bridge cannot express as ML-Agents observations/actions."""
 
 
 def behavior_name(env_id: str) -> str:

@@ -6,6 +6,11 @@ If the main process is killed with SIGKILL, the worker may hang forever and the
 environment with it, blocked in a gRPC call that never returns. A :class:`Lifeline`
 watches those ancestors from a daemon thread and calls back once one of them ends.
 
+The trainer's worker does not notice either: it stays, orphaned, with the trainer's port
+still bound, so the next ``mlagents-learn`` cannot start. :func:`release_orphaned_worker`
+ends it (SIGTERM) once the trainer's main process is gone, but only when it is an
+``mlagents`` process.
+
 A process counts as ended when it no longer exists, is a zombie, or its pid now belongs
 to a newer process (Linux: ``/proc/<pid>/stat`` start time; elsewhere: ``kill(pid, 0)``).
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +63,31 @@ def parent_pid(pid: int) -> int | None:
     """The parent of ``pid`` (Linux only; None elsewhere or when unreadable)."""
     fields = _proc_stat(pid) if _PROC.is_dir() else None
     return int(fields[1]) if fields else None
+
+
+def command_line(pid: int) -> str:
+    """The command line of ``pid`` ("" when unreadable)."""
+    try:
+        raw = (_PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def release_orphaned_worker(worker: int, trainer: int) -> bool:
+    """SIGTERM ``worker`` if it is an mlagents process left behind by ``trainer``.
+
+    :param worker: our parent, the trainer's env worker.
+    :param trainer: the worker's former parent, now ended.
+    :return: whether a signal was sent.
+    """
+    if process_identity(worker) is None or parent_pid(worker) == trainer:
+        return False
+    if "mlagents" not in command_line(worker):
+        return False
+    logger.warning("Ending mlagents worker %d, orphaned by trainer %d", worker, trainer)
+    os.kill(worker, signal.SIGTERM)
+    return True
 
 
 def ancestors(depth: int) -> list[int]:

@@ -89,13 +89,15 @@ class EngineConfiguration:
     """What the trainer's engine-configuration channel last set.
 
     Only ``time_scale`` changes anything here (see :class:`~mla_envs.protocol.client
-    .UnityClient`); the rest is kept for logging. Defaults are Unity's.
+    .UnityClient`); the rest is kept for logging. Defaults are Unity's, except
+    ``time_scale``: 0 (unpaced) until the trainer sets one (``mlagents-learn`` always
+    does: 20 unless ``--time-scale``), as there is no rendering to watch.
     """
 
     width: int = 80
     height: int = 80
     quality_level: int = 1
-    time_scale: float = 1.0
+    time_scale: float = 0.0
     target_frame_rate: int = -1
     capture_frame_rate: int = 60
 

@@ -1,0 +1,108 @@
+"""The console scripts: arguments as mlagents-learn passes them, errors, exit paths."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mla_envs.cli import build_parser, gym_kwargs
+from mla_envs.protocol.lifeline import process_identity
+
+from .conftest import free_port, script
+
+
+def test_unknown_environment_lists_the_available_ones():
+    result = subprocess.run(
+        [script("mla-env"), "nosuch"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "unknown environment 'nosuch'" in result.stderr
+    for name in ("Basic", "3DBall", "gym:<id>"):
+        assert name in result.stderr
+
+
+def test_unsupported_gymnasium_space_is_named():
+    result = subprocess.run(
+        [script("mla-env-gym"), "Blackjack-v1"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "observation space Tuple(Discrete(32), Discrete(11), Discrete(2))" in result.stderr
+    assert "supported observation spaces: Box, Discrete" in result.stderr
+
+
+def test_list_shows_builtins_and_gymnasium_ids():
+    result = subprocess.run(
+        [script("mla-env"), "--list"], capture_output=True, text=True, timeout=60
+    )
+    names = result.stdout.split()
+    assert result.returncode == 0
+    assert names[:2] == ["Basic", "3DBall"] and "gym:CartPole-v1" in names
+
+
+def test_parses_the_arguments_mlagents_learn_passes():
+    argv = ["-nographics", "-batchmode", "--mlagents-port", "5006", "-logFile", "/x/p.log"]
+    argv += ["CartPole-v1", "--num-agents", "4", "-screen-fullscreen", "0"]
+    args, unknown = build_parser("mla-env-gym", "").parse_known_args(argv)
+    assert args.mlagents_port == 5006 and args.log_file == "/x/p.log"
+    assert args.names == ["CartPole-v1"] and args.num_agents == 4
+    assert unknown == ["-screen-fullscreen", "0"]
+    assert build_parser("mla-env", "").parse_known_args([])[0].mlagents_port == 5004
+
+
+def test_gym_kwargs():
+    assert gym_kwargs(["max_episode_steps=200", "render_mode=rgb_array"]) == {
+        "max_episode_steps": 200,
+        "render_mode": "rgb_array",
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        gym_kwargs(["oops"])
+
+
+def test_no_trainer_exits_after_the_connect_timeout():
+    start = time.monotonic()
+    result = subprocess.run(
+        [script("mla-env-basic"), "--port", str(free_port()), "--connect-timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "No trainer answered" in result.stderr
+    assert time.monotonic() - start < 30
+
+
+TRAINER = textwrap.dedent(
+    """
+    import sys, time
+    from mlagents_envs.environment import UnityEnvironment
+    env = UnityEnvironment(file_name=sys.argv[1], base_port=int(sys.argv[2]), no_graphics=True)
+    env.reset()
+    print(env._process.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_env_exits_when_the_trainer_process_is_killed():
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", TRAINER, script("mla-env-basic"), str(free_port())],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        env_pid = int(trainer.stdout.readline())
+        assert process_identity(env_pid) is not None
+        trainer.send_signal(signal.SIGKILL)
+        trainer.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while process_identity(env_pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process_identity(env_pid) is None, "environment outlived its trainer"
+    finally:
+        trainer.kill()
+        trainer.wait()
