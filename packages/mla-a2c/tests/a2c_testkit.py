@@ -48,6 +48,8 @@ def make_trainer(
     memory: NetworkSettings.MemorySettings | None = None,
     extra_signals: dict[RewardSignalType, RewardSignalSettings] | None = None,
     normalize: bool = False,
+    hidden_units: int = 16,
+    num_layers: int = 1,
     **hyperparameters,
 ) -> A2CTrainer:
     """An A2C trainer with its policy and optimizer, checkpoints under ``tmp_path``."""
@@ -57,7 +59,7 @@ def make_trainer(
         trainer_type="a2c",
         hyperparameters=A2CSettings(**hyperparameters),
         network_settings=NetworkSettings(
-            hidden_units=16, num_layers=1, normalize=normalize, memory=memory
+            hidden_units=hidden_units, num_layers=num_layers, normalize=normalize, memory=memory
         ),
         reward_signals=signals,
         max_steps=10_000,

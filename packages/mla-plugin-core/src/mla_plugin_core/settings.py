@@ -134,7 +134,7 @@ class OnPolicySettings(OnPolicyHyperparamSettings):
     :param batch_size: experiences per gradient step (minibatch), > 0.
     :param buffer_size: experiences collected before an update, >= batch_size.
     :param learning_rate: initial optimizer step size, > 0.
-    :param learning_rate_schedule: ``constant`` or ``linear`` (to 0 at ``max_steps``).
+    :param learning_rate_schedule: ``constant`` (default) or ``linear`` (to 0 at ``max_steps``).
     :param num_epoch: passes over the buffer per update, >= 1.
     """
 
