@@ -1,0 +1,95 @@
+"""A2C through the real ``mlagents-learn`` on mla-envs' Basic and 3DBall.
+
+Each run is seeded and CI-sized; the learning thresholds sit well below what the seeded
+runs reach (see the numbers next to each assertion), so that they are not flaky.
+"""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from mlagents_envs.base_env import ActionSpec
+
+from .a2c_testkit import behavior_spec, make_trainer
+from .mlagents_run import mlagents_learn, scalars, shipped_config
+
+#: Basic: the optimal return is 0.93; a random walk returns about 0.
+BASIC_TARGET = 0.9
+BASIC_STEPS = 16_000
+
+
+def last_stderr_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def test_basic_learns_to_reach_the_large_goal(tmp_path):
+    config = shipped_config("a2c_basic.yaml", max_steps=BASIC_STEPS, summary_freq=2000)
+    result = mlagents_learn(config, tmp_path, "mla-env-basic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rewards = scalars(tmp_path, "run", "Basic")
+    assert rewards, "no reward was recorded"
+    final_step, final_reward = rewards[-1]
+    assert final_step >= BASIC_STEPS - 2000
+    assert final_reward >= BASIC_TARGET, rewards
+
+
+def test_resume_continues_the_step_count_and_exports_matching_onnx(tmp_path):
+    first = shipped_config("a2c_basic.yaml", max_steps=1000, summary_freq=500)
+    result = mlagents_learn(first, tmp_path, "mla-env-basic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = shipped_config("a2c_basic.yaml", max_steps=2000, summary_freq=500)
+    result = mlagents_learn(resumed, tmp_path, "mla-env-basic", extra_args=("--resume",))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    status = json.loads((tmp_path / "run" / "run_logs" / "training_status.json").read_text())
+    checkpoint_steps = [c["steps"] for c in status["Basic"]["checkpoints"]]
+    assert min(checkpoint_steps) >= 1000 and max(checkpoint_steps) >= 2000, checkpoint_steps
+    reward_steps = [step for step, _ in scalars(tmp_path, "run", "Basic")]
+    assert max(reward_steps) > 1000, reward_steps
+
+    # The final ONNX model has Unity's names and acts as the checkpointed torch policy.
+    session = ort.InferenceSession(str(tmp_path / "run" / "Basic.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["obs_0", "action_masks"]
+    assert [o.name for o in session.get_outputs()] == [
+        "version_number",
+        "memory_size",
+        "discrete_actions",
+        "discrete_action_output_shape",
+        "deterministic_discrete_actions",
+    ]
+    behavior = resumed["behaviors"]["Basic"]
+    trainer = make_trainer(
+        behavior_spec(ActionSpec.create_discrete((3,)), obs_size=20),
+        tmp_path / "rebuilt",
+        hidden_units=behavior["network_settings"]["hidden_units"],
+        num_layers=behavior["network_settings"]["num_layers"],
+    )
+    state = torch.load(tmp_path / "run" / "Basic" / "checkpoint.pt", weights_only=False)
+    trainer.policy.actor.load_state_dict(state["Policy"])
+    obs = np.eye(20, dtype=np.float32)
+    masks = np.ones((20, 3), dtype=np.float32)
+    onnx_actions = session.run(
+        ["deterministic_discrete_actions"], {"obs_0": obs, "action_masks": masks}
+    )[0]
+    with torch.no_grad():
+        torch_out = trainer.policy.actor([torch.as_tensor(obs)], torch.as_tensor(masks))
+    np.testing.assert_array_equal(onnx_actions, torch_out[4].numpy())
+
+
+@pytest.mark.parametrize(
+    "hyperparameters, message",
+    [
+        ({"beta": -1}, "hyperparameters.beta = -1.0 is not allowed: must be a number >= 0.0"),
+        ({"num_epoch": 3}, "hyperparameters.num_epoch = 3 is not allowed: A2C makes one pass"),
+    ],
+    ids=["negative-beta", "num_epoch-3"],
+)
+def test_bad_hyperparameter_is_one_clear_line(tmp_path, hyperparameters, message):
+    config = shipped_config("a2c_basic.yaml", hyperparameters=hyperparameters)
+    result = mlagents_learn(config, tmp_path, "mla-env-basic")
+    assert result.returncode != 0
+    assert message in last_stderr_line(result), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
