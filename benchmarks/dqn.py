@@ -1,0 +1,156 @@
+"""Benchmark of mla-dqn through the real ``mlagents-learn`` (no Unity; mla-envs' envs).
+
+1. Basic: environment steps to solve (first summary with mean reward >= 0.9) and
+   environment steps per second, for ``trainer_type: dqn`` (``dqn_basic.yaml``) and
+   mlagents' built-in SAC (discrete actions; mlagents' own Basic SAC settings) in the
+   same run.
+2. CartPole-v1 through the Gymnasium bridge (``mla-env-gym CartPole-v1``): the mean
+   episode return at 50,000 and 100,000 steps (``dqn_cartpole.yaml``). RL Zoo's tuned
+   SB3 DQN reaches 500 within 50,000 steps.
+
+Usage: ``python benchmarks/dqn.py [--seeds 1 2 3] [--skip-cartpole] [--out results.json]``.
+Steps count every agent's decisions, as mlagents does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from mla_plugin_core.testing import TrainingRun, run_mlagents_learn
+
+SOLVED = 0.9
+BASIC_STEPS = 20_000
+CARTPOLE_STEPS = 100_000
+CARTPOLE_CHECKPOINTS = (50_000, 100_000)
+CONFIGS = resources.files("mla_dqn") / "configs"
+
+#: mlagents' own config/sac/Basic.yaml (release 21), with max_steps set by the benchmark.
+SAC_BASIC = {
+    "behaviors": {
+        "Basic": {
+            "trainer_type": "sac",
+            "hyperparameters": {
+                "learning_rate": 3.0e-4,
+                "learning_rate_schedule": "constant",
+                "batch_size": 64,
+                "buffer_size": 50000,
+                "buffer_init_steps": 0,
+                "tau": 0.005,
+                "steps_per_update": 10.0,
+                "save_replay_buffer": False,
+                "init_entcoef": 0.01,
+                "reward_signal_steps_per_update": 10.0,
+            },
+            "network_settings": {"normalize": False, "hidden_units": 20, "num_layers": 2},
+            "reward_signals": {"extrinsic": {"gamma": 0.99, "strength": 1.0}},
+            "max_steps": BASIC_STEPS,
+            "time_horizon": 10,
+            "summary_freq": 1000,
+        }
+    }
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def steps_per_second(run: TrainingRun) -> float | None:
+    """Steps / seconds at the last summary mlagents logged ("Step: N. Time Elapsed: T s")."""
+    found = re.findall(r"Step: (\d+)\. Time Elapsed: ([\d.]+) s", run.output)
+    if not found:
+        return None
+    step, seconds = found[-1]
+    return int(step) / float(seconds)
+
+
+def reward_at(run: TrainingRun, step: int) -> float | None:
+    """Mean return at the last summary at or before ``step``."""
+    values = [reward for s, reward in run.curve() if s <= step]
+    return values[-1] if values else None
+
+
+def learn(config, env: str, work: Path, run_id: str, seed: int, **kwargs) -> TrainingRun:
+    run = run_mlagents_learn(
+        config,
+        env=env,
+        results_dir=work,
+        run_id=run_id,
+        seed=seed,
+        extra_args=["--base-port", str(free_port())],
+        timeout=3600,
+        **kwargs,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{run_id} failed:\n{run.summary()}")
+    return run
+
+
+def basic(work: Path, seed: int) -> dict:
+    results = {}
+    dqn_config = yaml.safe_load((CONFIGS / "dqn_basic.yaml").read_text())
+    for name, config in (("dqn", dqn_config), ("sac", SAC_BASIC)):
+        run = learn(config, "Basic", work, f"basic-{name}-{seed}", seed, max_steps=BASIC_STEPS)
+        results[name] = {
+            "steps_to_solve": run.first_step_reaching(SOLVED),
+            "steps_per_second": steps_per_second(run),
+            "final_reward": run.final_reward,
+            "curve": run.curve(),
+        }
+        print(
+            f"Basic seed {seed} {name}: {json.dumps({k: v for k, v in results[name].items() if k != 'curve'})}",
+            flush=True,
+        )
+    return results
+
+
+def cartpole(work: Path, seed: int) -> dict:
+    config = yaml.safe_load((CONFIGS / "dqn_cartpole.yaml").read_text())
+    run = learn(
+        config, "gym", work, f"cartpole-{seed}", seed,
+        max_steps=CARTPOLE_STEPS, env_args=["CartPole-v1"],
+    )  # fmt: skip
+    result = {
+        **{f"return_at_{step}": reward_at(run, step) for step in CARTPOLE_CHECKPOINTS},
+        "first_step_500": run.first_step_reaching(500.0),
+        "steps_per_second": steps_per_second(run),
+        "curve": run.curve(),
+    }
+    print(
+        f"CartPole seed {seed}: {json.dumps({k: v for k, v in result.items() if k != 'curve'})}",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--skip-basic", action="store_true")
+    parser.add_argument("--skip-cartpole", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="write all results as JSON")
+    args = parser.parse_args()
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="mla-dqn-bench-") as folder:
+        work = Path(folder)
+        for seed in args.seeds:
+            if not args.skip_basic:
+                results[f"basic-{seed}"] = basic(work, seed)
+            if not args.skip_cartpole:
+                results[f"cartpole-{seed}"] = cartpole(work, seed)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""End to end through the real ``mlagents-learn`` with mla-envs' Basic (no Unity)."""
+
+import shutil
+import socket
+from importlib import resources
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import yaml
+
+from mla_dqn.settings import DQNSettings
+from mla_dqn.trainer import DQNTrainer
+from mla_plugin_core.testing import run_mlagents_learn
+
+BASIC_CONFIG = resources.files("mla_dqn") / "configs" / "dqn_basic.yaml"
+needs_basic = pytest.mark.skipif(
+    shutil.which("mla-env-basic") is None, reason="mla-envs (mla-env-basic) is not installed"
+)
+
+
+def free_port() -> int:
+    """A free TCP port for ``--base-port``, so that parallel runs do not collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def learn(tmp_path, config, **kwargs):
+    extra = ["--base-port", str(free_port()), *kwargs.pop("extra_args", [])]
+    return run_mlagents_learn(
+        config, env="Basic", results_dir=tmp_path, seed=1, extra_args=extra, **kwargs
+    )
+
+
+def basic_config(**hyperparameters):
+    config = yaml.safe_load(BASIC_CONFIG.read_text())
+    config["behaviors"]["Basic"]["hyperparameters"].update(hyperparameters)
+    return config
+
+
+def test_registration_offers_dqn(registered_plugins):
+    trainer_types, settings = registered_plugins
+    assert trainer_types["dqn"] is DQNTrainer
+    assert settings["dqn"] is DQNSettings
+
+
+@needs_basic
+def test_dqn_basic_yaml_solves_basic_and_exports_a_walking_policy(tmp_path):
+    run = learn(tmp_path, BASIC_CONFIG, max_steps=8000, timeout=300)
+    assert run.returncode == 0, run.summary()
+    assert run.best_reward >= 0.9, run.summary()
+    assert run.final_reward >= 0.85, run.summary()
+    # The exported model walks right (action 2) from the start (10) to the goal (17).
+    session = ort.InferenceSession(str(run.results_dir / "Basic.onnx"))
+    obs = np.eye(20, dtype=np.float32)[10:17]
+    feed = {"obs_0": obs, "action_masks": np.ones((7, 3), np.float32)}
+    names = {i.name for i in session.get_inputs()}
+    (actions,) = session.run(
+        ["deterministic_discrete_actions"], {k: v for k, v in feed.items() if k in names}
+    )
+    assert actions[:, 0].tolist() == [2] * 7
+
+
+@needs_basic
+def test_bad_hyperparameter_is_one_line_and_nonzero_exit(tmp_path):
+    run = learn(tmp_path, basic_config(exploration_final_eps=1.5), timeout=120)
+    assert run.returncode != 0
+    errors = [line for line in run.output.splitlines() if "exploration_final_eps" in line]
+    assert errors == [
+        "mlagents-learn: configuration error: hyperparameters.exploration_final_eps = 1.5 "
+        "is not allowed: must be a number >= 0.0 and <= 1.0"
+    ], run.output[-2000:]
+    assert "Traceback" not in run.output
+
+
+@needs_basic
+def test_resume_continues_step_exploration_networks_and_replay(tmp_path):
+    config = basic_config(
+        save_replay_buffer=True, exploration_steps=4000, exploration_final_eps=0.0
+    )
+    config["behaviors"]["Basic"].update(summary_freq=500, checkpoint_interval=1000)
+    first = learn(tmp_path, config, max_steps=1500, run_id="resume", timeout=300)
+    assert first.returncode == 0, first.summary()
+    assert (first.results_dir / "Basic" / "replay_buffer.npz").exists()
+    second = learn(
+        tmp_path, config, max_steps=3000, run_id="resume", extra_args=["--resume"], timeout=300
+    )
+    assert second.returncode == 0, second.summary()
+    assert "Resuming from" in second.output or "Resuming training from step" in second.output
+    assert "transitions from" in second.output  # the replay buffer was loaded
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(second.results_dir / "Basic"), size_guidance={"scalars": 0})
+    events.Reload()
+    epsilon = {e.step: e.value for e in events.Scalars("Policy/Epsilon")}
+    resumed = [step for step in epsilon if step > 1500]
+    assert resumed, epsilon
+    for step in resumed:  # linear from 1 to 0 over 4000 steps: no restart at 1
+        assert epsilon[step] == pytest.approx(1.0 - step / 4000, abs=0.15)
+    # The step count went on from the checkpoint, not from 0.
+    steps = [e.step for e in events.Scalars("Environment/Cumulative Reward")]
+    assert max(steps) >= 3000
