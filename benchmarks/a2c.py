@@ -1,0 +1,222 @@
+"""Benchmark A2C (trainer_type: a2c) through the real ``mlagents-learn``.
+
+Runs, one after the other (2 cores: parallel runs would slow each other down):
+
+1. 3DBall with mla-a2c's shipped ``a2c_3DBall.yaml``;
+2. 3DBall with mlagents' built-in PPO and Unity's own 3DBall hyperparameters;
+3. CartPole-v1 through mla-envs' Gymnasium bridge, A2C with Stable-Baselines3's tuned
+   CartPole hyperparameters (rl-zoo ``a2c.yml``: 8 envs, n_steps 5, RMSprop, lr 7e-4).
+
+and prints, per run, the mean episode reward (``Environment/Cumulative Reward``) at each
+checkpoint step and the environment steps per second (steps counted as mlagents counts
+them: one per agent decision, all agents added up; wall time of the whole run).
+
+    python benchmarks/a2c.py                                  # the full budget
+    python benchmarks/a2c.py --ball-steps 100000 --cartpole-steps 100000 --skip-ppo
+    python benchmarks/a2c.py --json results.json
+
+Goals (issue 5): 3DBall >= 90 within 500k steps at a throughput >= PPO's; CartPole-v1
+near 500 within 500k (what SB3's tuned A2C reaches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import mla_a2c
+
+REWARD_TAG = "Environment/Cumulative Reward"
+A2C_3DBALL = Path(mla_a2c.__file__).parent / "configs" / "a2c_3DBall.yaml"
+
+#: mlagents' built-in PPO with Unity's ``config/ppo/3DBall.yaml`` hyperparameters.
+PPO_3DBALL = {
+    "trainer_type": "ppo",
+    "hyperparameters": {
+        "batch_size": 64,
+        "buffer_size": 12000,
+        "learning_rate": 3.0e-4,
+        "beta": 1.0e-3,
+        "epsilon": 0.2,
+        "lambd": 0.99,
+        "num_epoch": 3,
+        "learning_rate_schedule": "linear",
+    },
+    "network_settings": {"normalize": True, "hidden_units": 128, "num_layers": 2},
+    "reward_signals": {"extrinsic": {"gamma": 0.99, "strength": 1.0}},
+    "time_horizon": 1000,
+}
+
+#: SB3 rl-zoo's A2C for CartPole-v1 (n_envs 8, n_steps 5, ent_coef 0, gae_lambda 1,
+#: RMSprop, lr 7e-4 constant, 64x64 network), in mlagents' terms.
+A2C_CARTPOLE = {
+    "trainer_type": "a2c",
+    "hyperparameters": {
+        "buffer_size": 40,
+        "batch_size": 40,
+        "learning_rate": 7.0e-4,
+        "learning_rate_schedule": "constant",
+        "beta": 0.0,
+        "lambd": 1.0,
+        "value_loss_coef": 0.5,
+        "max_grad_norm": 0.5,
+        "normalize_advantage": False,
+        "optimizer": "rmsprop",
+    },
+    "network_settings": {"normalize": False, "hidden_units": 64, "num_layers": 2},
+    "reward_signals": {"extrinsic": {"gamma": 0.99, "strength": 1.0}},
+    "time_horizon": 5,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def executable(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+    if found is None:
+        sys.exit(f"{name} not found: install mla-envs")
+    return found
+
+
+def run(
+    name: str,
+    behavior: str,
+    settings: dict,
+    env: str,
+    max_steps: int,
+    summary_freq: int,
+    workdir: Path,
+    env_args: tuple[str, ...] = (),
+) -> dict:
+    """One mlagents-learn run; returns its reward curve and throughput."""
+    settings = {**settings, "max_steps": max_steps, "summary_freq": summary_freq}
+    settings["checkpoint_interval"] = max_steps
+    config = workdir / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({"behaviors": {behavior: settings}}))
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "mlagents-learn"),
+        str(config),
+        "--env",
+        executable(env),
+        "--run-id",
+        name,
+        "--results-dir",
+        str(workdir),
+        "--seed",
+        "1",
+        "--no-graphics",
+        "--force",
+        "--base-port",
+        str(free_port()),
+    ]
+    if env_args:
+        command += ["--env-args", *env_args]
+    print(f"[{name}] {max_steps} steps ...", flush=True)
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        print(result.stderr[-3000:], file=sys.stderr)
+    curve = []
+    for events in sorted((workdir / name / behavior).glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        if REWARD_TAG in accumulator.Tags()["scalars"]:
+            curve += [(e.step, e.value) for e in accumulator.Scalars(REWARD_TAG)]
+    curve.sort()
+    return {
+        "run": name,
+        "exit_code": result.returncode,
+        "seconds": round(elapsed, 1),
+        "steps_per_second": round(max_steps / elapsed, 1),
+        "curve": curve,
+    }
+
+
+def reward_at(curve: list[tuple[int, float]], step: int) -> float | None:
+    """The summary reported at the first summary step >= ``step`` (None if never reached)."""
+    for summary_step, value in curve:
+        if summary_step >= step:
+            return round(value, 2)
+    return None
+
+
+def report(result: dict, checkpoints: list[int]) -> dict:
+    rewards = {str(step): reward_at(result["curve"], step) for step in checkpoints}
+    line = ", ".join(f"{int(s) // 1000}k: {r}" for s, r in rewards.items())
+    print(
+        f"[{result['run']}] exit {result['exit_code']}; reward {line}; "
+        f"{result['steps_per_second']} steps/s ({result['seconds']} s)",
+        flush=True,
+    )
+    return {**result, "rewards": rewards}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ball-steps", type=int, default=500_000, help="3DBall budget")
+    parser.add_argument("--cartpole-steps", type=int, default=500_000, help="CartPole budget")
+    parser.add_argument("--skip-ppo", action="store_true", help="no PPO reference run")
+    parser.add_argument("--skip-ball", action="store_true", help="no 3DBall runs")
+    parser.add_argument("--skip-cartpole", action="store_true", help="no CartPole run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--workdir", type=Path, help="results folder (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="a2c-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    ball_checkpoints = [s for s in (100_000, 250_000, 500_000) if s <= args.ball_steps]
+    cart_checkpoints = [s for s in (100_000, 500_000) if s <= args.cartpole_steps]
+    summary = max(args.ball_steps // 50, 1000)
+    results = []
+    if not args.skip_ball:
+        behavior = yaml.safe_load(A2C_3DBALL.read_text())["behaviors"]["3DBall"]
+        a2c = run(
+            "a2c-3dball", "3DBall", behavior, "mla-env-3dball", args.ball_steps, summary, workdir
+        )
+        results.append(report(a2c, ball_checkpoints))
+        if not args.skip_ppo:
+            ppo = run(
+                "ppo-3dball",
+                "3DBall",
+                PPO_3DBALL,
+                "mla-env-3dball",
+                args.ball_steps,
+                summary,
+                workdir,
+            )
+            results.append(report(ppo, ball_checkpoints))
+    if not args.skip_cartpole:
+        cart = run(
+            "a2c-cartpole",
+            "CartPole-v1",
+            A2C_CARTPOLE,
+            "mla-env-gym",
+            args.cartpole_steps,
+            max(args.cartpole_steps // 50, 1000),
+            workdir,
+            env_args=("CartPole-v1",),
+        )
+        results.append(report(cart, cart_checkpoints))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if all(r["exit_code"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
