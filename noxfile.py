@@ -122,7 +122,12 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy on mla-plugin-core (the public API plugin authors build on)."""
     install_with_mlagents(
-        session, "1.1.0", f"-e{ROOT / 'packages' / 'mla-plugin-core'}", "mypy==2.4.1"
+        session,
+        "1.1.0",
+        f"-e{ROOT / 'packages' / 'mla-plugin-core'}",
+        "mypy==2.4.1",
+        "types-PyYAML",
+        "pytest",
     )
     session.run(
         "mypy",

@@ -11,7 +11,9 @@ GUIDE = Path(__file__).resolve().parents[3] / "docs" / "writing-a-plugin.md"
 BLOCK = re.compile(r"<!-- file: (?P<path>\S+) -->\n```\w*\n(?P<body>.*?)\n```", re.DOTALL)
 
 
-@pytest.mark.skipif(not GUIDE.exists(), reason="the guide lives in the repository, not in the sdist")
+@pytest.mark.skipif(
+    not GUIDE.exists(), reason="the guide lives in the repository, not in the sdist"
+)
 def test_guide_code_is_the_generated_code(tmp_path):
     generate(PluginNames.from_name("reinforce"), "on-policy", tmp_path)
     root = tmp_path / "mla-reinforce"
