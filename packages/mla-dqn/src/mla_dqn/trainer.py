@@ -14,7 +14,7 @@ from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy import Policy
 from mlagents.trainers.policy.torch_policy import TorchPolicy
-from mlagents.trainers.settings import NetworkSettings, TrainerSettings
+from mlagents.trainers.settings import NetworkSettings
 from mlagents_envs.base_env import BehaviorSpec, DecisionSteps
 from mlagents_envs.logging_util import get_logger
 
@@ -84,38 +84,10 @@ class DQNTrainer(OffPolicyPluginTrainer):
     """Deep Q-Networks for discrete actions: double DQN, dueling heads, action branching,
     n-step returns, prioritized replay, per-signal discounts, DQfD demonstrations."""
 
-    def __init__(
-        self,
-        behavior_name: str,
-        reward_buff_cap: int,
-        trainer_settings: TrainerSettings,
-        training: bool,
-        load: bool,
-        seed: int,
-        artifact_path: str,
-    ):
-        """
-        :param behavior_name: the behavior this trainer learns.
-        :param reward_buff_cap: how many episode rewards to keep for curriculum decisions.
-        :param trainer_settings: the behavior's YAML section, ``hyperparameters`` a
-            :class:`DQNSettings`.
-        :param training: False for inference-only runs (then actions are greedy).
-        :param load: restore the last checkpoint (``--resume`` / ``--initialize-from``).
-        :param seed: seed of the networks and of exploration.
-        :param artifact_path: folder of this behavior's checkpoints.
-        """
-        super().__init__(
-            behavior_name,
-            reward_buff_cap,
-            trainer_settings,
-            training,
-            load,
-            seed,
-            artifact_path,
-        )
-        self.hyperparameters: DQNSettings = cast(DQNSettings, trainer_settings.hyperparameters)
-        self.policy: DQNPolicy = None  # type: ignore[assignment]
-        self.optimizer: DQNOptimizer = None  # type: ignore[assignment]
+    # Set by mlagents' OffPolicyTrainer from the trainer settings and by add_policy.
+    hyperparameters: DQNSettings
+    policy: DQNPolicy
+    optimizer: DQNOptimizer
 
     @staticmethod
     def get_trainer_name() -> str:
