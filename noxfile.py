@@ -23,7 +23,7 @@ import nox
 import tomllib
 
 ROOT = Path(__file__).parent
-PACKAGES = ["mla-plugin-core", "mla-envs"]
+PACKAGES = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
 # Legend: oldest = lowest supported release, latest = newest supported release.
 MLAGENTS_RELEASES = {"0.30.0": "oldest", "1.0.0": "middle", "1.1.0": "latest"}
 UV_CONFIG = ROOT / "uv.toml"
@@ -141,14 +141,18 @@ def build_distributions(session: nox.Session, dist: Path, targets: tuple[str, ..
     """Build ``targets`` (``wheel``, ``sdist``) of every package into ``dist`` with hatch."""
     session.install("hatch==1.18.2")
     # Keep hatch's build environments inside this session, not in the user's data folder.
-    session.env["HATCH_DATA_DIR"] = str(Path(session.create_tmp()) / "hatch")
+    session.env["HATCH_DATA_DIR"] = str(Path(session.create_tmp()).resolve() / "hatch")
     dist.mkdir(parents=True, exist_ok=True)
     target_args = [arg for target in targets for arg in ("-t", target)]
     for package in PACKAGES:
         for old in dist.glob(package.replace("-", "_") + "-*"):
             old.unlink()
         session.chdir(ROOT / "packages" / package)
-        session.run("hatch", "build", *target_args, str(dist))
+        # nox's uv backend exports UV_PYTHON (the session's interpreter); hatch installs its
+        # build environment with uv, which would then install hatchling in the wrong place.
+        session.run(
+            "env", "-u", "UV_PYTHON", "hatch", "build", *target_args, str(dist), external=True
+        )
     session.chdir(ROOT)
 
 
@@ -171,7 +175,7 @@ def build(session: nox.Session) -> None:
 )
 def integration(session: nox.Session, mlagents: str) -> None:
     """End to end: wheels in fresh venvs, README commands verbatim, config errors, scaffold."""
-    wheels = Path(session.create_tmp()) / "wheels"
+    wheels = Path(session.create_tmp()).resolve() / "wheels"
     build_distributions(session, wheels, ("wheel",))
     install_with_mlagents(
         session, mlagents, "--find-links", str(wheels), "mla-plugin-core", "mla-envs", "pytest>=7"
