@@ -129,13 +129,19 @@ def test_same_seed_same_episodes():
     assert not np.array_equal(run(5), run(6))
 
 
-@pytest.mark.parametrize("scale", [0.5, 2.0])
-def test_scale_sets_the_resting_height(scale):
+def env_with(key: str, value: float, num_agents: int) -> Ball3DEnv:
+    """A reset 3DBall whose parameter ``key`` is fixed to ``value``."""
     parameters = EnvironmentParameters()
-    parameters.set_float("scale", scale)
-    env = Ball3DEnv(num_agents=4, parameters=parameters)
+    parameters.set_float(key, value)
+    env = Ball3DEnv(num_agents=num_agents, parameters=parameters)
     env.seed(0)
     env.reset()
+    return env
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_scale_sets_the_resting_height(scale):
+    env = env_with("scale", scale, num_agents=4)
     env.rotation[:] = [0, 0, 0, 1]  # level, so the ball settles straight down
     env.ball_position[:, [0, 2]] = 0.0
     for _ in range(20):
@@ -148,11 +154,7 @@ def test_a_light_ball_is_slowed_more():
     """Mass acts through air drag: after the same tilt, a light ball rolls slower."""
 
     def speed_after_roll(mass):
-        parameters = EnvironmentParameters()
-        parameters.set_float("mass", mass)
-        env = Ball3DEnv(num_agents=1, parameters=parameters)
-        env.seed(0)
-        env.reset()
+        env = env_with("mass", mass, num_agents=1)
         env.rotation[:] = [0, 0, np.sin(np.radians(10)), np.cos(np.radians(10))]
         env.ball_position[:] = [0.0, 3.0, 0.0]
         for _ in range(6):

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
+from mla_envs import cli
 from mla_envs.cli import build_parser, gym_kwargs
 from mla_envs.protocol.lifeline import process_identity
 
@@ -26,22 +28,28 @@ def test_unknown_environment_lists_the_available_ones():
         assert name in result.stderr
 
 
-def test_unsupported_gymnasium_space_is_named():
-    result = subprocess.run(
-        [script("mla-env-gym"), "Blackjack-v1"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 2
-    assert "observation space Tuple(Discrete(32), Discrete(11), Discrete(2))" in result.stderr
-    assert "supported observation spaces: Box, Discrete" in result.stderr
+def test_unsupported_gymnasium_space_is_named(capsys):
+    assert cli.gym(["Blackjack-v1"]) == 2
+    stderr = capsys.readouterr().err
+    assert "observation space Tuple(Discrete(32), Discrete(11), Discrete(2))" in stderr
+    assert "supported observation spaces: Box, Discrete" in stderr
 
 
-def test_list_shows_builtins_and_gymnasium_ids():
-    result = subprocess.run(
-        [script("mla-env"), "--list"], capture_output=True, text=True, timeout=60
-    )
-    names = result.stdout.split()
-    assert result.returncode == 0
+def test_list_shows_builtins_and_gymnasium_ids(capsys):
+    assert cli.main(["--list"]) == 0
+    names = capsys.readouterr().out.split()
     assert names[:2] == ["Basic", "3DBall"] and "gym:CartPole-v1" in names
+
+
+def test_config_prints_the_path_of_a_packaged_yaml(capsys):
+    assert cli.main(["--config", "list"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"ppo_basic.yaml", "ppo_3DBall.yaml"} <= set(names)
+    assert cli.main(["--config", "ppo_basic.yaml"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert "Basic:" in path.read_text()
+    assert cli.main(["--config", "nope.yaml"]) == 2
+    assert "ppo_basic.yaml" in capsys.readouterr().err
 
 
 def test_parses_the_arguments_mlagents_learn_passes():

@@ -22,6 +22,8 @@ from mlagents_envs.side_channel.environment_parameters_channel import (
 )
 from mlagents_envs.side_channel.stats_side_channel import StatsSideChannel
 
+from mla_envs.envs import Actions, Ball3DEnv
+
 from .conftest import TESTS, free_port, script
 
 
@@ -138,22 +140,33 @@ def test_environment_parameters_and_stats_reach_through_side_channels():
     assert all(v > 0 for v, _ in reported["Environment Side/Agent Steps per Busy Second"])
 
 
-def rollout(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    with unity_env("mla-env-3dball", "--num-agents", "2", seed=seed) as env:
-        env.reset()
-        observations = []
-        for _ in range(30):
-            env.set_actions("3DBall", ActionTuple(continuous=rng.uniform(-1, 1, (2, 2))))
-            env.step()
-            observations.append(env.get_steps("3DBall")[0].obs[0])
-    return np.stack(observations)
-
-
 def test_the_trainer_seed_makes_runs_reproducible():
-    first = rollout(seed=11)
-    np.testing.assert_array_equal(first, rollout(seed=11))
-    assert not np.array_equal(first, rollout(seed=12))
+    """The seed the trainer sends drives the env: same seed, same episodes."""
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (30, 2, 2)).astype(np.float32)
+
+    def over_grpc(seed: int) -> np.ndarray:
+        with unity_env("mla-env-3dball", "--num-agents", "2", seed=seed) as env:
+            env.reset()
+            observations = [env.get_steps("3DBall")[0].obs[0]]
+            for action in actions:
+                env.set_actions("3DBall", ActionTuple(continuous=action))
+                env.step()
+                observations.append(env.get_steps("3DBall")[0].obs[0])
+        return np.stack(observations)
+
+    def in_process(seed: int) -> np.ndarray:
+        env = Ball3DEnv(num_agents=2)
+        env.seed(seed)
+        observations = [env.reset().observations[0]]
+        for action in actions:
+            observations.append(
+                env.step(Actions(action, np.zeros((2, 0), np.int32)))[1].observations[0]
+            )
+        return np.stack(observations)
+
+    np.testing.assert_array_equal(over_grpc(11), in_process(11))
+    assert not np.array_equal(over_grpc(12), in_process(11))
 
 
 def test_env_exits_promptly_when_the_trainer_closes():

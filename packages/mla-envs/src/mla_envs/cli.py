@@ -15,14 +15,17 @@ environment), ``mla-env-basic``, ``mla-env-3dball``, ``mla-env-gym ID [ID ...]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import resources
 
 from mla_envs import envs as registry
+from mla_envs.envs.base import VectorEnv
 from mla_envs.parameters import EnvironmentParameters
 from mla_envs.protocol.client import UnityClient
 from mla_envs.protocol.lifeline import Lifeline, ancestors, release_orphaned_worker
@@ -95,6 +98,12 @@ def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
         default=5.0,
         help="seconds between stats sent to the trainer (default %(default)s)",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="print the path of a trainer YAML shipped with mla-envs and exit "
+        "(e.g. ppo_basic.yaml; --config list shows them)",
+    )
     parser.add_argument("--list", action="store_true", help="list environments and exit")
     for flag in ("-nographics", "--no-graphics", "-batchmode"):
         parser.add_argument(flag, action="store_true", help="accepted; there is no rendering")
@@ -116,7 +125,23 @@ def gym_kwargs(pairs: Sequence[str]) -> dict:
     return kwargs
 
 
-def setup_logging(log_file: str | None) -> None:
+def print_config(name: str) -> int:
+    """Print the path of a packaged trainer YAML (``list``: all names)."""
+    folder = resources.files("mla_envs.configs")
+    available = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
+    if name == "list":
+        print("\n".join(available))
+        return 0
+    if name not in available:
+        print(f"no config {name!r}; available: {', '.join(available)}", file=sys.stderr)
+        return EXIT_USAGE
+    print(folder.joinpath(name))
+    return 0
+
+
+@contextlib.contextmanager
+def logging_to(log_file: str | None) -> Iterator[None]:
+    """Log INFO and above to ``log_file`` (or stderr) while the block runs."""
     handler: logging.Handler
     if log_file:
         handler = logging.FileHandler(log_file, mode="w")
@@ -125,7 +150,14 @@ def setup_logging(log_file: str | None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
+    previous_level = root.level
     root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        handler.close()
 
 
 def run(
@@ -146,32 +178,41 @@ def run(
         gym_names = [registry.GYM_PREFIX + env_id for env_id in registry.gymnasium_ids()]
         print("\n".join([*registry.BUILTIN, *gym_names]))
         return 0
+    if args.config:
+        return print_config(args.config)
     if not names:
         print(
             f"{prog}: name an environment; available: {', '.join(registry.available())}",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    setup_logging(args.log_file)
-    if unknown:
-        logger.info("Ignoring arguments %s", unknown)
-    parameters = EnvironmentParameters()
-    try:
-        kwargs = gym_kwargs(args.gym_kwarg)
-        environments = [
-            registry.make(
-                name,
-                args.num_agents,
-                parameters,
-                **(kwargs if name.startswith(registry.GYM_PREFIX) else {}),
-            )
-            for name in names
-        ]
-    except (registry.UnknownEnvironmentError, registry.UnsupportedSpaceError, ValueError) as error:
-        if args.log_file:
-            logger.error("%s", error)
-        print(f"{prog}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    with logging_to(args.log_file):
+        if unknown:
+            logger.info("Ignoring arguments %s", unknown)
+        parameters = EnvironmentParameters()
+        try:
+            kwargs = gym_kwargs(args.gym_kwarg)
+            environments = [
+                registry.make(
+                    name,
+                    args.num_agents,
+                    parameters,
+                    **(kwargs if name.startswith(registry.GYM_PREFIX) else {}),
+                )
+                for name in names
+            ]
+        except (registry.UnknownEnvironmentError, ValueError) as error:
+            if args.log_file:
+                logger.error("%s", error)
+            print(f"{prog}: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        return serve(environments, parameters, args)
+
+
+def serve(
+    environments: list[VectorEnv], parameters: EnvironmentParameters, args: argparse.Namespace
+) -> int:
+    """Connect to the trainer and serve it until it leaves; the exit code."""
     specs = [env.spec for env in environments]
     logger.info("mla-envs %s, pid %d, behaviors %s", __version__, os.getpid(), specs)
     client = UnityClient(
@@ -198,7 +239,6 @@ def run(
         return client.run()
     finally:
         lifeline.stop()
-        logging.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
