@@ -114,3 +114,31 @@ def test_env_exits_when_the_trainer_process_is_killed():
     finally:
         trainer.kill()
         trainer.wait()
+
+
+def test_env_exits_after_the_idle_timeout(tmp_path):
+    """A trainer that shakes hands, then never answers: the env leaves on its own."""
+    from mlagents_envs.communicator_objects.unity_input_pb2 import UnityInputProto
+    from mlagents_envs.communicator_objects.unity_rl_initialization_input_pb2 import (
+        UnityRLInitializationInputProto,
+    )
+    from mlagents_envs.rpc_communicator import RpcCommunicator
+
+    port = free_port()
+    trainer = RpcCommunicator(worker_id=0, base_port=port, timeout_wait=60)
+    log = tmp_path / "env.log"
+    env = subprocess.Popen(
+        [script("mla-env-basic"), "--port", str(port), "--idle-timeout", "2", "-logFile", str(log)]
+    )
+    try:
+        init = UnityRLInitializationInputProto(seed=1, communication_version="1.5.0")
+        output = trainer.initialize(UnityInputProto(rl_initialization_input=init))
+        assert output.rl_initialization_output.communication_version == "1.5.0"
+        start = time.monotonic()
+        assert env.wait(timeout=30) == 0
+        assert 1.5 < time.monotonic() - start < 30
+        assert "DEADLINE_EXCEEDED" in log.read_text()
+    finally:
+        env.kill()
+        env.wait()
+        trainer.close()
