@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 
 import numpy as np
@@ -195,3 +196,26 @@ def test_time_scale_caps_simulated_time_per_wall_second(time_scale, at_least):
     assert elapsed >= at_least
     if time_scale == 1.0:
         assert elapsed < 10 * at_least
+
+
+def test_started_by_hand_like_the_editor(tmp_path):
+    """No ``file_name``: the trainer only listens; an env started first waits for it."""
+    port = free_port()
+    log = tmp_path / "by-hand.log"
+    process = subprocess.Popen(
+        [script("mla-env-basic"), "--port", str(port), "--log-file", str(log)]
+    )
+    try:
+        time.sleep(1.0)  # the env is up before the trainer
+        env = UnityEnvironment(file_name=None, base_port=port, timeout_wait=60)
+        try:
+            env.reset()
+            assert list(env.behavior_specs) == ["Basic"]
+            env.step()
+            assert len(env.get_steps("Basic")[0]) == 8
+        finally:
+            env.close()
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        process.wait()
