@@ -8,7 +8,7 @@ Runs, one after the other (2 cores: parallel runs would slow each other down):
    CartPole hyperparameters (rl-zoo ``a2c.yml``: 8 envs, n_steps 5, RMSprop, lr 7e-4).
 
 and prints, per run, the mean episode reward (``Environment/Cumulative Reward``) at each
-checkpoint step and the environment steps per second (steps counted as mlagents counts
+checkpoint step (the mean of the summaries of the last ``--window`` steps before it) and the environment steps per second (steps counted as mlagents counts
 them: one per agent decision, all agents added up; wall time of the whole run).
 
     python benchmarks/a2c.py                                  # the full budget
@@ -148,16 +148,15 @@ def run(
     }
 
 
-def reward_at(curve: list[tuple[int, float]], step: int) -> float | None:
-    """The summary reported at the first summary step >= ``step`` (None if never reached)."""
-    for summary_step, value in curve:
-        if summary_step >= step:
-            return round(value, 2)
-    return None
+def reward_at(curve: list[tuple[int, float]], step: int, window: int) -> float | None:
+    """Mean of the summaries in (step - window, step]: one summary is noisy on 3DBall,
+    where a few long episodes end per summary (None if the run never got there)."""
+    values = [value for summary_step, value in curve if step - window < summary_step <= step]
+    return round(sum(values) / len(values), 2) if values else None
 
 
-def report(result: dict, checkpoints: list[int]) -> dict:
-    rewards = {str(step): reward_at(result["curve"], step) for step in checkpoints}
+def report(result: dict, checkpoints: list[int], window: int) -> dict:
+    rewards = {str(step): reward_at(result["curve"], step, window) for step in checkpoints}
     line = ", ".join(f"{int(s) // 1000}k: {r}" for s, r in rewards.items())
     print(
         f"[{result['run']}] exit {result['exit_code']}; reward {line}; "
@@ -174,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ppo", action="store_true", help="no PPO reference run")
     parser.add_argument("--skip-ball", action="store_true", help="no 3DBall runs")
     parser.add_argument("--skip-cartpole", action="store_true", help="no CartPole run")
+    parser.add_argument(
+        "--window", type=int, default=20_000, help="steps averaged before each checkpoint"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="results folder (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         a2c = run(
             "a2c-3dball", "3DBall", behavior, "mla-env-3dball", args.ball_steps, summary, workdir
         )
-        results.append(report(a2c, ball_checkpoints))
+        results.append(report(a2c, ball_checkpoints, args.window))
         if not args.skip_ppo:
             ppo = run(
                 "ppo-3dball",
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary,
                 workdir,
             )
-            results.append(report(ppo, ball_checkpoints))
+            results.append(report(ppo, ball_checkpoints, args.window))
     if not args.skip_cartpole:
         cart = run(
             "a2c-cartpole",
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             workdir,
             env_args=("CartPole-v1",),
         )
-        results.append(report(cart, cart_checkpoints))
+        results.append(report(cart, cart_checkpoints, args.window))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all(r["exit_code"] == 0 for r in results) else 1

@@ -43,7 +43,7 @@ def torch_outputs(trainer, obs: np.ndarray, masks: np.ndarray) -> dict[str, np.n
     [
         (ActionSpec.create_continuous(2), CONTINUOUS),
         (ActionSpec.create_discrete((3, 2)), DISCRETE),
-        (ActionSpec.create_hybrid(2, (3,)), CONTINUOUS + DISCRETE),
+        (ActionSpec(2, (3,)), CONTINUOUS + DISCRETE),
     ],
     ids=["continuous", "discrete", "hybrid"],
 )

@@ -13,7 +13,7 @@ from .a2c_testkit import behavior_spec, make_trainer, make_trajectory
 SPECS = {
     "continuous": ActionSpec.create_continuous(2),
     "discrete-branches": ActionSpec.create_discrete((3, 2)),
-    "hybrid": ActionSpec.create_hybrid(1, (2,)),
+    "hybrid": ActionSpec(1, (2,)),
 }
 STATS = {
     "Losses/Policy Loss",
