@@ -80,7 +80,7 @@ class UnityClient:
         self.seconds_per_step = max(env.seconds_per_step for env in envs)
         self._channel: grpc.Channel | None = None
         self._stop_reason: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # stop() may run in a signal handler
         self._has_reset = False
         # Throughput bookkeeping: agent steps and busy seconds since the last report.
         self._busy = 0.0

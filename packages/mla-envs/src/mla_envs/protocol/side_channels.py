@@ -21,7 +21,11 @@ import struct
 import uuid
 from dataclasses import dataclass
 
-from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage
+from mlagents_envs.side_channel import (
+    DefaultTrainingAnalyticsSideChannel,
+    IncomingMessage,
+    OutgoingMessage,
+)
 from mlagents_envs.side_channel.engine_configuration_channel import (
     EngineConfigurationChannel,
 )
@@ -45,6 +49,8 @@ logger = logging.getLogger(__name__)
 ENGINE_CONFIGURATION_ID = EngineConfigurationChannel().channel_id
 ENVIRONMENT_PARAMETERS_ID = EnvironmentParametersChannel().channel_id
 STATS_ID = StatsSideChannel().channel_id
+#: Sent by mlagents' low-level client even to environments that do not ask for it.
+TRAINING_ANALYTICS_ID = DefaultTrainingAnalyticsSideChannel.CHANNEL_ID
 _HEADER = struct.Struct("<i")
 _UUID_BYTES = 16
 
@@ -122,6 +128,8 @@ class SideChannels:
                 self._on_engine_configuration(message)
             elif channel_id == ENVIRONMENT_PARAMETERS_ID:
                 self._on_environment_parameter(message)
+            elif channel_id == TRAINING_ANALYTICS_ID:
+                continue  # usage analytics for Unity's own telemetry: nothing to do
             elif channel_id not in self._warned:
                 self._warned.add(channel_id)
                 logger.warning("Ignoring messages of unknown side channel %s", channel_id)
