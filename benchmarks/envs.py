@@ -86,7 +86,7 @@ def alone(name: str, folder: Path) -> float:
 def in_training(name: str, folder: Path) -> dict[str, float]:
     """Env-side capacity and mlagents-learn consumption in one PPO run."""
     executable, config_name, _, max_steps, summary = ENVS[name]
-    config = yaml.safe_load(resources.files("mla_envs.configs").joinpath(config_name).read_text())
+    config = yaml.safe_load((resources.files("mla_envs") / "configs" / config_name).read_text())
     config["behaviors"][name].update(max_steps=max_steps, summary_freq=summary)
     config_path = folder / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config))

@@ -28,7 +28,7 @@ REWARD = "Environment/Cumulative Reward"
 
 
 def packaged_config(name: str) -> dict:
-    return yaml.safe_load(resources.files("mla_envs.configs").joinpath(name).read_text())
+    return yaml.safe_load((resources.files("mla_envs") / "configs" / name).read_text())
 
 
 def write_config(tmp_path: Path, config: dict) -> Path:

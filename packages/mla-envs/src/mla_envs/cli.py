@@ -127,7 +127,7 @@ def gym_kwargs(pairs: Sequence[str]) -> dict:
 
 def print_config(name: str) -> int:
     """Print the path of a packaged trainer YAML (``list``: all names)."""
-    folder = resources.files("mla_envs.configs")
+    folder = resources.files("mla_envs") / "configs"
     available = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
     if name == "list":
         print("\n".join(available))

@@ -43,6 +43,8 @@ from mla_envs.parameters import EnvironmentParameters
 
 SUPPORTED_OBSERVATION_SPACES = ("Box", "Discrete")
 SUPPORTED_ACTION_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
+#: Steps per simulated second for environments that declare no ``render_fps``.
+DEFAULT_FPS = 50
 
 
 def behavior_name(env_id: str) -> str:
@@ -165,7 +167,7 @@ class GymnasiumEnv(VectorEnv):
             continuous_size=self.action.continuous_size,
             discrete_branches=self.action.branches,
         )
-        fps = first.metadata.get("render_fps") or 50
+        fps = first.metadata.get("render_fps") or DEFAULT_FPS
         self.seconds_per_step = 1.0 / fps
         self.agent_ids = np.arange(num_agents, dtype=np.int32)
         self._seed: int | None = None
