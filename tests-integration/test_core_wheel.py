@@ -1,8 +1,12 @@
 """The mla-plugin-core wheel, installed into a fresh venv by the README recipe, passes its tests."""
 
+import pytest
+
 from conftest import ROOT
 
 
+# The same tests run from source against every release in the tests(mla-plugin-core-*) sessions.
+@pytest.mark.latest_only
 def test_core_wheel_passes_its_own_tests(make_venv, tmp_path):
     venv = make_venv("mla-plugin-core", "mla-envs", "pytest", "hypothesis")
     where = venv.python("import mla_plugin_core; print(mla_plugin_core.__file__)")
