@@ -1,7 +1,6 @@
 """The mla-plugin-core wheel, installed into a fresh venv by the README recipe, passes its tests."""
 
 import pytest
-
 from conftest import ROOT
 
 
