@@ -47,7 +47,10 @@ def _single_epoch(instance: Any, attribute: attr.Attribute, value: Any) -> None:
 
 @attr.s(auto_attribs=True)
 class A2CSettings(OnPolicySettings):
-    """Validated A2C hyperparameters (defaults follow Stable-Baselines3's A2C).
+    """Validated A2C hyperparameters.
+
+    Defaults follow Stable-Baselines3's A2C (lr 7e-4, RMSprop, lambd 1, value_loss_coef
+    0.5, max_grad_norm 0.5), except ``beta`` and the schedules, which follow mlagents' PPO.
 
     :param buffer_size: experiences collected from all agents before an update (A2C's
         ``n_envs * n_steps``), >= 1. Default 2048.
