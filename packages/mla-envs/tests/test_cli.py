@@ -62,6 +62,13 @@ def test_parses_the_arguments_mlagents_learn_passes():
     assert build_parser("mla-env", "").parse_known_args([])[0].mlagents_port == 5004
 
 
+def test_agent_count_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["Basic", "--num-agents", "0"])
+    assert exit_info.value.code == 2
+    assert "must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_gym_kwargs():
     assert gym_kwargs(["max_episode_steps=200", "render_mode=rgb_array"]) == {
         "max_episode_steps": 200,

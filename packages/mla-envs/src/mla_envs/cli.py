@@ -39,6 +39,14 @@ EXIT_USAGE = 2
 WATCHED_ANCESTORS = 2
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -55,7 +63,7 @@ def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--num-agents",
-        type=int,
+        type=positive_int,
         default=None,
         help="agents per behavior (default: Basic 8, 3DBall 12, Gymnasium 8)",
     )
