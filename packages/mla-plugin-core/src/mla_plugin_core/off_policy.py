@@ -43,15 +43,13 @@ import numpy as np
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.exception import TrainerConfigError
-from mlagents.trainers.model_saver.model_saver import BaseModelSaver
 from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
 from mlagents.trainers.policy import Policy
-from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.trainer.off_policy_trainer import OffPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 from mlagents_envs.logging_util import get_logger
 
-from mla_plugin_core.checkpoint import AtomicTorchModelSaver
+from mla_plugin_core.plugin_trainer import PluginTrainerMixin
 from mla_plugin_core.replay import (
     NStepAccumulator,
     PrioritizedReplayBuffer,
@@ -142,7 +140,7 @@ def _concatenate(first: Transitions, second: Transitions) -> Transitions:
     )
 
 
-class OffPolicyPluginTrainer(OffPolicyTrainer):
+class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     """mlagents ``OffPolicyTrainer`` that stores n-step transitions in our replay buffer.
 
     Replay settings are read from the hyperparameters (see
@@ -158,12 +156,6 @@ class OffPolicyPluginTrainer(OffPolicyTrainer):
         self.replay: ReplayBuffer | None = None
         self.n_step_accumulator: NStepAccumulator | None = None
         self._held_steps: dict[str, Transitions] = {}
-
-    @staticmethod
-    def create_model_saver(
-        trainer_settings: TrainerSettings, model_path: str, load: bool
-    ) -> BaseModelSaver:
-        return AtomicTorchModelSaver(trainer_settings, model_path, load)  # type: ignore[arg-type]
 
     # -- replay construction -------------------------------------------------------------
 
@@ -366,6 +358,3 @@ class OffPolicyPluginTrainer(OffPolicyTrainer):
             self.reward_signal_update_steps += 1
         for name, values in stats.items():
             self._stats_reporter.add_stat(name, float(np.mean(values)))
-
-    def get_policy(self, name_behavior_id: str) -> Policy:
-        return self.policy

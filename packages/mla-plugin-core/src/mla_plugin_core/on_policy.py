@@ -27,13 +27,10 @@ from collections import defaultdict
 
 import numpy as np
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
-from mlagents.trainers.model_saver.model_saver import BaseModelSaver
-from mlagents.trainers.policy import Policy
-from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
 from mlagents.trainers.trajectory import Trajectory
 
-from mla_plugin_core.checkpoint import AtomicTorchModelSaver
+from mla_plugin_core.plugin_trainer import PluginTrainerMixin
 from mla_plugin_core.trajectory_processing import (
     evaluate_reward_signals,
     update_normalization,
@@ -69,14 +66,8 @@ def generalized_advantages(
     return advantages
 
 
-class OnPolicyPluginTrainer(OnPolicyTrainer):
+class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
     """mlagents ``OnPolicyTrainer`` that owns trajectory processing and the update loop."""
-
-    @staticmethod
-    def create_model_saver(
-        trainer_settings: TrainerSettings, model_path: str, load: bool
-    ) -> BaseModelSaver:
-        return AtomicTorchModelSaver(trainer_settings, model_path, load)  # type: ignore[arg-type]
 
     @property
     def gae_lambda(self) -> float:
@@ -166,6 +157,3 @@ class OnPolicyPluginTrainer(OnPolicyTrainer):
                 self._stats_reporter.add_stat(name, value)
         self._clear_update_buffer()
         return True
-
-    def get_policy(self, name_behavior_id: str) -> Policy:
-        return self.policy
