@@ -8,8 +8,11 @@
    episode return at 50,000 and 100,000 steps (``dqn_cartpole.yaml``). RL Zoo's tuned
    SB3 DQN reaches 500 within 50,000 steps.
 
-Usage: ``python benchmarks/dqn.py [--seeds 1 2 3] [--skip-cartpole] [--out results.json]``.
-Steps count every agent's decisions, as mlagents does.
+Usage: ``python benchmarks/dqn.py [--seeds 1 2] [--skip-basic] [--skip-cartpole]
+[--basic-steps 20000] [--cartpole-steps 100000] [--out results.json]``.
+Steps count every agent's decisions, as mlagents does. Steps per second are measured
+between the first and the last summary (start-up excluded); DQN and SAC run one after the
+other, so on a shared machine compare them within one invocation only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -51,7 +53,7 @@ SAC_BASIC = {
             },
             "network_settings": {"normalize": False, "hidden_units": 20, "num_layers": 2},
             "reward_signals": {"extrinsic": {"gamma": 0.99, "strength": 1.0}},
-            "max_steps": BASIC_STEPS,
+            "max_steps": BASIC_STEPS,  # replaced by --basic-steps
             "time_horizon": 10,
             "summary_freq": 1000,
         }
@@ -59,19 +61,17 @@ SAC_BASIC = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def steps_per_second(run: TrainingRun) -> float | None:
-    """Steps / seconds at the last summary mlagents logged ("Step: N. Time Elapsed: T s")."""
-    found = re.findall(r"Step: (\d+)\. Time Elapsed: ([\d.]+) s", run.output)
-    if not found:
+    """Environment steps per second between the first and the last summary mlagents logged
+    ("Step: N. Time Elapsed: T s"): start-up (imports, env launch) is left out."""
+    found = [
+        (int(s), float(t))
+        for s, t in re.findall(r"Step: (\d+)\. Time Elapsed: ([\d.]+) s", run.output)
+    ]
+    if len(found) < 2 or found[-1][1] <= found[0][1]:
         return None
-    step, seconds = found[-1]
-    return int(step) / float(seconds)
+    (first_step, first_time), (last_step, last_time) = found[0], found[-1]
+    return (last_step - first_step) / (last_time - first_time)
 
 
 def reward_at(run: TrainingRun, step: int) -> float | None:
@@ -87,7 +87,6 @@ def learn(config, env: str, work: Path, run_id: str, seed: int, **kwargs) -> Tra
         results_dir=work,
         run_id=run_id,
         seed=seed,
-        extra_args=["--base-port", str(free_port())],
         timeout=3600,
         **kwargs,
     )
@@ -96,38 +95,50 @@ def learn(config, env: str, work: Path, run_id: str, seed: int, **kwargs) -> Tra
     return run
 
 
-def basic(work: Path, seed: int) -> dict:
+def basic(work: Path, seed: int, steps: int) -> dict:
+    """DQN and SAC on Basic with the same seed, one after the other."""
     results = {}
     dqn_config = yaml.safe_load((CONFIGS / "dqn_basic.yaml").read_text())
     for name, config in (("dqn", dqn_config), ("sac", SAC_BASIC)):
-        run = learn(config, "Basic", work, f"basic-{name}-{seed}", seed, max_steps=BASIC_STEPS)
+        run = learn(config, "Basic", work, f"basic-{name}-{seed}", seed, max_steps=steps)
         results[name] = {
             "steps_to_solve": run.first_step_reaching(SOLVED),
             "steps_per_second": steps_per_second(run),
             "final_reward": run.final_reward,
             "curve": run.curve(),
         }
-        print(
-            f"Basic seed {seed} {name}: {json.dumps({k: v for k, v in results[name].items() if k != 'curve'})}",
-            flush=True,
-        )
+    print(f"Basic, seed {seed}, {steps} steps (solved: first summary >= {SOLVED})", flush=True)
+    print(f"  {'':<22}{'DQN':>10}{'SAC':>10}")
+    for key in ("steps_to_solve", "steps_per_second", "final_reward"):
+        cells = "".join(f"{_cell(results[name][key]):>10}" for name in ("dqn", "sac"))
+        print(f"  {key:<22}{cells}", flush=True)
     return results
 
 
-def cartpole(work: Path, seed: int) -> dict:
+def _cell(value) -> str:
+    if value is None:
+        return "never"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def cartpole(work: Path, seed: int, steps: int) -> dict:
     config = yaml.safe_load((CONFIGS / "dqn_cartpole.yaml").read_text())
     run = learn(
         config, "gym", work, f"cartpole-{seed}", seed,
-        max_steps=CARTPOLE_STEPS, env_args=["CartPole-v1"],
+        max_steps=steps, env_args=["CartPole-v1"],
     )  # fmt: skip
     result = {
-        **{f"return_at_{step}": reward_at(run, step) for step in CARTPOLE_CHECKPOINTS},
+        **{
+            f"return_at_{step}": reward_at(run, step)
+            for step in CARTPOLE_CHECKPOINTS
+            if step <= steps
+        },
         "first_step_500": run.first_step_reaching(500.0),
         "steps_per_second": steps_per_second(run),
         "curve": run.curve(),
     }
     print(
-        f"CartPole seed {seed}: {json.dumps({k: v for k, v in result.items() if k != 'curve'})}",
+        f"CartPole-v1 seed {seed}: {json.dumps({k: v for k, v in result.items() if k != 'curve'})}",
         flush=True,
     )
     return result
@@ -138,6 +149,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--skip-basic", action="store_true")
     parser.add_argument("--skip-cartpole", action="store_true")
+    parser.add_argument("--basic-steps", type=int, default=BASIC_STEPS)
+    parser.add_argument("--cartpole-steps", type=int, default=CARTPOLE_STEPS)
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON")
     args = parser.parse_args()
     results: dict = {}
@@ -145,11 +158,11 @@ def main() -> None:
         work = Path(folder)
         for seed in args.seeds:
             if not args.skip_basic:
-                results[f"basic-{seed}"] = basic(work, seed)
+                results[f"basic-{seed}"] = basic(work, seed, args.basic_steps)
             if not args.skip_cartpole:
-                results[f"cartpole-{seed}"] = cartpole(work, seed)
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+                results[f"cartpole-{seed}"] = cartpole(work, seed, args.cartpole_steps)
+            if args.out:  # after every run, so that a long benchmark leaves partial results
+                args.out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

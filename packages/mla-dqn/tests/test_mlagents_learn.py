@@ -14,6 +14,8 @@ from mla_dqn.trainer import DQNTrainer
 from mla_plugin_core.testing import run_mlagents_learn
 
 BASIC_CONFIG = resources.files("mla_dqn") / "configs" / "dqn_basic.yaml"
+#: Steps of the Basic learning test (it runs once per mlagents version in CI).
+BASIC_TEST_STEPS = 7000
 needs_basic = pytest.mark.skipif(
     shutil.which("mla-env-basic") is None, reason="mla-envs (mla-env-basic) is not installed"
 )
@@ -47,7 +49,9 @@ def test_registration_offers_dqn(registered_plugins):
 
 @needs_basic
 def test_dqn_basic_yaml_solves_basic_and_exports_a_walking_policy(tmp_path):
-    run = learn(tmp_path, BASIC_CONFIG, max_steps=8000, timeout=300)
+    # Seed 1 reaches 0.915 at 5,000 steps and 0.929 at 6,000 and 7,000 (benchmarks/dqn.py):
+    # 7,000 steps leave two summaries of margin after the first one >= 0.9.
+    run = learn(tmp_path, BASIC_CONFIG, max_steps=BASIC_TEST_STEPS, timeout=300)
     assert run.returncode == 0, run.summary()
     assert run.best_reward >= 0.9, run.summary()
     assert run.final_reward >= 0.85, run.summary()

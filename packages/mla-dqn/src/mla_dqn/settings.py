@@ -90,7 +90,9 @@ class DQNSettings(OffPolicySettings):
     tau: float = hyperparameter(0.01, gt=0.0, le=1.0)
     #: Gradient steps between hard copies of the online network into the target network,
     #: >= 0; ``0`` uses the soft update with ``tau`` instead (Mnih et al. 2015 used 10,000
-    #: hard-update steps on Atari).
+    #: hard-update steps on Atari). Not SB3's ``target_update_interval``, which counts
+    #: environment steps and is checked only between training phases: RL Zoo's CartPole
+    #: value 10 (with ``gradient_steps: 128``) means one copy per 128 gradient steps.
     target_update_interval: int = hyperparameter(0, ge=0)
     #: How epsilon moves from ``exploration_initial_eps`` to ``exploration_final_eps`` over
     #: ``exploration_steps``: ``linear``, ``exponential`` (geometric, needs a final value
