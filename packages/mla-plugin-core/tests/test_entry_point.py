@@ -96,3 +96,17 @@ def test_entry_point_refuses_postponed_annotations():
     )
     with pytest.raises(TypeError, match="from __future__ import annotations"):
         make_entry_point(tiny_plugin.TinyTrainer, namespace["Late"])
+
+
+def test_core_itself_fixes_builtin_runs():
+    """With core installed, mlagents' startup installs the fixes even for built-in trainers."""
+    import sys
+
+    import torch
+
+    from mla_plugin_core import config_errors  # noqa: F401
+
+    trainer_types, _ = register_trainer_plugins()
+    assert "ppo" in trainer_types
+    assert getattr(torch.onnx.export, "_mla_legacy_default", False)
+    assert getattr(sys.excepthook, "_mla_wrapped", False)

@@ -29,6 +29,18 @@ from mla_plugin_core import config_errors, onnx_export
 EntryPoint = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
 
 
+def install_runtime_fixes() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Entry point of mla-plugin-core itself: registers no trainer, installs the fixes.
+
+    Declared in core's pyproject, so that any ``mlagents-learn`` run with core installed —
+    built-in PPO/SAC/POCA included — gets one-line configuration errors and an ONNX export
+    that works on current torch.
+    """
+    config_errors.install()
+    onnx_export.use_legacy_exporter()
+    return {}, {}
+
+
 def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
     """Build the ``mlagents.trainer_type`` entry-point callable for one trainer.
 
@@ -53,8 +65,7 @@ def make_entry_point(trainer_cls: type, settings_cls: type) -> EntryPoint:
         raise TypeError(f"{trainer_cls.__name__}.get_trainer_name() must return a non-empty str")
 
     def get_type_and_setting() -> tuple[dict[str, Any], dict[str, Any]]:
-        config_errors.install()
-        onnx_export.use_legacy_exporter()
+        install_runtime_fixes()
         return {name: trainer_cls}, {name: settings_cls}
 
     get_type_and_setting.__doc__ = f"mlagents.trainer_type entry point for {name!r}."
