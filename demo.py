@@ -27,7 +27,7 @@ VENV = ROOT / ".venv-demo"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PACKAGES = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
 SUMMARY = re.compile(
-    r"\[INFO\] (?P<behavior>\S+)\. Step: (?P<step>\d+)\..*Mean Reward: (?P<reward>-?[\d.]+)"
+    r"\[INFO\] (?P<behavior>\S+)\. Step: (?P<step>\d+)\..*Mean Reward: (?P<reward>-?\d+(?:\.\d+)?)"
 )
 
 
