@@ -121,7 +121,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--mlagents", default="1.1.0", choices=["0.30.0", "1.0.0", "1.1.0"])
-    parser.add_argument("--dqn-steps", type=int, default=10_000, help="DQN steps on Basic")
+    parser.add_argument("--dqn-steps", type=int, default=8_000, help="DQN steps on Basic")
     parser.add_argument("--a2c-steps", type=int, default=60_000, help="A2C steps on 3DBall")
     args = parser.parse_args()
     install(args.mlagents)

@@ -1,6 +1,5 @@
 """End to end through the real ``mlagents-learn`` with mla-envs' Basic (no Unity)."""
 
-import shutil
 import socket
 from importlib import resources
 
@@ -16,9 +15,6 @@ from mla_plugin_core.testing import run_mlagents_learn
 BASIC_CONFIG = resources.files("mla_dqn") / "configs" / "dqn_basic.yaml"
 #: Steps of the Basic learning test (it runs once per mlagents version in CI).
 BASIC_TEST_STEPS = 7000
-needs_basic = pytest.mark.skipif(
-    shutil.which("mla-env-basic") is None, reason="mla-envs (mla-env-basic) is not installed"
-)
 
 
 def free_port() -> int:
@@ -47,7 +43,6 @@ def test_registration_offers_dqn(registered_plugins):
     assert settings["dqn"] is DQNSettings
 
 
-@needs_basic
 def test_dqn_basic_yaml_solves_basic_and_exports_a_walking_policy(tmp_path):
     # Seed 1 reaches 0.915 at 5,000 steps and 0.929 at 6,000 and 7,000 (benchmarks/dqn.py):
     # 7,000 steps leave two summaries of margin after the first one >= 0.9.
@@ -66,7 +61,6 @@ def test_dqn_basic_yaml_solves_basic_and_exports_a_walking_policy(tmp_path):
     assert actions[:, 0].tolist() == [2] * 7
 
 
-@needs_basic
 def test_bad_hyperparameter_is_one_line_and_nonzero_exit(tmp_path):
     run = learn(tmp_path, basic_config(exploration_final_eps=1.5), timeout=120)
     assert run.returncode != 0
@@ -78,7 +72,6 @@ def test_bad_hyperparameter_is_one_line_and_nonzero_exit(tmp_path):
     assert "Traceback" not in run.output
 
 
-@needs_basic
 def test_resume_continues_step_exploration_networks_and_replay(tmp_path):
     config = basic_config(
         save_replay_buffer=True, exploration_steps=4000, exploration_final_eps=0.0
