@@ -12,7 +12,8 @@ checkpoint step (the mean of the summaries of the last ``--window`` steps before
 them: one per agent decision, all agents added up; wall time of the whole run).
 
     python benchmarks/a2c.py                                  # the full budget
-    python benchmarks/a2c.py --ball-steps 100000 --cartpole-steps 100000 --skip-ppo
+    python benchmarks/a2c.py --ball-steps 100000 --cartpole-steps 100000 --runs a2c-3dball
+    python benchmarks/a2c.py --runs ppo-3dball --json ppo.json   # one run per process
     python benchmarks/a2c.py --json results.json
 
 Goals (issue 5): 3DBall >= 90 within 500k steps at a throughput >= PPO's; CartPole-v1
@@ -38,6 +39,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import mla_a2c
 
 REWARD_TAG = "Environment/Cumulative Reward"
+RUNS = ("a2c-3dball", "ppo-3dball", "a2c-cartpole")
 A2C_3DBALL = Path(mla_a2c.__file__).parent / "configs" / "a2c_3DBall.yaml"
 
 #: mlagents' built-in PPO with Unity's ``config/ppo/3DBall.yaml`` hyperparameters.
@@ -170,9 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ball-steps", type=int, default=500_000, help="3DBall budget")
     parser.add_argument("--cartpole-steps", type=int, default=500_000, help="CartPole budget")
-    parser.add_argument("--skip-ppo", action="store_true", help="no PPO reference run")
-    parser.add_argument("--skip-ball", action="store_true", help="no 3DBall runs")
-    parser.add_argument("--skip-cartpole", action="store_true", help="no CartPole run")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        choices=RUNS,
+        default=list(RUNS),
+        help="which runs, in this order (default: all)",
+    )
     parser.add_argument(
         "--window", type=int, default=20_000, help="steps averaged before each checkpoint"
     )
@@ -185,26 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     ball_checkpoints = [s for s in (100_000, 250_000, 500_000) if s <= args.ball_steps]
     cart_checkpoints = [s for s in (100_000, 500_000) if s <= args.cartpole_steps]
     summary = max(args.ball_steps // 50, 1000)
-    results = []
-    if not args.skip_ball:
-        behavior = yaml.safe_load(A2C_3DBALL.read_text())["behaviors"]["3DBall"]
-        a2c = run(
-            "a2c-3dball", "3DBall", behavior, "mla-env-3dball", args.ball_steps, summary, workdir
-        )
-        results.append(report(a2c, ball_checkpoints, args.window))
-        if not args.skip_ppo:
-            ppo = run(
-                "ppo-3dball",
-                "3DBall",
-                PPO_3DBALL,
-                "mla-env-3dball",
-                args.ball_steps,
-                summary,
-                workdir,
-            )
-            results.append(report(ppo, ball_checkpoints, args.window))
-    if not args.skip_cartpole:
-        cart = run(
+    runs = {
+        "a2c-3dball": lambda: run(
+            "a2c-3dball",
+            "3DBall",
+            yaml.safe_load(A2C_3DBALL.read_text())["behaviors"]["3DBall"],
+            "mla-env-3dball",
+            args.ball_steps,
+            summary,
+            workdir,
+        ),
+        "ppo-3dball": lambda: run(
+            "ppo-3dball", "3DBall", PPO_3DBALL, "mla-env-3dball", args.ball_steps, summary, workdir
+        ),
+        "a2c-cartpole": lambda: run(
             "a2c-cartpole",
             "CartPole-v1",
             A2C_CARTPOLE,
@@ -213,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             max(args.cartpole_steps // 50, 1000),
             workdir,
             env_args=("CartPole-v1",),
-        )
-        results.append(report(cart, cart_checkpoints, args.window))
+        ),
+    }
+    results = []
+    for name in args.runs:
+        checkpoints = cart_checkpoints if name == "a2c-cartpole" else ball_checkpoints
+        results.append(report(runs[name](), checkpoints, args.window))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all(r["exit_code"] == 0 for r in results) else 1
