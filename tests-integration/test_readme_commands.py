@@ -4,6 +4,12 @@ Each ``mlagents-learn`` line of README's quickstart runs as written (in a shell,
 empty folder). Once it has logged its first summary it gets Ctrl-C, as a user would give
 it; mlagents then saves a checkpoint and exports the ONNX model. The run's folder must hold
 TensorBoard events, a checkpoint and an ``.onnx`` file.
+
+A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+across ``exec``; Python then installs no KeyboardInterrupt handler. When the test run itself
+was started in the background (``nohup nox &``), Ctrl-C would never reach mlagents-learn, so
+the command's process gets the default SIGINT disposition back before it starts, as a
+terminal user's shell would give it.
 """
 
 import os
@@ -36,6 +42,11 @@ def test_readme_has_the_two_commands():
     )
 
 
+def default_sigint() -> None:
+    """Runs in the child before ``exec``: Ctrl-C interrupts, whatever the parent ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def user_venv(make_venv):
     return make_venv("mla-dqn", "mla-a2c", "mla-envs")
@@ -48,6 +59,7 @@ def test_readme_command_trains_and_saves(user_venv, tmp_path, command):
     process = subprocess.Popen(
         ["bash", "-c", command], cwd=tmp_path, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     lines: list[str] = []
     summarised = threading.Event()
@@ -65,7 +77,10 @@ def test_readme_command_trains_and_saves(user_venv, tmp_path, command):
         assert summarised.wait(timeout=400), "".join(lines[-40:])
         time.sleep(1.0)
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C goes to the whole foreground group
-        process.wait(timeout=180)
+        try:
+            process.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            pytest.fail("still running 180 s after Ctrl-C:\n" + "".join(lines[-40:]))
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
