@@ -238,9 +238,10 @@ def serve(
     watched = ancestors(WATCHED_ANCESTORS)
 
     def on_ancestor_end(pid: int) -> None:
-        client.stop(f"parent process {pid} ended")
+        # The worker first: stopping the client lets the main thread end the process.
         if len(watched) == WATCHED_ANCESTORS and pid == watched[1]:
             release_orphaned_worker(worker=watched[0], trainer=pid)
+        client.stop(f"parent process {pid} ended")
 
     lifeline = Lifeline(watched, on_ancestor_end).start()
     try:

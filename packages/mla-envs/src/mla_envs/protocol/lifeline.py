@@ -123,7 +123,11 @@ class Lifeline:
         return self
 
     def stop(self) -> None:
+        """Stop watching; waits for a callback in progress, so that it is not cut short
+        when the process exits right after (the thread is a daemon)."""
         self._stopped.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
 
     def _watch(self) -> None:
         while not self._stopped.wait(self._period):
