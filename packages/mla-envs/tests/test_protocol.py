@@ -77,7 +77,10 @@ def test_basic_reset_step_terminal(tmp_path):
         assert decision.agent_id.tolist() == [0, 1]
         assert decision.obs[0][0].argmax() == 10 and decision.reward[0] == 0
     log = (tmp_path / "Player-0.log").read_text()
-    assert "Connected to trainer" in log and "Trainer closed" in log
+    # UnityEnvironment.close() hands its status-400 reply to the gRPC thread and stops the
+    # server without grace, so the env sees either that reply or the cancelled call.
+    assert "Connected to trainer" in log
+    assert "Trainer closed (status 400)" in log or "Trainer gone" in log, log
 
 
 def test_several_behaviors_branches_masks_and_interruptions(monkeypatch):
