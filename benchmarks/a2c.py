@@ -61,7 +61,7 @@ PPO_3DBALL = {
 }
 
 #: SB3 rl-zoo's A2C for CartPole-v1 (n_envs 8, n_steps 5, ent_coef 0, gae_lambda 1,
-#: RMSprop, lr 7e-4 constant, 64x64 network), in mlagents' terms.
+#: RMSprop, lr 7e-4 constant, 64x64 tanh network), in mlagents' terms.
 A2C_CARTPOLE = {
     "trainer_type": "a2c",
     "hyperparameters": {
@@ -75,6 +75,7 @@ A2C_CARTPOLE = {
         "max_grad_norm": 0.5,
         "normalize_advantage": False,
         "optimizer": "rmsprop",
+        "activation": "tanh",
     },
     "network_settings": {"normalize": False, "hidden_units": 64, "num_layers": 2},
     "reward_signals": {"extrinsic": {"gamma": 0.99, "strength": 1.0}},
@@ -104,6 +105,7 @@ def run(
     summary_freq: int,
     workdir: Path,
     env_args: tuple[str, ...] = (),
+    seed: int = 1,
 ) -> dict:
     """One mlagents-learn run; returns its reward curve and throughput."""
     settings = {**settings, "max_steps": max_steps, "summary_freq": summary_freq}
@@ -120,7 +122,7 @@ def run(
         "--results-dir",
         str(workdir),
         "--seed",
-        "1",
+        str(seed),
         "--no-graphics",
         "--force",
         "--base-port",
@@ -182,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--window", type=int, default=20_000, help="steps averaged before each checkpoint"
     )
+    parser.add_argument("--seed", type=int, default=1, help="mlagents-learn --seed")
+    parser.add_argument(
+        "--a2c-3dball-config",
+        type=Path,
+        default=A2C_3DBALL,
+        help="YAML of the a2c-3dball run (default: the shipped a2c_3DBall.yaml)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="results folder (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -195,14 +204,22 @@ def main(argv: list[str] | None = None) -> int:
         "a2c-3dball": lambda: run(
             "a2c-3dball",
             "3DBall",
-            yaml.safe_load(A2C_3DBALL.read_text())["behaviors"]["3DBall"],
+            yaml.safe_load(args.a2c_3dball_config.read_text())["behaviors"]["3DBall"],
             "mla-env-3dball",
             args.ball_steps,
             summary,
             workdir,
+            seed=args.seed,
         ),
         "ppo-3dball": lambda: run(
-            "ppo-3dball", "3DBall", PPO_3DBALL, "mla-env-3dball", args.ball_steps, summary, workdir
+            "ppo-3dball",
+            "3DBall",
+            PPO_3DBALL,
+            "mla-env-3dball",
+            args.ball_steps,
+            summary,
+            workdir,
+            seed=args.seed,
         ),
         "a2c-cartpole": lambda: run(
             "a2c-cartpole",
@@ -213,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             max(args.cartpole_steps // 50, 1000),
             workdir,
             env_args=("CartPole-v1",),
+            seed=args.seed,
         ),
     }
     results = []

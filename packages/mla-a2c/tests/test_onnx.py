@@ -48,11 +48,16 @@ def torch_outputs(trainer, obs: np.ndarray, masks: np.ndarray) -> dict[str, np.n
     ids=["continuous", "discrete", "hybrid"],
 )
 @pytest.mark.parametrize("conditional_sigma", [False, True])
+@pytest.mark.parametrize("activation", ["swish", "tanh"])
 def test_onnx_has_unity_names_and_torch_deterministic_actions(
-    tmp_path, action_spec, names, conditional_sigma
+    tmp_path, action_spec, names, conditional_sigma, activation
 ):
     trainer = make_trainer(
-        behavior_spec(action_spec), tmp_path, normalize=True, conditional_sigma=conditional_sigma
+        behavior_spec(action_spec),
+        tmp_path,
+        normalize=True,
+        conditional_sigma=conditional_sigma,
+        activation=activation,
     )
     session = export(trainer, tmp_path)
     inputs = {i.name for i in session.get_inputs()}

@@ -36,6 +36,7 @@ def test_defaults_are_classic_a2c():
     assert settings.batch_size == settings.buffer_size == 2048
     assert settings.lambd == 1.0
     assert settings.optimizer == "rmsprop"
+    assert settings.activation == "swish"  # mlagents' own networks unless asked otherwise
     assert A2CSettings(buffer_size=96).batch_size == 96
     assert A2CSettings(buffer_size=96, batch_size=32).batch_size == 32
 
@@ -67,6 +68,7 @@ def test_yaml_values_are_structured():
         ("rmsprop_alpha", 1.0, "< 1.0"),
         ("optimizer_eps", 0.0, "> 0.0"),
         ("buffer_size", 0, ">= 1"),
+        ("activation", "sigmoid", "must be one of 'swish', 'tanh', 'relu'"),
     ],
 )
 def test_bad_values_name_the_key(key, value, message):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from mlagents.trainers.settings import NetworkSettings
+from mlagents.trainers.torch_entities.layers import Swish
 from mlagents_envs.base_env import ActionSpec
 
 from .a2c_testkit import behavior_spec, make_trainer, make_trajectory
@@ -101,3 +102,41 @@ def test_minibatches_make_several_steps(tmp_path):
     )
     fill_and_update(trainer)
     assert steps == [8, 8, 8, 8]
+
+
+def test_activation_applies_to_actor_and_critic(tmp_path):
+    trainer = make_trainer(
+        behavior_spec(SPECS["discrete-branches"]), tmp_path, buffer_size=16, activation="tanh"
+    )
+    for network in (trainer.policy.actor, trainer.optimizer.critic):
+        modules = list(network.modules())
+        assert any(isinstance(m, torch.nn.Tanh) for m in modules)
+        assert not any(isinstance(m, Swish) for m in modules)
+    before, after = fill_and_update(trainer)
+    assert policy_changed(before, after)
+
+
+def test_update_starts_at_buffer_size_and_uses_every_experience(tmp_path):
+    """Trajectories arrive whole: an update starts once ``buffer_size`` experiences are in,
+    and the last minibatch takes what does not fill a whole one (nothing is dropped)."""
+    trainer = make_trainer(
+        behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
+    )
+    steps = []
+    original = trainer.optimizer.update
+    trainer.optimizer.update = lambda batch, n: (
+        steps.append(batch.num_experiences) or original(batch, n)
+    )
+    for i, length in enumerate([8, 8, 8]):
+        trajectory = make_trajectory(
+            trainer.policy.behavior_spec, [0.5] * length, done=False, seed=i
+        )
+        trainer._process_trajectory(trajectory)
+    assert not trainer._is_ready_update()  # 24 < 32
+    trainer._process_trajectory(
+        make_trajectory(trainer.policy.behavior_spec, [0.5] * 13, done=False, seed=9)
+    )
+    assert trainer._is_ready_update()  # 37 >= 32
+    trainer._update_policy()
+    assert steps == [8, 8, 8, 13]
+    assert trainer.update_buffer.num_experiences == 0

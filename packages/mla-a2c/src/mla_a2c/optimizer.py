@@ -28,6 +28,7 @@ from mlagents.trainers.torch_entities.utils import ModelUtils
 from mlagents.trainers.trajectory import ObsUtil
 
 from mla_a2c.settings import A2CSettings
+from mla_plugin_core.activation import set_activation
 from mla_plugin_core.schedules import scheduled_value
 
 # Values the linear schedules reach at max_steps (those of mlagents' PPO): a learning rate
@@ -113,6 +114,7 @@ class A2COptimizer(TorchOptimizer):
                 policy.behavior_spec.observation_specs,
                 network_settings=trainer_settings.network_settings,
             )
+            set_activation(self._critic, self.hyperparameters.activation)
             params += list(self._critic.parameters())
         self.params = params
         self.optimizer = make_torch_optimizer(params, self.hyperparameters)

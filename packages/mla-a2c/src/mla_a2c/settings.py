@@ -15,9 +15,8 @@ gradient steps on them, and throws them away. In mlagents' terms:
   different samples, each sample used once (the later steps are slightly off-policy).
 
 mlagents appends whole trajectories, so the buffer can hold more than ``buffer_size``
-experiences when an update starts (at most one ``time_horizon`` per agent more). As in
-mlagents' PPO, only ``buffer_size // batch_size`` full minibatches are used and the rest
-is dropped: choose ``buffer_size`` a multiple of (agents x ``time_horizon``) to waste none.
+experiences when an update starts (at most one ``time_horizon`` per agent more). Every
+experience is used once: the last minibatch takes the remainder (mlagents' PPO drops it).
 """
 
 # No `from __future__ import annotations` here: mlagents structures the YAML with cattrs,
@@ -27,6 +26,7 @@ from typing import Any
 import attr
 from mlagents.trainers.settings import ScheduleType
 
+from mla_plugin_core.activation import ACTIVATIONS
 from mla_plugin_core.settings import HyperparameterError, OnPolicySettings, hyperparameter
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -80,6 +80,11 @@ class A2CSettings(OnPolicySettings):
         inside), so it acts slightly differently from the paper's implementation.
     :param shared_critic: one network body for the policy and the value heads (True) or a
         separate value network (False, default).
+    :param activation: activation of the hidden layers of the actor and the critic:
+        ``swish`` (default, mlagents' own networks), ``tanh`` (the paper's and SB3's) or
+        ``relu``. With one unclipped gradient step per sample, Swish networks can collapse
+        to a near-deterministic poor policy where tanh ones learn steadily: on CartPole-v1
+        tanh solved the task in every seed tried, Swish in two of three (README).
     :param conditional_sigma: continuous actions only: the Gaussian's standard deviation
         is an output of the network (True) or a learned state-independent parameter
         (False, default, as in the paper).
@@ -102,4 +107,5 @@ class A2CSettings(OnPolicySettings):
     rmsprop_alpha: float = hyperparameter(0.99, gt=0.0, lt=1.0)
     optimizer_eps: float = hyperparameter(1.0e-5, gt=0.0)
     shared_critic: bool = hyperparameter(False, choices=BOOLEANS)
+    activation: str = hyperparameter("swish", choices=tuple(ACTIVATIONS))
     conditional_sigma: bool = hyperparameter(False, choices=BOOLEANS)

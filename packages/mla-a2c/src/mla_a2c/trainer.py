@@ -15,6 +15,7 @@ from mlagents_envs.base_env import BehaviorSpec
 
 from mla_a2c.optimizer import A2COptimizer
 from mla_a2c.settings import A2CSettings
+from mla_plugin_core.activation import set_activation
 from mla_plugin_core.entry_point import make_entry_point
 from mla_plugin_core.on_policy import OnPolicyPluginTrainer
 
@@ -68,7 +69,7 @@ class A2CTrainer(OnPolicyPluginTrainer):
     ) -> TorchPolicy:
         """mlagents' ``SimpleActor`` (or ``SharedActorCritic`` with ``shared_critic``):
         a Gaussian without tanh squashing for continuous actions, one masked categorical
-        per discrete branch."""
+        per discrete branch; hidden layers use the ``activation`` hyperparameter."""
         actor_cls: type = SimpleActor
         actor_kwargs: dict[str, Any] = {
             "conditional_sigma": self.hyperparameters.conditional_sigma,
@@ -79,13 +80,15 @@ class A2CTrainer(OnPolicyPluginTrainer):
             actor_kwargs["stream_names"] = [
                 signal.value for signal in self.trainer_settings.reward_signals
             ]
-        return TorchPolicy(
+        policy = TorchPolicy(
             self.seed,
             behavior_spec,
             self.trainer_settings.network_settings,
             actor_cls,
             actor_kwargs,
         )
+        set_activation(policy.actor, self.hyperparameters.activation)
+        return policy
 
     def create_optimizer(self) -> A2COptimizer:
         return A2COptimizer(self.policy, self.trainer_settings)

@@ -17,8 +17,15 @@ This class does the rest, for every trajectory an agent finishes:
 4. compute advantages and returns per reward signal with GAE
    (Schulman et al. 2016, https://arxiv.org/abs/1506.02438), ``lambd = 1`` giving n-step
    Monte-Carlo returns with a value bootstrap;
-5. append to the update buffer, and when ``buffer_size`` experiences are there, run
+5. append to the update buffer, and as soon as ``buffer_size`` experiences are there, run
    ``num_epoch`` passes of minibatches of ``batch_size`` through the optimizer.
+
+Trajectories arrive whole, so the buffer often holds a little more than ``buffer_size``
+when an update starts. Every experience is used: the last minibatch of a pass takes the
+remainder (it holds between ``batch_size`` and ``2 * batch_size - 1`` experiences).
+mlagents' own PPO instead waits for strictly more than ``buffer_size`` and drops the
+remainder, which with small buffers (A2C's ``n_envs * n_steps``) can throw away half of
+what was collected.
 """
 
 from __future__ import annotations
@@ -120,15 +127,30 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
         if trajectory.done_reached:
             self._update_end_episode_stats(agent_id, self.optimizer)
 
-    def _update_policy(self) -> bool:
-        """Run ``num_epoch`` passes of ``batch_size`` minibatches over the update buffer."""
-        self.cumulative_returns_since_policy_update.clear()
+    def _is_ready_update(self) -> bool:
+        """Update as soon as the buffer holds ``buffer_size`` experiences."""
+        return self.update_buffer.num_experiences >= self.hyperparameters.buffer_size
+
+    def minibatch_bounds(self, n_experiences: int) -> list[tuple[int, int]]:
+        """[start, end) of each minibatch of one pass over ``n_experiences`` experiences.
+
+        Minibatches hold ``batch_size`` experiences (rounded down to whole sequences of a
+        recurrent policy); the last one also takes the remainder, so none is left out.
+        """
         sequence_length = self.policy.sequence_length
         batch_size = max(
             self.hyperparameters.batch_size - self.hyperparameters.batch_size % sequence_length,
             sequence_length,
         )
-        n_sequences = max(batch_size // sequence_length, 1)
+        n_batches = max(n_experiences // batch_size, 1)
+        starts = [i * batch_size for i in range(n_batches)]
+        ends = starts[1:] + [n_experiences]
+        return list(zip(starts, ends, strict=True))
+
+    def _update_policy(self) -> bool:
+        """Run ``num_epoch`` passes of ``batch_size`` minibatches over the update buffer."""
+        self.cumulative_returns_since_policy_update.clear()
+        sequence_length = self.policy.sequence_length
         if self.normalize_advantages:
             advantages = np.asarray(
                 self.update_buffer[BufferKey.ADVANTAGES].get_batch(), dtype=np.float32
@@ -138,13 +160,12 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
             )
 
         stats: dict[str, list[float]] = defaultdict(list)
-        n_batches = self.update_buffer.num_experiences // batch_size
+        bounds = self.minibatch_bounds(self.update_buffer.num_experiences)
         for _ in range(self.hyperparameters.num_epoch):
             self.update_buffer.shuffle(sequence_length=sequence_length)
-            for start in range(0, n_batches * batch_size, batch_size):
-                minibatch: AgentBuffer = self.update_buffer.make_mini_batch(
-                    start, start + batch_size
-                )
+            for start, end in bounds:
+                minibatch: AgentBuffer = self.update_buffer.make_mini_batch(start, end)
+                n_sequences = max((end - start) // sequence_length, 1)
                 update_stats = self.optimizer.update(minibatch, n_sequences)
                 update_stats.update(self.optimizer.update_reward_signals(minibatch))
                 for name, value in update_stats.items():
