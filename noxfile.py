@@ -177,8 +177,18 @@ def integration(session: nox.Session, mlagents: str) -> None:
     """End to end: wheels in fresh venvs, README commands verbatim, config errors, scaffold."""
     wheels = Path(session.create_tmp()).resolve() / "wheels"
     build_distributions(session, wheels, ("wheel",))
+    # Our wheels keep version 0.1.0 between changes: without a refresh uv would install the
+    # copy it cached from an earlier build instead of the wheels just built.
+    refresh = [arg for name in PACKAGES for arg in ("--refresh-package", name)]
     install_with_mlagents(
-        session, mlagents, "--find-links", str(wheels), "mla-plugin-core", "mla-envs", "pytest>=7"
+        session,
+        mlagents,
+        "--find-links",
+        str(wheels),
+        *refresh,
+        "mla-plugin-core",
+        "mla-envs",
+        "pytest>=7",
     )
     # Release-independent slow checks (core wheel's own suite, scaffolded packages) run once.
     selection = [] if MLAGENTS_RELEASES[mlagents] == "latest" else ["-m", "not latest_only"]

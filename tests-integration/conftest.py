@@ -73,6 +73,15 @@ def mlagents_version() -> str:
     return _required_env("MLA_MLAGENTS")
 
 
+#: Our distributions keep their version between changes, so uv must not reuse a wheel it
+#: cached from an earlier build (it did: a stale mla-plugin-core without a new module).
+REFRESH = [
+    arg
+    for name in ("mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c")
+    for arg in ("--refresh-package", name)
+]
+
+
 @pytest.fixture(scope="session")
 def make_venv(tmp_path_factory, wheels, mlagents_version):
     """``make_venv("mla-dqn", "mla-envs")``: a fresh venv with those distributions installed
@@ -85,7 +94,7 @@ def make_venv(tmp_path_factory, wheels, mlagents_version):
             [
                 "uv", "pip", "install", "-q", "--config-file", str(ROOT / "uv.toml"),
                 "--python", str(path / "bin" / "python"), "--find-links", str(wheels),
-                f"mlagents=={mlagents_version}", *torch_pin(), *distributions,
+                *REFRESH, f"mlagents=={mlagents_version}", *torch_pin(), *distributions,
             ],
             capture_output=True, text=True,
         )  # fmt: skip
