@@ -54,6 +54,16 @@ def reported(trainer) -> dict[str, float]:
     return summaries
 
 
+def record_minibatch_sizes(trainer) -> list[int]:
+    """The size of every minibatch the optimizer updates on from now on, in order."""
+    sizes: list[int] = []
+    original = trainer.optimizer.update
+    trainer.optimizer.update = lambda batch, n: (
+        sizes.append(batch.num_experiences) or original(batch, n)
+    )
+    return sizes
+
+
 @pytest.mark.parametrize("kind", SPECS)
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
 def test_update_changes_policy_and_reports_stats(tmp_path, kind, optimizer):
@@ -95,11 +105,7 @@ def test_minibatches_make_several_steps(tmp_path):
     trainer = make_trainer(
         behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
     )
-    steps = []
-    original = trainer.optimizer.update
-    trainer.optimizer.update = lambda batch, n: (
-        steps.append(batch.num_experiences) or original(batch, n)
-    )
+    steps = record_minibatch_sizes(trainer)
     fill_and_update(trainer)
     assert steps == [8, 8, 8, 8]
 
@@ -122,11 +128,7 @@ def test_update_starts_at_buffer_size_and_uses_every_experience(tmp_path):
     trainer = make_trainer(
         behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
     )
-    steps = []
-    original = trainer.optimizer.update
-    trainer.optimizer.update = lambda batch, n: (
-        steps.append(batch.num_experiences) or original(batch, n)
-    )
+    steps = record_minibatch_sizes(trainer)
     for i, length in enumerate([8, 8, 8]):
         trajectory = make_trajectory(
             trainer.policy.behavior_spec, [0.5] * length, done=False, seed=i
