@@ -26,30 +26,73 @@ STEP_REWARD, GOAL_REWARD = -0.01, 1.0
 RIGHT = 2
 
 
-def _pair(position: int, reward: float, done: bool, action: int) -> AgentInfoActionPairProto:
-    observation = ObservationProto(shape=[N_POSITIONS], compression_type=NONE)
-    observation.float_data.data.extend(np.eye(N_POSITIONS, dtype=np.float32)[position].tolist())
-    info = AgentInfoProto(reward=reward, done=done, id=0, observations=[observation])
+def _pair(
+    position: int,
+    reward: float,
+    done: bool,
+    action: int,
+    max_step_reached: bool = False,
+    size: int = N_POSITIONS,
+) -> AgentInfoActionPairProto:
+    observation = ObservationProto(shape=[size], compression_type=NONE)
+    observation.float_data.data.extend(np.eye(size, dtype=np.float32)[position].tolist())
+    info = AgentInfoProto(
+        reward=reward,
+        done=done,
+        max_step_reached=max_step_reached,
+        id=0,
+        observations=[observation],
+    )
     return AgentInfoActionPairProto(
         agent_info=info, action_info=AgentActionProto(discrete_actions=[action])
     )
 
 
-def write_basic_expert_demo(path: Path, episodes: int = 2) -> Path:
-    """An expert walking right from 10 to the large goal at 17, as in Basic: per episode 7
-    decisions (action 2, reward -0.01 each, +1 at the goal) and the terminal record."""
+def _episode(end: int = GOAL, trailing: bool = False, size: int = N_POSITIONS) -> list:
+    """The records of one walk right from ``START``: decisions at ``START..end-1`` (action
+    2, reward 0 then -0.01 each) and, unless ``trailing``, the terminal record at ``end``
+    (+1 at ``GOAL``; at any other ``end`` the episode is cut at max step)."""
+    pairs, reward = [], 0.0
+    for position in range(START, end):
+        pairs.append(_pair(position, reward, False, RIGHT, size=size))
+        reward = STEP_REWARD
+    if trailing:  # the recording stopped here, before the episode ended
+        pairs.append(_pair(end, reward, False, RIGHT, size=size))
+        return pairs
+    at_goal = end == GOAL
+    last_reward = STEP_REWARD + (GOAL_REWARD if at_goal else 0.0)
+    pairs.append(_pair(end, last_reward, True, 0, max_step_reached=not at_goal, size=size))
+    return pairs
+
+
+def write_basic_expert_demo(
+    path: Path,
+    episodes: int = 2,
+    cut_at: int | None = None,
+    trailing_to: int | None = None,
+    size: int = N_POSITIONS,
+) -> Path:
+    """An expert walking right from 10 to the large goal at 17, as in Basic.
+
+    :param episodes: complete episodes, each 7 decisions (action 2, reward -0.01 each, +1
+        at the goal) and the terminal record.
+    :param cut_at: then one episode cut at max step when it reaches this position.
+    :param trailing_to: then the start of an episode the recording stopped in: decisions
+        at ``START..trailing_to`` and no terminal record.
+    :param size: observation size (another size gives a file of another spec).
+    """
     pairs = []
     for _ in range(episodes):
-        reward = 0.0
-        for position in range(START, GOAL):
-            pairs.append(_pair(position, reward, False, RIGHT))
-            reward = STEP_REWARD
-        pairs.append(_pair(GOAL, STEP_REWARD + GOAL_REWARD, True, 0))
+        pairs += _episode(size=size)
+    if cut_at is not None:
+        pairs += _episode(cut_at, size=size)
+    if trailing_to is not None:
+        pairs += _episode(trailing_to, trailing=True, size=size)
     meta = DemonstrationMetaProto(
         api_version=1,
         demonstration_name="expert",
         number_steps=len(pairs),
-        number_episodes=episodes,
+        number_episodes=episodes + (cut_at is not None),
     )
     brain = BrainParametersProto(
         brain_name="Basic",

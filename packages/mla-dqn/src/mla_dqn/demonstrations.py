@@ -1,27 +1,39 @@
 """ML-Agents ``.demo`` files as n-step expert transitions for DQfD.
 
-The files are read with mlagents' own loader (``demo_loader.demo_to_buffer``), which gives
-per recorded decision ``t``: the observations, the expert's action, ``DONE[t]`` (the next
-record ends an episode) and ``ENVIRONMENT_REWARDS[t]`` (the reward that followed the
-action). From it:
+A ``.demo`` file holds one record per agent step: the observations, the expert's action,
+the reward since the previous record and whether the record ends an episode (``done``,
+with ``max_step_reached`` for a cut). A folder's files (those mlagents' own loader lists)
+are read one by one with mlagents' parser and decoder, and every file gives its own
+transitions; nothing links the end of one file to the start of another. Per file, record
+``t`` becomes a transition when:
 
-- ``next_obs[t] = obs[t + 1]``;
-- a record that follows a ``DONE`` holds the episode's terminal observation, not a
-  decision: it is dropped;
-- the file's last decision has no next observation: it is dropped unless it ends its
-  episode (no bootstrap is needed then);
-- episode ends count as terminals (mlagents' loader does not keep ``max_step_reached``);
-- masks are all-allowed (the format does not record them);
-- every reward signal of the trainer is evaluated on the transitions once, at load time.
+- it is a decision: a record with ``done`` holds an episode's terminal observation, not a
+  decision, and is dropped as a start;
+- a record follows it in the same file: the file's last record has no next observation,
+  so when a recording stops in the middle of an episode that last step is dropped.
+
+The transition of record ``t``: ``next_obs = obs[t + 1]``, the reward of record ``t + 1``,
+``dones`` when record ``t + 1`` ends its episode at a real terminal, ``truncated`` when it
+ends it at ``max_step`` or when record ``t + 1`` is the file's last and no episode end
+(the bootstrap from ``next_obs`` stays valid in both cases, and n-step sums stop there).
+A terminal transition's ``next_obs`` is the episode's terminal observation, as in the
+agent's own trajectories: the TD target ignores it, reward providers that read next
+observations (curiosity) see the real one.
+
+Masks are all-allowed (the format does not record them). Every reward signal of the
+trainer is evaluated on the transitions once, at load time.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from mlagents.trainers.buffer import AgentBuffer, BufferKey
-from mlagents.trainers.demo_loader import demo_to_buffer
+from mlagents.trainers.demo_loader import get_demo_files, load_demonstration, make_demo_buffer
 from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import BehaviorSpec
+from mlagents_envs.rpc_utils import steps_from_proto
 
 from mla_plugin_core.replay import NStepAccumulator, ReplayBuffer, Transitions
 
@@ -29,75 +41,191 @@ from mla_plugin_core.replay import NStepAccumulator, ReplayBuffer, Transitions
 EXPERT_ID = "expert"
 
 
-def load_expert_replay(
-    path: str,
+class ExpertSteps(NamedTuple):
+    """The 1-step expert transitions of one or more ``.demo`` files (``N`` rows).
+
+    :param buffer: what reward providers and observation normalisers read, as in an
+        agent's trajectory: observations and next observations, discrete actions, all-ones
+        action masks, ``DONE`` (the next record ends the episode, terminal or cut) and
+        ``ENVIRONMENT_REWARDS``.
+    :param dones: bool ``[N]``, the next observation is a real terminal.
+    :param truncated: bool ``[N]``, the episode (or the recording) stops at the next
+        observation without a terminal: the bootstrap from it stays.
+    """
+
+    buffer: AgentBuffer
+    dones: np.ndarray
+    truncated: np.ndarray
+
+
+class _FileSteps(NamedTuple):
+    """The ``N`` transitions of one file, as arrays (fields as in :class:`ExpertSteps`)."""
+
+    obs: list[np.ndarray]  # per observation [N, *shape]
+    next_obs: list[np.ndarray]  # per observation [N, *shape]
+    actions: np.ndarray  # int32 [N, n_branches]
+    rewards: np.ndarray  # float32 [N], the environment reward after the action
+    ended: np.ndarray  # bool [N], the episode ends at next_obs (terminal or cut)
+    dones: np.ndarray  # bool [N]
+    truncated: np.ndarray  # bool [N]
+
+
+def demo_files(path: str) -> list[str]:
+    """The ``.demo`` files at ``path`` (a file or folder, listed as mlagents lists them),
+    in name order so that the expert replay does not depend on the file system.
+
+    :raises FileNotFoundError, ValueError: naming ``path``.
+    """
+    try:
+        return sorted(get_demo_files(path))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path}: no such .demo file or folder") from err
+    except ValueError as err:
+        what = "no .demo file in this folder" if "directory" in str(err) else "not a .demo file"
+        raise ValueError(f"{path}: {what}") from err
+
+
+def _check_spec(file: str, found: BehaviorSpec, expected: BehaviorSpec) -> None:
+    """Raise a one-line ``ValueError`` naming ``file`` unless its spec matches the trainer's."""
+    if found.action_spec != expected.action_spec:
+        raise ValueError(
+            f"{file}: the actions {found.action_spec} of the demonstrations do not match "
+            f"the behavior's {expected.action_spec}"
+        )
+    found_shapes = [spec.shape for spec in found.observation_specs]
+    expected_shapes = [spec.shape for spec in expected.observation_specs]
+    if len(found_shapes) != len(expected_shapes):
+        raise ValueError(
+            f"{file}: {len(found_shapes)} observations in the demonstrations, the behavior "
+            f"has {len(expected_shapes)}"
+        )
+    for i, (shape, wanted) in enumerate(zip(found_shapes, expected_shapes, strict=True)):
+        if shape != wanted:
+            raise ValueError(
+                f"{file}: observation {i} has shape {shape} in the demonstrations, the "
+                f"behavior's is {wanted}"
+            )
+
+
+def _read_file(file: str, behavior_spec: BehaviorSpec) -> _FileSteps:
+    """One file's transitions (none when it has fewer than two records).
+
+    :raises ValueError: naming ``file``, when mlagents cannot read it or its spec differs.
+    """
+    try:
+        spec, pairs, _ = load_demonstration(file)
+    except Exception as err:  # protobuf's DecodeError, IndexError, RuntimeError...
+        raise ValueError(f"{file}: not a readable .demo file ({err})") from err
+    _check_spec(file, spec, behavior_spec)
+    n_obs = len(spec.observation_specs)
+    n_branches = len(spec.action_spec.discrete_branches)
+    # mlagents' rows: one per record but the last, with the record's observations and
+    # action, and DONE and reward of the record after it.
+    rows = make_demo_buffer(pairs, spec, 1)
+    n_rows = rows.num_experiences
+    # Observations of every record: the rows', then the last record's (for the row before).
+    obs = [
+        np.asarray(o, np.float32).reshape(n_rows, *o_spec.shape)
+        for o, o_spec in zip(ObsUtil.from_buffer(rows, n_obs), spec.observation_specs, strict=True)
+    ]
+    if pairs:
+        decisions, terminals = steps_from_proto([pairs[-1].agent_info], spec)
+        last_obs = (terminals if len(terminals) else decisions).obs  # each [1, *shape]
+        obs = [
+            np.concatenate([o, np.asarray(last, np.float32)])
+            for o, last in zip(obs, last_obs, strict=True)
+        ]
+    # Row t: record t, a decision unless it holds a terminal observation.
+    keep = np.array([not p.agent_info.done for p in pairs[:n_rows]], bool)
+    ended = np.asarray(rows[BufferKey.DONE].get_batch(), bool).reshape(n_rows)
+    cut = np.array([p.agent_info.max_step_reached for p in pairs[1 : n_rows + 1]], bool) & ended
+    stopped = np.zeros(n_rows, bool)  # the file's last record is not an episode end
+    stopped[-1:] = ~ended[-1:]
+    actions = np.asarray(rows[BufferKey.DISCRETE_ACTION].get_batch(), np.float32)
+    rewards = np.asarray(rows[BufferKey.ENVIRONMENT_REWARDS].get_batch(), np.float32)
+    index = np.flatnonzero(keep)
+    return _FileSteps(
+        obs=[o[index] for o in obs],
+        next_obs=[o[index + 1] for o in obs],
+        actions=np.rint(actions).astype(np.int32).reshape(n_rows, n_branches)[index],
+        rewards=rewards.reshape(n_rows)[index],
+        ended=ended[index],
+        dones=(ended & ~cut)[index],
+        truncated=(cut | stopped)[index],
+    )
+
+
+def load_expert_steps(path: str, behavior_spec: BehaviorSpec) -> ExpertSteps:
+    """Read ``.demo`` file(s) into 1-step expert transitions, each file on its own.
+
+    :param path: a ``.demo`` file or a folder of them.
+    :param behavior_spec: the trainer's spec; every file must match it.
+    :raises FileNotFoundError, ValueError: one line naming the path or file (missing,
+        no ``.demo`` file, unreadable, another spec, no transition at all).
+    """
+    files = [_read_file(file, behavior_spec) for file in demo_files(path)]
+    n = sum(len(steps.dones) for steps in files)
+    if n == 0:
+        raise ValueError(f"{path}: no transition (a decision with its next observation)")
+    steps = _FileSteps(*(_join([getattr(f, field) for f in files]) for field in _FileSteps._fields))
+    n_mask = int(sum(behavior_spec.action_spec.discrete_branches))
+    buffer = AgentBuffer()
+    for i, (o, o_next) in enumerate(zip(steps.obs, steps.next_obs, strict=True)):
+        buffer[ObsUtil.get_name_at(i)].set(list(o))
+        buffer[ObsUtil.get_name_at_next(i)].set(list(o_next))
+    buffer[BufferKey.DISCRETE_ACTION].set(list(steps.actions))
+    buffer[BufferKey.CONTINUOUS_ACTION].set(list(np.zeros((n, 0), np.float32)))
+    buffer[BufferKey.ACTION_MASK].set(list(np.ones((n, n_mask), np.float32)))
+    buffer[BufferKey.DONE].set(list(steps.ended.astype(np.float32)))
+    buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(steps.rewards))
+    return ExpertSteps(buffer, steps.dones, steps.truncated)
+
+
+def _join(columns: list):
+    """Concatenate one field over files (a list of arrays, or of per-observation lists)."""
+    if isinstance(columns[0], list):
+        return [np.concatenate(per_obs) for per_obs in zip(*columns, strict=True)]
+    return np.concatenate(columns)
+
+
+def expert_replay(
+    steps: ExpertSteps,
     behavior_spec: BehaviorSpec,
     reward_signals: dict,
     n_step: int,
     seed: int | None = None,
 ) -> ReplayBuffer:
-    """Read ``.demo`` file(s) into a replay buffer holding exactly their transitions.
+    """A replay buffer holding exactly the n-step transitions of ``steps``.
 
-    :param path: a ``.demo`` file or a folder of them.
-    :param behavior_spec: the trainer's spec; the files must match it (mlagents checks).
     :param reward_signals: the optimizer's reward providers, name -> provider (each has
-        ``evaluate``, ``strength`` and ``gamma``).
-    :param n_step: rewards summed before bootstrapping, as for the agent's own data.
-    :raises RuntimeError, ValueError, FileNotFoundError: from mlagents' loader, or when
-        the files hold no usable transition.
+        ``evaluate``, ``strength`` and ``gamma``), evaluated here on ``steps.buffer``.
+    :param n_step: rewards summed before bootstrapping, as for the agent's own data; sums
+        stop at episode ends and where a recording stopped.
     """
-    _, demo = demo_to_buffer(path, 1, behavior_spec)
+    buffer = steps.buffer
+    n = buffer.num_experiences
     n_obs = len(behavior_spec.observation_specs)
-    length = demo.num_experiences
-    obs = [np.asarray(o, np.float32) for o in ObsUtil.from_buffer(demo, n_obs)]
-    dones = np.asarray(demo[BufferKey.DONE].get_batch(), bool).reshape(length)
-    env_rewards = np.asarray(demo[BufferKey.ENVIRONMENT_REWARDS].get_batch(), np.float32)
-    n_branches = len(behavior_spec.action_spec.discrete_branches)
-    actions = np.asarray(demo[BufferKey.DISCRETE_ACTION].get_batch(), np.float32)
-    actions = np.rint(actions).astype(np.int32).reshape(length, n_branches)
-
-    # Row t is a decision unless the record before it ended an episode.
-    is_decision = np.ones(length, bool)
-    is_decision[1:] = ~dones[:-1]
-    has_next = np.ones(length, bool)
-    has_next[-1] = bool(dones[-1])
-    keep = np.flatnonzero(is_decision & has_next)
-    if len(keep) == 0:
-        raise ValueError(f"{path}: no transition (a decision with its next observation)")
-    next_index = np.minimum(keep + 1, length - 1)
-
-    n_mask = int(sum(behavior_spec.action_spec.discrete_branches))
-    masks = np.ones((len(keep), n_mask), bool)
-    buffer = AgentBuffer()
-    for i in range(n_obs):
-        buffer[ObsUtil.get_name_at(i)].set(list(obs[i][keep]))
-        buffer[ObsUtil.get_name_at_next(i)].set(list(obs[i][next_index]))
-    buffer[BufferKey.DISCRETE_ACTION].set(list(actions[keep]))
-    buffer[BufferKey.CONTINUOUS_ACTION].set(list(np.zeros((len(keep), 0), np.float32)))
-    buffer[BufferKey.ACTION_MASK].set(list(masks.astype(np.float32)))
-    buffer[BufferKey.DONE].set(list(dones[keep].astype(np.float32)))
-    buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(env_rewards[keep]))
-    rewards = {
-        name: np.asarray(signal.evaluate(buffer), np.float32) * signal.strength
-        for name, signal in reward_signals.items()
-    }
-
-    steps = Transitions(
-        obs=[o[keep] for o in obs],
-        continuous_actions=np.zeros((len(keep), 0), np.float32),
-        discrete_actions=actions[keep],
+    masks = np.ones((n, int(sum(behavior_spec.action_spec.discrete_branches))), bool)
+    transitions = Transitions(
+        obs=ObsUtil.from_buffer(buffer, n_obs),
+        continuous_actions=np.zeros((n, 0), np.float32),
+        discrete_actions=np.asarray(buffer[BufferKey.DISCRETE_ACTION].get_batch()),
         action_masks=masks,
-        rewards=rewards,
-        dones=dones[keep],
-        truncated=np.zeros(len(keep), bool),
-        next_obs=[o[next_index] for o in obs],
+        rewards={
+            name: np.asarray(signal.evaluate(buffer), np.float32) * signal.strength
+            for name, signal in reward_signals.items()
+        },
+        dones=steps.dones,
+        truncated=steps.truncated,
+        next_obs=ObsUtil.from_buffer_next(buffer, n_obs),
         next_action_masks=masks,
     )
     accumulator = NStepAccumulator(n_step, {k: s.gamma for k, s in reward_signals.items()})
-    ready = accumulator.add([EXPERT_ID] * len(keep), steps)
+    ready = accumulator.add([EXPERT_ID] * n, transitions)
+    # Normally empty: every file's last transition ends an episode or a recording.
     pending = accumulator.flush()
     replay = ReplayBuffer(
-        capacity=len(keep),
+        capacity=n,
         obs_shapes=[o.shape for o in behavior_spec.observation_specs],
         continuous_size=0,
         discrete_branches=behavior_spec.action_spec.discrete_branches,
@@ -108,3 +236,16 @@ def load_expert_replay(
     if len(pending.dones):
         replay.add(pending)
     return replay
+
+
+def load_expert_replay(
+    path: str,
+    behavior_spec: BehaviorSpec,
+    reward_signals: dict,
+    n_step: int,
+    seed: int | None = None,
+) -> ReplayBuffer:
+    """:func:`load_expert_steps` then :func:`expert_replay`."""
+    return expert_replay(
+        load_expert_steps(path, behavior_spec), behavior_spec, reward_signals, n_step, seed
+    )

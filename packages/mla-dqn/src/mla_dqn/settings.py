@@ -37,7 +37,8 @@ class DemonstrationSettings:
     which pushes the expert's action ``large_margin`` above every other action.
 
     :param path: a ``.demo`` file or a folder of them (as for mlagents' GAIL and
-        behavioral cloning). Relative paths are relative to the working directory.
+        behavioral cloning); each file gives its own transitions. Relative paths are
+        relative to the working directory.
     :param batch_size: expert transitions added to each gradient step's minibatch, >= 1.
         DQfD's best runs used about a quarter of a minibatch of demonstrations.
     :param large_margin: the margin ``l`` (in units of return) by which the expert's
@@ -45,7 +46,9 @@ class DemonstrationSettings:
     :param margin_weight: weight ``lambda_2`` of ``J_E`` in the loss, >= 0 (0 keeps the
         demonstrations as plain replay data). DQfD: 1.0.
     :param pretrain_updates: gradient steps on demonstrations alone before the first
-        environment step (DQfD's pre-training phase), >= 0. Skipped on ``--resume``.
+        environment step (DQfD's pre-training phase), >= 0. With
+        ``network_settings.normalize`` the normaliser first sees the demonstrations'
+        observations. Both skipped on ``--resume``.
     """
 
     path: str

@@ -18,13 +18,14 @@ from mlagents.trainers.settings import NetworkSettings
 from mlagents_envs.base_env import BehaviorSpec, DecisionSteps
 from mlagents_envs.logging_util import get_logger
 
-from mla_dqn.demonstrations import load_expert_replay
+from mla_dqn.demonstrations import expert_replay, load_expert_steps
 from mla_dqn.networks import QNetwork
 from mla_dqn.optimizer import DQNOptimizer
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.entry_point import make_entry_point
 from mla_plugin_core.off_policy import OffPolicyPluginTrainer
 from mla_plugin_core.schedules import scheduled_value
+from mla_plugin_core.trajectory_processing import update_normalization
 
 logger = get_logger(__name__)
 
@@ -135,25 +136,33 @@ class DQNTrainer(OffPolicyPluginTrainer):
         return DQNOptimizer(cast(TorchPolicy, self.policy), self.trainer_settings)
 
     def add_policy(self, parsed_behavior_id: BehaviorIdentifiers, policy: Policy) -> None:
+        """mlagents' setup (checkpoint loaded on ``--resume``), then the demonstrations.
+
+        A fresh training run (not ``--resume``) first updates the observation normaliser
+        with the demonstrations' observations, once, so that ``pretrain_updates`` (and the
+        first updates) see normalised expert data; then it pre-trains. A resumed run has
+        both in its checkpoint and does neither again, even from a checkpoint at step 0.
+        """
         super().add_policy(parsed_behavior_id, policy)
         demos = self.hyperparameters.demonstrations
         if demos is None:
             return
+        spec = self.policy.behavior_spec
         try:
-            expert = load_expert_replay(
-                demos.path,
-                self.policy.behavior_spec,
-                self.optimizer.reward_signals,
-                self.hyperparameters.n_step,
-                seed=self.seed,
-            )
+            steps = load_expert_steps(demos.path, spec)
         except (OSError, RuntimeError, ValueError) as err:
             raise TrainerConfigError(
                 f"Behavior {self.brain_name!r}: cannot use demonstrations {demos.path!r}: {err}"
             ) from err
+        fresh = self.is_training and not self.load
+        if fresh:
+            update_normalization(self, steps.buffer)
+        expert = expert_replay(
+            steps, spec, self.optimizer.reward_signals, self.hyperparameters.n_step, self.seed
+        )
         self.optimizer.expert_replay = expert
         logger.info(f"{self.brain_name}: {len(expert)} expert transitions from {demos.path}.")
-        if demos.pretrain_updates and self.is_training and self._step == 0:
+        if demos.pretrain_updates and fresh:
             stats = self.optimizer.pretrain(demos.pretrain_updates)
             logger.info(f"{self.brain_name}: pre-trained on demonstrations: {stats}")
 
