@@ -18,6 +18,7 @@ from mlagents.trainers.model_saver.torch_model_saver import (
 )
 
 from mla_plugin_core.atomic_file import atomic_write
+from mla_plugin_core.finite import REFUSED_SAVE, check_state, state_of
 from mla_plugin_core.onnx_export import use_legacy_exporter
 
 
@@ -27,7 +28,8 @@ class AtomicTorchModelSaver(TorchModelSaver):
     def save_checkpoint(self, behavior_name: str, step: int) -> tuple[str, list[str]]:
         os.makedirs(self.model_path, exist_ok=True)
         checkpoint_path = os.path.join(self.model_path, f"{behavior_name}-{step}")
-        state_dict = {name: module.state_dict() for name, module in self.modules.items()}
+        state_dict = state_of(self.modules)
+        check_state(state_dict, step=step, hint=REFUSED_SAVE, context=behavior_name)
         pytorch_path = f"{checkpoint_path}.pt"
         for destination in (pytorch_path, os.path.join(self.model_path, DEFAULT_CHECKPOINT_NAME)):
             with atomic_write(destination) as file:

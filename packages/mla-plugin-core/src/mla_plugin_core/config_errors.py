@@ -1,4 +1,4 @@
-"""Turn configuration mistakes into one clear line instead of a traceback.
+"""Turn configuration mistakes (and a NaN stop) into one clear line instead of a traceback.
 
 ``mlagents-learn`` lets a ``TrainerConfigError`` (an unknown YAML key, an invalid trainer
 type, one of our :class:`~mla_plugin_core.settings.HyperparameterError`) escape as a full
@@ -7,8 +7,11 @@ without naming the key. :func:`install` fixes both, for every trainer of the run
 
 - the value of a key is structured through a wrapper that names the key and the expected
   type when conversion fails;
-- an uncaught ``TrainerConfigError`` prints ``mlagents-learn: <message>`` on stderr and the
-  process exits with status 1, as for any uncaught exception.
+- an uncaught ``TrainerConfigError`` prints ``mlagents-learn: configuration error:
+  <message>`` on stderr and the process exits with status 1, as for any uncaught
+  exception;
+- so does the :class:`~mla_plugin_core.finite.NonFiniteError` that stops training at a NaN
+  or an infinity, as ``mlagents-learn: training stopped: <message>``.
 
 It is called by the entry point of every plugin built on this package
 (:func:`mla_plugin_core.entry_point.make_entry_point`), which mlagents calls before it reads
@@ -23,6 +26,8 @@ from typing import Any
 
 import mlagents.trainers.settings as mla_settings
 from mlagents.trainers.exception import TrainerConfigError
+
+from mla_plugin_core.finite import NonFiniteError
 
 
 def _structure_naming_the_key(original: Any) -> Any:
@@ -50,8 +55,11 @@ def _excepthook(
         exc: BaseException,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(exc, TrainerConfigError):
-            print(f"mlagents-learn: configuration error: {exc}", file=sys.stderr)
+        if isinstance(exc, (TrainerConfigError, NonFiniteError)):
+            kind = (
+                "configuration error" if isinstance(exc, TrainerConfigError) else "training stopped"
+            )
+            print(f"mlagents-learn: {kind}: {exc}", file=sys.stderr)
             sys.stderr.flush()
             return
         previous(exc_type, exc, tb)

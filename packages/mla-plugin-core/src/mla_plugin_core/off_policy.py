@@ -321,13 +321,18 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         return self.replay.sample(self.hyperparameters.batch_size)
 
     def _update_policy(self) -> bool:
-        """Gradient steps until ``steps_per_update`` environment steps per update is met."""
+        """Gradient steps until ``steps_per_update`` environment steps per update is met.
+
+        Stops training (:meth:`stop_if_non_finite`) at the first NaN/inf loss or TD error
+        (parameters are checked before each checkpoint).
+        """
         self.cumulative_returns_since_policy_update.clear()
         stats: dict[str, list[float]] = defaultdict(list)
         init_steps = self.hyperparameters.buffer_init_steps
         while (self._step - init_steps) / self.update_steps > self.steps_per_update:
             sample = self.sample_replay()
             result = self.optimizer.update_from_replay(sample)
+            self.stop_if_non_finite({**result.stats, "TD errors": result.td_errors})
             if isinstance(self.replay, PrioritizedReplayBuffer) and result.td_errors is not None:
                 self.replay.update_priorities(sample.indices, result.td_errors)
             for name, value in result.stats.items():
@@ -336,7 +341,9 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         for name, values in stats.items():
             self._stats_reporter.add_stat(name, float(np.mean(values)))
         if self.optimizer.bc_module:
-            for name, value in self.optimizer.bc_module.update().items():
+            bc_stats = self.optimizer.bc_module.update()
+            self.stop_if_non_finite(bc_stats)
+            for name, value in bc_stats.items():
                 self._stats_reporter.add_stat(name, value)
         self._update_reward_signals()
         return bool(stats)

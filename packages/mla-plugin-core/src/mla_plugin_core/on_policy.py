@@ -33,9 +33,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+import torch
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
+from mlagents.trainers.torch_entities.agent_action import AgentAction
+from mlagents.trainers.torch_entities.utils import ModelUtils
 from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
-from mlagents.trainers.trajectory import Trajectory
+from mlagents.trainers.trajectory import ObsUtil, Trajectory
 
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
 from mla_plugin_core.trajectory_processing import (
@@ -147,8 +150,33 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
         ends = starts[1:] + [n_experiences]
         return list(zip(starts, ends, strict=True))
 
+    def probe_policy(self, batch: AgentBuffer) -> dict[str, torch.Tensor]:
+        """Log probabilities and entropy the policy gives the actions of ``batch``.
+
+        Checked for NaN/inf after each update: weights can stay finite yet overflow in the
+        forward pass, and mlagents' action sampling then fails inside torch. Empty for a
+        recurrent policy (its memories are not at hand here); its next loss is checked.
+        """
+        if self.policy.use_recurrent:
+            return {}
+        n_obs = len(self.policy.behavior_spec.observation_specs)
+        with torch.no_grad():
+            stats = self.policy.actor.get_stats(
+                [ModelUtils.list_to_tensor(obs) for obs in ObsUtil.from_buffer(batch, n_obs)],
+                AgentAction.from_buffer(batch),
+                masks=ModelUtils.list_to_tensor(batch[BufferKey.ACTION_MASK]),
+            )
+        return {
+            "policy log probs": stats["log_probs"].flatten(),
+            "policy entropy": stats["entropy"],
+        }
+
     def _update_policy(self) -> bool:
-        """Run ``num_epoch`` passes of ``batch_size`` minibatches over the update buffer."""
+        """Run ``num_epoch`` passes of ``batch_size`` minibatches over the update buffer.
+
+        Stops training (:meth:`stop_if_non_finite`) at the first NaN/inf loss of the
+        optimizer or of a reward signal, and when the parameters are no longer finite.
+        """
         self.cumulative_returns_since_policy_update.clear()
         sequence_length = self.policy.sequence_length
         if self.normalize_advantages:
@@ -168,13 +196,17 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
                 n_sequences = max((end - start) // sequence_length, 1)
                 update_stats = self.optimizer.update(minibatch, n_sequences)
                 update_stats.update(self.optimizer.update_reward_signals(minibatch))
+                self.stop_if_non_finite(update_stats)
                 for name, value in update_stats.items():
                     stats[name].append(value)
         for name, values in stats.items():
             self._stats_reporter.add_stat(name, float(np.mean(values)))
 
         if self.optimizer.bc_module:
-            for name, value in self.optimizer.bc_module.update().items():
+            bc_stats = self.optimizer.bc_module.update()
+            self.stop_if_non_finite(bc_stats)
+            for name, value in bc_stats.items():
                 self._stats_reporter.add_stat(name, value)
+        self.stop_if_non_finite(self.probe_policy(minibatch), state=True)
         self._clear_update_buffer()
         return True

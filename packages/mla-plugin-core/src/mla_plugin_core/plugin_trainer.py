@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mlagents.trainers.model_saver.model_saver import BaseModelSaver
 from mlagents.trainers.policy import Policy
+from mlagents.trainers.policy.checkpoint_manager import ModelCheckpoint
 from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.stats import StatsReporter
+from mlagents_envs.logging_util import get_logger
 
+from mla_plugin_core import finite
 from mla_plugin_core.checkpoint import AtomicTorchModelSaver
+
+logger = get_logger(__name__)
+
+#: TensorBoard stat set to 1 when training stopped on a NaN or an infinity.
+NON_FINITE_STAT = "Errors/Non-finite"
 
 
 class PluginTrainerMixin:
-    """Atomic checkpoints, and the single policy a (non self-play) trainer owns.
+    """Atomic checkpoints, a stop at the first NaN/inf, and the single policy a (non
+    self-play) trainer owns.
 
     Put it first among the bases: ``class T(PluginTrainerMixin, OnPolicyTrainer)``.
     """
 
     policy: Policy
+    # Set by mlagents' RLTrainer.
+    brain_name: str
+    hyperparameters: Any
+    model_saver: BaseModelSaver
+    optimizer: Any
+    _step: int
+    _stats_reporter: StatsReporter
+
+    #: Why training stopped, once :meth:`stop_if_non_finite` found a NaN/inf.
+    non_finite: finite.NonFiniteError | None = None
 
     @staticmethod
     def create_model_saver(
@@ -25,3 +48,58 @@ class PluginTrainerMixin:
 
     def get_policy(self, name_behavior_id: str) -> Policy:
         return self.policy
+
+    def non_finite_hint(self) -> str:
+        """What to change after a NaN/inf: the learning rate(s), for the one-line message."""
+        learning_rate = getattr(self.hyperparameters, "learning_rate", None)
+        hint = "lower hyperparameters.learning_rate"
+        if isinstance(learning_rate, (int, float)):
+            hint += f" (now {learning_rate:g})"
+        signals = getattr(self.optimizer, "reward_signals", {})
+        if any(name != "extrinsic" for name in signals):
+            hint += " or the learning_rate of a reward signal"
+        return f"{hint}; checkpoints written before are kept and no non-finite model was saved"
+
+    def stop_if_non_finite(
+        self, values: Mapping[str, Any] | None = None, *, state: bool = False
+    ) -> None:
+        """Stop training if ``values`` (an update's stats) or, with ``state``, the
+        parameters and optimizer state about to be checkpointed hold a NaN or an infinity.
+
+        The finding is logged as the stat :data:`NON_FINITE_STAT` (with the offending
+        stats) and written out at once; :class:`~mla_plugin_core.finite.NonFiniteError`
+        is raised with the one-line message, and the end-of-run save is skipped
+        (:meth:`save_model`).
+
+        :raises finite.NonFiniteError: on the first NaN/inf found.
+        """
+        hint = self.non_finite_hint()
+        try:
+            if values is not None:
+                finite.check_values(values, step=self._step, hint=hint, context=self.brain_name)
+            if state:
+                modules = getattr(self.model_saver, "modules", {})
+                finite.check_state(
+                    finite.state_of(modules), step=self._step, hint=hint, context=self.brain_name
+                )
+        except finite.NonFiniteError as err:
+            self.non_finite = err
+            for name, value in (values or {}).items():
+                if isinstance(value, (int, float)):
+                    self._stats_reporter.add_stat(name, float(value))
+            self._stats_reporter.add_stat(NON_FINITE_STAT, 1.0)
+            self._stats_reporter.write_stats(int(self._step))
+            raise
+
+    def _checkpoint(self) -> ModelCheckpoint:
+        """mlagents' checkpoint (periodic and final), after checking the state is finite."""
+        self.stop_if_non_finite(state=True)
+        return super()._checkpoint()  # type: ignore[misc]
+
+    def save_model(self) -> None:
+        """mlagents' end-of-run save, skipped after a NaN/inf: the model in memory is not
+        finite, and the last (finite) checkpoint files must stay as they are."""
+        if self.non_finite is not None:
+            logger.debug(f"{self.brain_name}: final model not saved ({self.non_finite})")
+            return
+        super().save_model()  # type: ignore[misc]

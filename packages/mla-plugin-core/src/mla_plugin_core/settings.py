@@ -54,7 +54,8 @@ class Bounds:
     le: float | None = None
     lt: float | None = None
 
-    def describe(self) -> str:
+    def describe(self, finite: bool = False) -> str:
+        """What is allowed, e.g. ``must be a number >= 1``; ``finite``: say it must be finite."""
         parts = []
         if self.ge is not None:
             parts.append(f">= {self.ge}")
@@ -64,7 +65,8 @@ class Bounds:
             parts.append(f"<= {self.le}")
         if self.lt is not None:
             parts.append(f"< {self.lt}")
-        return "must be a number " + " and ".join(parts) if parts else "must be a number"
+        prefix = "must be a finite number" if finite else "must be a number"
+        return f"{prefix} " + " and ".join(parts) if parts else prefix
 
     def contains(self, value: float) -> bool:
         return not (
@@ -79,7 +81,9 @@ class Bounds:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HyperparameterError(attribute.name, value, self.describe())
-        if math.isnan(value) or not self.contains(value):
+        if not math.isfinite(value):
+            raise HyperparameterError(attribute.name, value, self.describe(finite=True))
+        if not self.contains(value):
             raise HyperparameterError(attribute.name, value, self.describe())
 
 
@@ -118,6 +122,15 @@ def hyperparameter(
     return attr.ib(default=default, validator=validators)
 
 
+def _check_floats_finite(instance: Any) -> None:
+    """Every float hyperparameter, bounded or not (mlagents' own too), is finite:
+    ``learning_rate: .inf`` would otherwise train on to NaN."""
+    for field in attr.fields(type(instance)):
+        value = getattr(instance, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise HyperparameterError(field.name, value, "must be a finite number")
+
+
 def _check_buffer_holds_batch(instance: Any) -> None:
     if instance.buffer_size < instance.batch_size:
         raise HyperparameterError(
@@ -144,6 +157,7 @@ class OnPolicySettings(OnPolicyHyperparamSettings):
     num_epoch: int = hyperparameter(3, ge=1)
 
     def __attrs_post_init__(self) -> None:
+        _check_floats_finite(self)
         _check_buffer_holds_batch(self)
 
 
@@ -181,4 +195,5 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
     prioritized_replay_beta_steps: int = hyperparameter(0, ge=0)
 
     def __attrs_post_init__(self) -> None:
+        _check_floats_finite(self)
         _check_buffer_holds_batch(self)
