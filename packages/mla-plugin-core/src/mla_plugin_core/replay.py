@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -534,6 +533,12 @@ class NStepAccumulator:
     ``truncated`` it stays, from the real last ``next_obs``. A step both done and truncated
     counts as done. ``n = 1`` gives the plain transitions with ``discounts = gamma``.
 
+    Work is done per agent on whole arrays, with no Python loop over rows: the steps of one
+    agent in a call are a contiguous run after its pending ones, the transitions they
+    complete are a prefix of that run, and their sums take ``n`` array operations.
+    Transitions come out in the order they are completed (by the row that completes them,
+    then by step), as if the rows were fed one at a time.
+
     :param n_steps: ``n >= 1``, the number of rewards summed before bootstrapping.
     :param gammas: reward signal name -> discount factor in ``[0, 1]``.
     """
@@ -547,15 +552,18 @@ class NStepAccumulator:
             raise ValueError(f"gammas: expected values in [0, 1], got {dict(gammas)}")
         self.n_steps = int(n_steps)
         self.signals = list(gammas)
+        self._reward_keys = [f"rewards[{s}]" for s in self.signals]
         self._gammas = np.array([gammas[s] for s in self.signals], np.float64)  # [S]
         # gamma_s^k for k < n, [n, S]
         self._gamma_powers = self._gammas[None, :] ** np.arange(self.n_steps)[:, None]
-        self._pending: dict[Hashable, deque[dict[str, Any]]] = {}
-        self._empty: dict[str, Array] | None = None  # zero-row columns, for empty outputs
+        # agent -> columns of its steps still waiting for rewards, [P, ...] with P < n; all
+        # in one running episode (flags False), rewards as one float64 [P, S] "rewards"
+        self._pending: dict[Hashable, dict[str, Array]] = {}
+        self._empty: dict[str, Array] | None = None  # zero-row output columns
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
-        return sum(len(queue) for queue in self._pending.values())
+        return sum(len(pending["dones"]) for pending in self._pending.values())
 
     def add(self, agent_ids: Sequence[Hashable], steps: Transitions) -> Transitions:
         """Take a batch of ``B`` steps of any agents, in time order per agent.
@@ -563,7 +571,7 @@ class NStepAccumulator:
         :param agent_ids: the agent of each row, ``[B]``.
         :param steps: 1-step transitions, fields ``[B, ...]``, ``discounts=None``.
         :return: the n-step transitions completed by these steps (possibly ``0`` rows),
-            ready for :meth:`ReplayBuffer.add`.
+            ready for :meth:`ReplayBuffer.add`. Its arrays may be views of ``steps``.
         """
         if steps.discounts is not None:
             raise ValueError("discounts: expected None, the accumulator computes them")
@@ -578,28 +586,36 @@ class NStepAccumulator:
         for key, column in columns.items():
             if column.shape[:1] != (n,):
                 raise ValueError(f"{key}: expected shape [B={n}, ...], got {list(column.shape)}")
-        self._empty = {key: column[:0] for key, column in columns.items()}
         dones = columns["dones"].astype(bool)
-        episode_ends = dones | columns["truncated"].astype(bool)
-
-        emitted: list[dict[str, Any]] = []
-        for row, agent in enumerate(agent_ids):
-            queue = self._pending.setdefault(agent, deque())
-            step = {key: column[row].copy() for key, column in columns.items()}
-            step["dones"] = bool(dones[row])  # done wins over truncated
-            step["truncated"] = bool(episode_ends[row] and not dones[row])
-            queue.append(step)
-            if episode_ends[row]:
-                while queue:
-                    emitted.append(self._emit(queue))
-                    queue.popleft()
-                del self._pending[agent]
-            elif len(queue) == self.n_steps:
-                emitted.append(self._emit(queue))
-                queue.popleft()
-                if not queue:  # n = 1
-                    del self._pending[agent]
-        return self._stack(emitted)
+        ends = dones | columns["truncated"].astype(bool)
+        columns["dones"] = dones
+        columns["truncated"] = ends & ~dones  # done wins over truncated
+        columns["rewards"] = np.stack(
+            [columns.pop(key) for key in self._reward_keys], axis=1
+        ).astype(np.float64)  # [B, S]
+        if self._empty is None:
+            empty = {key: column[:0].copy() for key, column in columns.items()}
+            self._empty = self._output(None, empty, np.zeros(0, np.intp), np.zeros(0, np.intp))
+        agents = dict.fromkeys(agent_ids)  # distinct agents, in order of first row
+        if len(agents) == 0:
+            return self._empty
+        if len(agents) == 1:
+            (agent,) = agents
+            return self._advance(agent, columns, ends)[0]
+        # Several agents: each one's rows, in order, then the outputs merged back in the
+        # order of the rows that completed them (ties: one agent's steps, already in order).
+        number = {agent: i for i, agent in enumerate(agents)}
+        codes = np.fromiter(map(number.__getitem__, agent_ids), np.intp, n)
+        by_agent = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[by_agent], np.arange(len(agents) + 1))
+        parts, completed_by = [], []
+        for i, agent in enumerate(agents):
+            rows = by_agent[bounds[i] : bounds[i + 1]]
+            part, at = self._advance(agent, {k: c[rows] for k, c in columns.items()}, ends[rows])
+            parts.append(part)
+            completed_by.append(rows[at])
+        order = np.argsort(np.concatenate(completed_by), kind="stable")
+        return select_rows(concatenate_transitions(parts), order)
 
     def flush(self) -> Transitions:
         """Emit every pending step as if its agent's episode were truncated now.
@@ -608,43 +624,150 @@ class NStepAccumulator:
 
         :raises ValueError: if :meth:`add` was never called (no shapes to build a batch).
         """
-        emitted: list[dict[str, Any]] = []
-        for queue in self._pending.values():
-            queue[-1]["truncated"] = True  # a pending step is never done: those are emitted
-            while queue:
-                emitted.append(self._emit(queue))
-                queue.popleft()
-        self._pending.clear()
-        return self._stack(emitted)
-
-    def _emit(self, queue: deque[dict[str, Any]]) -> dict[str, Any]:
-        """The transition of ``queue[0]`` over the ``K = len(queue)`` steps queued."""
-        first, last, k = queue[0], queue[-1], len(queue)
-        transition = {
-            key: (last if key.startswith(_FROM_LAST_STEP) else first)[key]
-            for key in first
-            if not key.startswith("rewards[")
-        }
-        rewards = np.array([[step[f"rewards[{s}]"] for s in self.signals] for step in queue])
-        n_step_rewards = (self._gamma_powers[:k] * rewards).sum(axis=0)  # [S]
-        discounts = self._gammas**k  # gamma_s^K, [S]
-        for i, s in enumerate(self.signals):
-            transition[f"rewards[{s}]"] = n_step_rewards[i]
-            transition[f"discounts[{s}]"] = discounts[i]
-        return transition
-
-    def _stack(self, emitted: list[dict[str, Any]]) -> Transitions:
-        """Stack emitted transitions into one batch (rewards/discounts float32, flags bool)."""
         if self._empty is None:
             raise ValueError("nothing was added yet")
-        columns: dict[str, Any] = {}
-        for key, empty in self._empty.items():
-            dtype = _OUTPUT_DTYPES.get(key.split("[")[0], empty.dtype)
-            stacked = np.stack([t[key] for t in emitted]) if emitted else empty
-            columns[key] = stacked.astype(dtype, copy=False)
-        for s in self.signals:
-            columns[f"discounts[{s}]"] = np.array(
-                [t[f"discounts[{s}]"] for t in emitted], np.float32
-            )
+        parts = [self._empty]
+        for pending in self._pending.values():
+            size = len(pending["dones"])
+            truncated = pending["truncated"].copy()
+            truncated[-1] = True  # a pending step is never done: those are emitted
+            run = {**pending, "truncated": truncated}
+            parts.append(self._output(None, run, np.arange(size), np.full(size, size - 1)))
+        self._pending.clear()
+        return concatenate_transitions(parts)
+
+    def _advance(
+        self, agent: Hashable, new: dict[str, Array], ends: npt.NDArray[np.bool_]
+    ) -> tuple[Transitions, npt.NDArray[np.intp]]:
+        """Append one agent's ``m`` new steps (columns ``[m, ...]``) to its pending ones.
+
+        In the run ``pending + new`` (``P + m`` steps) the transitions completed are the
+        first ``M``: every step up to the last episode end and, after it, those with ``n``
+        steps known. Step ``j`` ends at step ``last_j``, the earlier of ``j + n - 1`` and
+        the end of ``j``'s episode; ``last_j`` is also the step that completes it.
+
+        :return: the transitions ``[M, ...]`` and, for each, the row of ``new`` that
+            completed it, int ``[M]``.
+        """
+        n = self.n_steps
+        pending = self._pending.get(agent)
+        p = 0 if pending is None else len(pending["dones"])
+        length = p + len(ends)
+        end_at = np.flatnonzero(ends) + p  # episode ends in the run, ascending
+        last_end = int(end_at[-1]) if end_at.size else -1
+        completed = max(last_end + 1, length - n + 1, 0)  # M
+        j = np.arange(completed)
+        last = j + (n - 1)
+        if end_at.size:  # the end of j's episode; past the run for the running episode
+            episode_end = np.append(end_at, length + n)[np.searchsorted(end_at, j)]
+            last = np.minimum(last, episode_end)
+        out = self._output(pending, new, j, last)
+        # The steps after the first M stay; all of them are in the running episode.
+        if end_at.size or completed >= length:  # a new episode goes last, as a new agent
+            self._pending.pop(agent, None)
+        if completed < length:
+            self._pending[agent] = {
+                key: np.array(_run_rows(pending, new, key, completed, length)) for key in new
+            }
+        return out, last - p
+
+    def _output(
+        self,
+        pending: Mapping[str, Array] | None,
+        new: Mapping[str, Array],
+        j: npt.NDArray[np.intp],
+        last: npt.NDArray[np.intp],
+    ) -> Transitions:
+        """The transitions of steps ``j`` (ascending from ``0``) of the run ``pending + new``
+        whose last steps are ``last`` (``>= j``, in the same episode)."""
+        count = len(j)  # M
+        k = last - j + 1  # K_j, the number of rewards summed, in [1, n]
+        full = bool((k == self.n_steps).all())  # then last = j + n - 1, a slice
+        columns: dict[str, Array] = {}
+        for key in new:
+            if key == "rewards":
+                continue
+            if not key.startswith(_FROM_LAST_STEP):
+                picked = _run_rows(pending, new, key, 0, count)
+            elif full:
+                picked = _run_rows(pending, new, key, self.n_steps - 1, self.n_steps - 1 + count)
+            else:
+                picked = _run_take(pending, new, key, last)
+            dtype = _OUTPUT_DTYPES.get(key.split("[")[0], picked.dtype)
+            columns[key] = picked.astype(dtype, copy=False)
+        length = len(new["dones"]) + (0 if pending is None else len(pending["dones"]))
+        rewards = _run_rows(pending, new, "rewards", 0, length)  # [P + m, S] float64
+        total = np.zeros((count, len(self.signals)))
+        for step in range(self.n_steps):  # sum_{k<K} gamma^k r[j+k], in the order of k
+            if full:
+                total += self._gamma_powers[step] * rewards[step : step + count]
+            else:
+                term = self._gamma_powers[step] * rewards[np.minimum(j + step, length - 1)]
+                total += np.where((step < k)[:, None], term, 0.0)
+        discounts = self._gammas[None, :] ** k[:, None]  # gamma_s^K, [M, S]
+        for i, signal in enumerate(self.signals):
+            columns[f"rewards[{signal}]"] = total[:, i].astype(np.float32)
+            columns[f"discounts[{signal}]"] = discounts[:, i].astype(np.float32)
         n_obs = sum(key.startswith("obs[") for key in columns)
         return Transitions(**_fields(columns, n_obs, self.signals))
+
+
+def _run_rows(
+    pending: Mapping[str, Array] | None, new: Mapping[str, Array], key: str, start: int, stop: int
+) -> Array:
+    """Rows ``[start, stop)`` of column ``key`` of the run ``pending + new``; a view when
+    they lie in one of the two."""
+    p = 0 if pending is None else len(pending["dones"])
+    if start >= p:
+        return new[key][start - p : stop - p]
+    assert pending is not None
+    if stop <= p:
+        return pending[key][start:stop]
+    return np.concatenate([pending[key][start:], new[key][: stop - p]])
+
+
+def _run_take(
+    pending: Mapping[str, Array] | None, new: Mapping[str, Array], key: str, rows: Array
+) -> Array:
+    """Rows ``rows`` of column ``key`` of the run ``pending + new``."""
+    p = 0 if pending is None else len(pending["dones"])
+    if not len(rows) or rows.min() >= p:
+        return new[key][rows - p]
+    assert pending is not None
+    return np.concatenate([pending[key], new[key]])[rows]
+
+
+def _like(batch: Transitions, columns: Mapping[str, Any]) -> Transitions:
+    """A :class:`Transitions` of ``columns`` (as :func:`_columns` names them) shaped like
+    ``batch``: same number of observations, reward signals, discounts or not."""
+    fields = dict(
+        obs=[columns[f"obs[{i}]"] for i in range(len(batch.obs))],
+        continuous_actions=columns["continuous_actions"],
+        discrete_actions=columns["discrete_actions"],
+        action_masks=columns["action_masks"],
+        rewards={k: columns[f"rewards[{k}]"] for k in batch.rewards},
+        dones=columns["dones"],
+        truncated=columns["truncated"],
+        next_obs=[columns[f"next_obs[{i}]"] for i in range(len(batch.obs))],
+        next_action_masks=columns["next_action_masks"],
+    )
+    if batch.discounts is not None:
+        fields["discounts"] = {k: columns[f"discounts[{k}]"] for k in batch.discounts}
+    return Transitions(**fields)
+
+
+def select_rows(batch: Transitions, rows: slice | npt.ArrayLike) -> Transitions:
+    """Rows ``rows`` (a slice, which gives views, or an index array) of every field."""
+    return _like(batch, {key: np.asarray(value)[rows] for key, value in _columns(batch).items()})
+
+
+def concatenate_transitions(batches: Sequence[Transitions]) -> Transitions:
+    """The rows of ``batches`` (at least one, all alike) one after the other; a single
+    batch is returned as it is."""
+    if len(batches) == 1:
+        return batches[0]
+    columns = [_columns(batch) for batch in batches]
+    return _like(
+        batches[0],
+        {key: np.concatenate([np.asarray(c[key]) for c in columns]) for key in columns[0]},
+    )
