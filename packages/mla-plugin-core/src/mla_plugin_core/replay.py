@@ -571,7 +571,17 @@ class NStepAccumulator:
         :param agent_ids: the agent of each row, ``[B]``.
         :param steps: 1-step transitions, fields ``[B, ...]``, ``discounts=None``.
         :return: the n-step transitions completed by these steps (possibly ``0`` rows),
-            ready for :meth:`ReplayBuffer.add`. Its arrays may be views of ``steps``.
+            ready for :meth:`ReplayBuffer.add`.
+        """
+        return concatenate_transitions(self.add_chunks(agent_ids, steps))
+
+    def add_chunks(self, agent_ids: Sequence[Hashable], steps: Transitions) -> list[Transitions]:
+        """As :meth:`add`, the transitions as one or more consecutive batches, to give to
+        :meth:`ReplayBuffer.add` one by one.
+
+        For the steps of one agent this saves a copy: the transitions that start in this
+        batch come as views of ``steps`` (their next observations too, unless an episode
+        ends), those that start in the steps pending before as a small batch of their own.
         """
         if steps.discounts is not None:
             raise ValueError("discounts: expected None, the accumulator computes them")
@@ -595,27 +605,29 @@ class NStepAccumulator:
         ).astype(np.float64)  # [B, S]
         if self._empty is None:
             empty = {key: column[:0].copy() for key, column in columns.items()}
-            self._empty = self._output(None, empty, np.zeros(0, np.intp), np.zeros(0, np.intp))
+            self._empty = self._output(None, empty, np.zeros(0, np.intp), 0)
         agents = dict.fromkeys(agent_ids)  # distinct agents, in order of first row
         if len(agents) == 0:
-            return self._empty
+            return [self._empty]
         if len(agents) == 1:
             (agent,) = agents
-            return self._advance(agent, columns, ends)[0]
+            return self._advance(agent, columns, ends)[0] or [self._empty]
         # Several agents: each one's rows, in order, then the outputs merged back in the
         # order of the rows that completed them (ties: one agent's steps, already in order).
         number = {agent: i for i, agent in enumerate(agents)}
         codes = np.fromiter(map(number.__getitem__, agent_ids), np.intp, n)
         by_agent = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[by_agent], np.arange(len(agents) + 1))
-        parts, completed_by = [], []
+        chunks, completed_by = [self._empty], []
         for i, agent in enumerate(agents):
             rows = by_agent[bounds[i] : bounds[i + 1]]
-            part, at = self._advance(agent, {k: c[rows] for k, c in columns.items()}, ends[rows])
-            parts.append(part)
+            agent_chunks, at = self._advance(
+                agent, {k: c[rows] for k, c in columns.items()}, ends[rows]
+            )
+            chunks += agent_chunks
             completed_by.append(rows[at])
         order = np.argsort(np.concatenate(completed_by), kind="stable")
-        return select_rows(concatenate_transitions(parts), order)
+        return [select_rows(concatenate_transitions(chunks), order)]
 
     def flush(self) -> Transitions:
         """Emit every pending step as if its agent's episode were truncated now.
@@ -626,28 +638,29 @@ class NStepAccumulator:
         """
         if self._empty is None:
             raise ValueError("nothing was added yet")
-        parts = [self._empty]
+        chunks = [self._empty]
         for pending in self._pending.values():
             size = len(pending["dones"])
             truncated = pending["truncated"].copy()
             truncated[-1] = True  # a pending step is never done: those are emitted
             run = {**pending, "truncated": truncated}
-            parts.append(self._output(None, run, np.arange(size), np.full(size, size - 1)))
+            chunks.append(self._output(None, run, np.full(size, size - 1), 0))
         self._pending.clear()
-        return concatenate_transitions(parts)
+        return concatenate_transitions(chunks)
 
     def _advance(
         self, agent: Hashable, new: dict[str, Array], ends: npt.NDArray[np.bool_]
-    ) -> tuple[Transitions, npt.NDArray[np.intp]]:
-        """Append one agent's ``m`` new steps (columns ``[m, ...]``) to its pending ones.
+    ) -> tuple[list[Transitions], npt.NDArray[np.intp]]:
+        """Append one agent's ``m`` new steps (columns ``[m, ...]``) to its ``P`` pending.
 
-        In the run ``pending + new`` (``P + m`` steps) the transitions completed are the
-        first ``M``: every step up to the last episode end and, after it, those with ``n``
-        steps known. Step ``j`` ends at step ``last_j``, the earlier of ``j + n - 1`` and
-        the end of ``j``'s episode; ``last_j`` is also the step that completes it.
+        In the run ``pending + new`` the transitions completed are the first ``M``: every
+        step up to the last episode end and, after it, those with ``n`` steps known. Step
+        ``j`` ends at step ``last_j``, the earlier of ``j + n - 1`` and the end of ``j``'s
+        episode; ``last_j`` is also the step that completes it.
 
-        :return: the transitions ``[M, ...]`` and, for each, the row of ``new`` that
-            completed it, int ``[M]``.
+        :return: the transitions ``[M, ...]`` as up to two chunks, those starting in the
+            pending steps then those starting in ``new``, and for each transition the row
+            of ``new`` that completed it, int ``[M]``.
         """
         n = self.n_steps
         pending = self._pending.get(agent)
@@ -656,12 +669,16 @@ class NStepAccumulator:
         end_at = np.flatnonzero(ends) + p  # episode ends in the run, ascending
         last_end = int(end_at[-1]) if end_at.size else -1
         completed = max(last_end + 1, length - n + 1, 0)  # M
-        j = np.arange(completed)
-        last = j + (n - 1)
+        last = np.arange(n - 1, completed + n - 1)  # j + n - 1 for j < M
         if end_at.size:  # the end of j's episode; past the run for the running episode
-            episode_end = np.append(end_at, length + n)[np.searchsorted(end_at, j)]
+            episode_end = np.append(end_at, length + n)[np.searchsorted(end_at, last - n + 1)]
             last = np.minimum(last, episode_end)
-        out = self._output(pending, new, j, last)
+        split = min(p, completed)  # pending steps, then new ones, as separate chunks
+        chunks = [
+            self._output(pending, new, last[start:stop], start)
+            for start, stop in ((0, split), (split, completed))
+            if stop > start
+        ]
         # The steps after the first M stay; all of them are in the running episode.
         if end_at.size or completed >= length:  # a new episode goes last, as a new agent
             self._pending.pop(agent, None)
@@ -669,18 +686,19 @@ class NStepAccumulator:
             self._pending[agent] = {
                 key: np.array(_run_rows(pending, new, key, completed, length)) for key in new
             }
-        return out, last - p
+        return chunks, last - p
 
     def _output(
         self,
         pending: Mapping[str, Array] | None,
         new: Mapping[str, Array],
-        j: npt.NDArray[np.intp],
         last: npt.NDArray[np.intp],
+        start: int,
     ) -> Transitions:
-        """The transitions of steps ``j`` (ascending from ``0``) of the run ``pending + new``
-        whose last steps are ``last`` (``>= j``, in the same episode)."""
-        count = len(j)  # M
+        """The transitions of steps ``j = start, start + 1, ...`` of the run
+        ``pending + new`` whose last steps are ``last`` (``>= j``, in ``j``'s episode)."""
+        count = len(last)
+        j = np.arange(start, start + count)
         k = last - j + 1  # K_j, the number of rewards summed, in [1, n]
         full = bool((k == self.n_steps).all())  # then last = j + n - 1, a slice
         columns: dict[str, Array] = {}
@@ -688,9 +706,10 @@ class NStepAccumulator:
             if key == "rewards":
                 continue
             if not key.startswith(_FROM_LAST_STEP):
-                picked = _run_rows(pending, new, key, 0, count)
+                picked = _run_rows(pending, new, key, start, start + count)
             elif full:
-                picked = _run_rows(pending, new, key, self.n_steps - 1, self.n_steps - 1 + count)
+                offset = start + self.n_steps - 1
+                picked = _run_rows(pending, new, key, offset, offset + count)
             else:
                 picked = _run_take(pending, new, key, last)
             dtype = _OUTPUT_DTYPES.get(key.split("[")[0], picked.dtype)
@@ -700,7 +719,7 @@ class NStepAccumulator:
         total = np.zeros((count, len(self.signals)))
         for step in range(self.n_steps):  # sum_{k<K} gamma^k r[j+k], in the order of k
             if full:
-                total += self._gamma_powers[step] * rewards[step : step + count]
+                total += self._gamma_powers[step] * rewards[start + step : start + step + count]
             else:
                 term = self._gamma_powers[step] * rewards[np.minimum(j + step, length - 1)]
                 total += np.where((step < k)[:, None], term, 0.0)
