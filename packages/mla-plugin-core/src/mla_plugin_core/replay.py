@@ -179,6 +179,7 @@ class ReplayBuffer:
         self.obs_shapes = [tuple(int(d) for d in np.atleast_1d(s)) for s in obs_shapes]
         self.continuous_size = int(continuous_size)
         self.discrete_branches = [int(b) for b in discrete_branches]
+        self._branch_sizes = np.array(self.discrete_branches, np.int64)
         self.reward_signals = [str(s) for s in reward_signals]
         self._rng = np.random.default_rng(seed)
         self._position = 0  # ring slot the next transition goes to
@@ -248,16 +249,17 @@ class ReplayBuffer:
         n = _batch_size(batch)
         columns = {key: np.asarray(value) for key, value in _columns(batch).items()}
         for key, (shape, _) in self._layout.items():
-            if columns[key].shape != (n, *shape):
+            got = columns[key].shape
+            if got[1:] != shape or got[:1] != (n,):
                 raise ValueError(
                     f"{key}: expected shape {[n, *shape]} ([B, ...] with B={n} from "
-                    f"dones), got {list(columns[key].shape)}"
+                    f"dones), got {list(got)}"
                 )
         actions = columns["discrete_actions"]
         if actions.size:
             if not np.issubdtype(actions.dtype, np.integer):
                 raise TypeError(f"discrete_actions: expected integers, got {actions.dtype}")
-            if actions.min() < 0 or (actions >= self.discrete_branches).any():
+            if actions.min() < 0 or (actions >= self._branch_sizes).any():
                 raise ValueError(
                     f"discrete_actions: expected branch b in [0, discrete_branches[b]) "
                     f"with discrete_branches={self.discrete_branches}"
@@ -273,16 +275,19 @@ class ReplayBuffer:
         :return: the ring slots written, int64 ``[min(B, capacity)]``.
         """
         columns = self._validate(batch)
-        n = _batch_size(batch)
+        n = len(columns["dones"])
         kept = min(n, self._capacity)
         # Rows dropped from the front of an oversized batch would be overwritten anyway.
         start = (self._position + n - kept) % self._capacity
         # The ring slots [start, start + kept) as at most two slices: to the end, then from 0.
         head = min(kept, self._capacity - start)
         for key, array in self._storage.items():
-            rows = columns[key][n - kept :]
-            array[start : start + head] = rows[:head]
-            array[: kept - head] = rows[head:]
+            rows = columns[key] if kept == n else columns[key][n - kept :]
+            if head == kept:
+                array[start : start + kept] = rows
+            else:
+                array[start : start + head] = rows[:head]
+                array[: kept - head] = rows[head:]
         self._position = (self._position + n) % self._capacity
         self._size = min(self._size + n, self._capacity)
         return (start + np.arange(kept)) % self._capacity
@@ -559,7 +564,11 @@ class NStepAccumulator:
         # agent -> columns of its steps still waiting for rewards, [P, ...] with P < n; all
         # in one running episode (flags False), rewards as one float64 [P, S] "rewards"
         self._pending: dict[Hashable, dict[str, Array]] = {}
-        self._empty: dict[str, Array] | None = None  # zero-row output columns
+        # Set by the first add(): the zero-row output, and per column (but rewards) whether
+        # it comes from the last step of a transition and its output dtype.
+        self._empty: Transitions | None = None
+        self._plan: list[tuple[str, bool, np.dtype]] = []
+        self._n_obs = 0
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
@@ -604,8 +613,19 @@ class NStepAccumulator:
             [columns.pop(key) for key in self._reward_keys], axis=1
         ).astype(np.float64)  # [B, S]
         if self._empty is None:
+            self._plan = [
+                (key, key.startswith(_FROM_LAST_STEP), _output_dtype(key, column.dtype))
+                for key, column in columns.items()
+                if key != "rewards"
+            ]
+            self._n_obs = len(steps.obs)
             empty = {key: column[:0].copy() for key, column in columns.items()}
             self._empty = self._output(None, empty, np.zeros(0, np.intp), 0)
+        elif len(steps.obs) != self._n_obs or len(steps.next_obs) != self._n_obs:
+            raise ValueError(
+                f"obs, next_obs: expected {self._n_obs} arrays each, as in the first batch, "
+                f"got {len(steps.obs)} and {len(steps.next_obs)}"
+            )
         agents = dict.fromkeys(agent_ids)  # distinct agents, in order of first row
         if len(agents) == 0:
             return [self._empty]
@@ -684,7 +704,7 @@ class NStepAccumulator:
             self._pending.pop(agent, None)
         if completed < length:
             self._pending[agent] = {
-                key: np.array(_run_rows(pending, new, key, completed, length)) for key in new
+                key: np.array(_run_rows(pending, p, new, key, completed, length)) for key in new
             }
         return chunks, last - p
 
@@ -698,24 +718,22 @@ class NStepAccumulator:
         """The transitions of steps ``j = start, start + 1, ...`` of the run
         ``pending + new`` whose last steps are ``last`` (``>= j``, in ``j``'s episode)."""
         count = len(last)
+        p = 0 if pending is None else len(pending["dones"])
         j = np.arange(start, start + count)
         k = last - j + 1  # K_j, the number of rewards summed, in [1, n]
         full = bool((k == self.n_steps).all())  # then last = j + n - 1, a slice
+        offset = start + self.n_steps - 1
         columns: dict[str, Array] = {}
-        for key in new:
-            if key == "rewards":
-                continue
-            if not key.startswith(_FROM_LAST_STEP):
-                picked = _run_rows(pending, new, key, start, start + count)
+        for key, from_last, dtype in self._plan:
+            if not from_last:
+                picked = _run_rows(pending, p, new, key, start, start + count)
             elif full:
-                offset = start + self.n_steps - 1
-                picked = _run_rows(pending, new, key, offset, offset + count)
+                picked = _run_rows(pending, p, new, key, offset, offset + count)
             else:
-                picked = _run_take(pending, new, key, last)
-            dtype = _OUTPUT_DTYPES.get(key.split("[")[0], picked.dtype)
-            columns[key] = picked.astype(dtype, copy=False)
-        length = len(new["dones"]) + (0 if pending is None else len(pending["dones"]))
-        rewards = _run_rows(pending, new, "rewards", 0, length)  # [P + m, S] float64
+                picked = _run_take(pending, p, new, key, last)
+            columns[key] = picked if picked.dtype == dtype else picked.astype(dtype)
+        length = p + len(new["dones"])
+        rewards = _run_rows(pending, p, new, "rewards", 0, length)  # [P + m, S] float64
         total = np.zeros((count, len(self.signals)))
         for step in range(self.n_steps):  # sum_{k<K} gamma^k r[j+k], in the order of k
             if full:
@@ -723,20 +741,29 @@ class NStepAccumulator:
             else:
                 term = self._gamma_powers[step] * rewards[np.minimum(j + step, length - 1)]
                 total += np.where((step < k)[:, None], term, 0.0)
-        discounts = self._gammas[None, :] ** k[:, None]  # gamma_s^K, [M, S]
+        discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)  # gamma_s^K
+        total = total.astype(np.float32)
         for i, signal in enumerate(self.signals):
-            columns[f"rewards[{signal}]"] = total[:, i].astype(np.float32)
-            columns[f"discounts[{signal}]"] = discounts[:, i].astype(np.float32)
-        n_obs = sum(key.startswith("obs[") for key in columns)
-        return Transitions(**_fields(columns, n_obs, self.signals))
+            columns[f"rewards[{signal}]"] = total[:, i]
+            columns[f"discounts[{signal}]"] = discounts[:, i]
+        return Transitions(**_fields(columns, self._n_obs, self.signals))
+
+
+def _output_dtype(key: str, dtype: np.dtype) -> np.dtype:
+    """The dtype of column ``key`` in the accumulator's output, given its input dtype."""
+    return np.dtype(_OUTPUT_DTYPES.get(key.split("[")[0], dtype))
 
 
 def _run_rows(
-    pending: Mapping[str, Array] | None, new: Mapping[str, Array], key: str, start: int, stop: int
+    pending: Mapping[str, Array] | None,
+    p: int,
+    new: Mapping[str, Array],
+    key: str,
+    start: int,
+    stop: int,
 ) -> Array:
-    """Rows ``[start, stop)`` of column ``key`` of the run ``pending + new``; a view when
-    they lie in one of the two."""
-    p = 0 if pending is None else len(pending["dones"])
+    """Rows ``[start, stop)`` of column ``key`` of the run ``pending + new`` (``p`` rows
+    pending); a view when they lie in one of the two."""
     if start >= p:
         return new[key][start - p : stop - p]
     assert pending is not None
@@ -746,10 +773,9 @@ def _run_rows(
 
 
 def _run_take(
-    pending: Mapping[str, Array] | None, new: Mapping[str, Array], key: str, rows: Array
+    pending: Mapping[str, Array] | None, p: int, new: Mapping[str, Array], key: str, rows: Array
 ) -> Array:
-    """Rows ``rows`` of column ``key`` of the run ``pending + new``."""
-    p = 0 if pending is None else len(pending["dones"])
+    """Rows ``rows`` of column ``key`` of the run ``pending + new`` (``p`` rows pending)."""
     if not len(rows) or rows.min() >= p:
         return new[key][rows - p]
     assert pending is not None
