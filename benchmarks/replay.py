@@ -28,7 +28,7 @@ and a ``3x84x84`` observation, next to:
 - raw numpy: slice copies of the same trajectories' columns (with a discount column) into
   preallocated arrays, the floor.
 
-Each is the best of ``--rounds`` fills after one untimed fill, so that every slot of the
+Each is the best of ``--rounds`` fills (interleaved) after one untimed fill, so that every slot of the
 buffer (its capacity: all the steps, at most 100,000) has been written once: first writes to
 fresh memory cost page faults, the same for all three, that would hide the difference.
 
@@ -53,7 +53,6 @@ from mlagents.trainers.buffer import AgentBuffer, BufferKey, ObservationKeyPrefi
 import mla_plugin_core.replay
 from mla_plugin_core.off_policy import OffPolicyPluginTrainer
 from mla_plugin_core.replay import (
-    NStepAccumulator,
     PrioritizedReplayBuffer,
     ReplayBuffer,
     Transitions,
@@ -301,10 +300,12 @@ def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> 
             ),
             "raw": raw_path(obs_shape, capacity),
         }
-        best = {}
-        for name, fill in paths.items():
+        for fill in paths.values():
             fill(items)  # warm-up: every slot of the buffer written once
-            best[name] = min(timed(lambda fill=fill: fill(items)) for _ in range(rounds))
+        best = {name: np.inf for name in paths}
+        for _ in range(rounds):  # interleaved, so that load from other jobs hits all alike
+            for name, fill in paths.items():
+                best[name] = min(best[name], timed(lambda fill=fill, items=items: fill(items)))
         name = "x".join(map(str, obs_shape))
         print(
             f"{name:<14}{count:>8,}{count / best['before']:>14,.0f}{count / best['now']:>14,.0f}"

@@ -12,6 +12,7 @@ from mla_plugin_core.replay import (
     ReplayBuffer,
     ReplaySample,
     Transitions,
+    concatenate_transitions,
 )
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=40)
@@ -411,7 +412,10 @@ class RowByRowNStep:
         return dict(
             obs=queue[0]["obs"],
             next_obs=queue[-1]["next_obs"],
-            rewards={s: sum(g[s] ** k * step["rewards"][s] for k, step in enumerate(queue)) for s in SIGNALS},
+            rewards={
+                s: sum(g[s] ** k * step["rewards"][s] for k, step in enumerate(queue))
+                for s in SIGNALS
+            },
             discounts={s: g[s] ** len(queue) for s in SIGNALS},
             done=queue[-1]["done"],
             truncated=queue[-1]["truncated"],
@@ -454,7 +458,8 @@ def test_n_step_matches_a_row_by_row_reference(
     streams: list, n: int, gammas: tuple, one_agent_at_a_time: bool, data: st.DataObject
 ) -> None:
     """Same transitions in the same order as feeding rows one at a time, for batches of
-    many agents and for runs of one agent (as the trainer gives them); flush() alike."""
+    many agents and for runs of one agent (as the trainer gives them), in one batch or in
+    two consecutive ones (add_chunks); flush() alike."""
     gamma = dict(zip(SIGNALS, gammas, strict=True))
     accumulator, reference = NStepAccumulator(n, gamma), RowByRowNStep(n, gamma)
     order = [a for a, (_, ends) in enumerate(streams) for _ in ends]
@@ -475,7 +480,14 @@ def test_n_step_matches_a_row_by_row_reference(
             start -= size - len(chunk)
         agents = [a for a, _ in chunk]
         batch = steps_batch(chunk, streams)
-        assert_same_rows(as_rows(accumulator.add(agents, batch)), reference.add(agents, batch))
+        want = reference.add(agents, batch)
+        cut = data.draw(st.integers(0, len(chunk) - 1))
+        if cut == 0:
+            got = accumulator.add(agents, batch)
+        else:  # the same steps as two consecutive batches, the chunks joined
+            pieces = [steps_batch(chunk[:cut], streams), steps_batch(chunk[cut:], streams)]
+            got = concatenate_transitions(accumulator.add_chunks(agents, pieces))
+        assert_same_rows(as_rows(got), want)
         assert len(accumulator) == sum(len(q) for q in reference.queues.values())
     key = lambda row: row["obs"]  # noqa: E731
     assert_same_rows(

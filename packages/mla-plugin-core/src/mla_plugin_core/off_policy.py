@@ -26,6 +26,9 @@ This class does the rest:
    ``reward_signal_steps_per_update`` steps;
 6. with ``save_replay_buffer``, the buffer is saved beside each checkpoint (write then
    rename) and loaded again on ``--resume``.
+7. on mlagents' forced reset (``end_episode()``: a curriculum lesson change, a self-play
+   swap), the steps still waiting are stored as truncated, so no transition spans the
+   reset.
 
 Intrinsic rewards are computed when a transition is stored, not when it is replayed: with
 n-step returns they must be known to be summed. For learning reward signals this means
@@ -237,8 +240,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         """Pass one agent's steps through the n-step accumulator into the replay buffer.
 
         The trajectory is not copied on the way: the step held from the agent's previous
-        trajectory goes in on its own, and the accumulator's chunks are views of ``steps``
-        where they can be; the replay buffer's insert is the one copy.
+        trajectory goes in as a batch of its own before it, and the accumulator's chunks
+        are mostly views of ``steps``; the replay buffer's insert is the one copy.
         """
         assert self.n_step_accumulator is not None and self.replay is not None
         parts = []
@@ -251,13 +254,12 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             self._held_steps[agent_id] = select_rows(steps, slice(-1, None))
             steps = select_rows(steps, slice(None, -1))
         parts.append(steps)
-        for part in parts:
-            size = len(np.asarray(part.dones))
-            if size == 0:
-                continue
-            for chunk in self.n_step_accumulator.add_chunks([agent_id] * size, part):
-                if len(np.asarray(chunk.dones)):
-                    self.replay.add(chunk)
+        size = sum(len(np.asarray(part.dones)) for part in parts)
+        if size == 0:
+            return
+        for chunk in self.n_step_accumulator.add_chunks([agent_id] * size, parts):
+            if len(np.asarray(chunk.dones)):
+                self.replay.add(chunk)
 
     def end_episode(self) -> None:
         """End every running episode: mlagents' forced reset (lesson change, self-play swap).

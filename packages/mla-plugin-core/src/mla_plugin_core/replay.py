@@ -117,7 +117,9 @@ def _columns(batch: Transitions) -> dict[str, Any]:
 
 
 def _fields(columns: Mapping[str, Any], n_obs: int, signals: Sequence[str]) -> dict:
-    """Inverse of :func:`_columns`: the keyword arguments of a Transitions/ReplaySample."""
+    """Inverse of :func:`_columns`: the keyword arguments of a Transitions/ReplaySample
+    (``discounts=None`` when ``columns`` has none)."""
+    has_discounts = bool(signals) and f"discounts[{signals[0]}]" in columns
     return dict(
         obs=[columns[f"obs[{i}]"] for i in range(n_obs)],
         continuous_actions=columns["continuous_actions"],
@@ -128,7 +130,7 @@ def _fields(columns: Mapping[str, Any], n_obs: int, signals: Sequence[str]) -> d
         truncated=columns["truncated"],
         next_obs=[columns[f"next_obs[{i}]"] for i in range(n_obs)],
         next_action_masks=columns["next_action_masks"],
-        discounts={k: columns[f"discounts[{k}]"] for k in signals},
+        discounts={k: columns[f"discounts[{k}]"] for k in signals} if has_discounts else None,
     )
 
 
@@ -257,7 +259,7 @@ class ReplayBuffer:
                 )
         actions = columns["discrete_actions"]
         if actions.size:
-            if not np.issubdtype(actions.dtype, np.integer):
+            if actions.dtype.kind not in "iu":
                 raise TypeError(f"discrete_actions: expected integers, got {actions.dtype}")
             if actions.min() < 0 or (actions >= self._branch_sizes).any():
                 raise ValueError(
@@ -522,6 +524,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 # Columns of an n-step transition taken from its last step; the others from its first.
 _FROM_LAST_STEP = ("next_obs[", "next_action_masks", "dones", "truncated")
 _OUTPUT_DTYPES: dict[str, Any] = {"rewards": np.float32, "dones": bool, "truncated": bool}
+# Transitions of one agent up to this size come as one chunk, copied, rather than as views
+# in several: one more ReplayBuffer.add costs about as much as copying this much.
+_COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
 
 
 class NStepAccumulator:
@@ -569,6 +574,7 @@ class NStepAccumulator:
         self._empty: Transitions | None = None
         self._plan: list[tuple[str, bool, np.dtype]] = []
         self._n_obs = 0
+        self._row_bytes = 0  # bytes of one step, all columns
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
@@ -584,14 +590,55 @@ class NStepAccumulator:
         """
         return concatenate_transitions(self.add_chunks(agent_ids, steps))
 
-    def add_chunks(self, agent_ids: Sequence[Hashable], steps: Transitions) -> list[Transitions]:
+    def add_chunks(
+        self, agent_ids: Sequence[Hashable], steps: Transitions | Sequence[Transitions]
+    ) -> list[Transitions]:
         """As :meth:`add`, the transitions as one or more consecutive batches, to give to
         :meth:`ReplayBuffer.add` one by one.
 
-        For the steps of one agent this saves a copy: the transitions that start in this
-        batch come as views of ``steps`` (their next observations too, unless an episode
-        ends), those that start in the steps pending before as a small batch of their own.
+        For the steps of one agent this saves a copy: the transitions that start in the
+        batch come as views of ``steps`` (their next observations too, but for the last
+        ``n - 1`` before an episode end), the others as small batches of their own.
+
+        :param steps: one batch, or consecutive batches that are read as their
+            concatenation (``agent_ids`` covers all of their rows). For one agent only the
+            last is not copied: the others are meant to be a few rows, such as the
+            off-policy trainer's held step.
         """
+        batches = [steps] if isinstance(steps, Transitions) else list(steps)
+        parts = [self._normalise(batch) for batch in batches]
+        n = sum(len(ends) for _, ends in parts)
+        if len(agent_ids) != n:
+            raise ValueError(f"agent_ids: expected {n} ids (B from dones), got {len(agent_ids)}")
+        agents = dict.fromkeys(agent_ids)  # distinct agents, in order of first row
+        if len(agents) == 0:
+            return [self._empty_output()]
+        if len(agents) == 1:  # earlier batches join the pending steps, the last one is the run
+            (agent,) = agents
+            *before, (columns, ends) = parts
+            return self._advance(agent, columns, ends, before)[0] or [self._empty_output()]
+        columns = {key: np.concatenate([c[key] for c, _ in parts]) for key in parts[0][0]}
+        ends = np.concatenate([e for _, e in parts])
+        # Several agents: each one's rows, in order, then the outputs merged back in the
+        # order of the rows that completed them (ties: one agent's steps, already in order).
+        number = {agent: i for i, agent in enumerate(agents)}
+        codes = np.fromiter(map(number.__getitem__, agent_ids), np.intp, n)
+        by_agent = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[by_agent], np.arange(len(agents) + 1))
+        chunks, completed_by = [self._empty_output()], []
+        for i, agent in enumerate(agents):
+            rows = by_agent[bounds[i] : bounds[i + 1]]
+            agent_chunks, at = self._advance(
+                agent, {k: c[rows] for k, c in columns.items()}, ends[rows]
+            )
+            chunks += agent_chunks
+            completed_by.append(rows[at])
+        order = np.argsort(np.concatenate(completed_by), kind="stable")
+        return [select_rows(concatenate_transitions(chunks), order)]
+
+    def _normalise(self, steps: Transitions) -> tuple[dict[str, Array], npt.NDArray[np.bool_]]:
+        """Check a batch of steps; its columns (flags as bool, done winning over truncated,
+        rewards as one float64 ``[B, S]`` column ``rewards``) and where episodes end."""
         if steps.discounts is not None:
             raise ValueError("discounts: expected None, the accumulator computes them")
         if sorted(steps.rewards) != sorted(self.signals):
@@ -599,8 +646,6 @@ class NStepAccumulator:
                 f"rewards: expected reward signals {self.signals}, got {list(steps.rewards)}"
             )
         n = _batch_size(steps)
-        if len(agent_ids) != n:
-            raise ValueError(f"agent_ids: expected {n} ids (B from dones), got {len(agent_ids)}")
         columns = {key: np.asarray(value) for key, value in _columns(steps).items()}
         for key, column in columns.items():
             if column.shape[:1] != (n,):
@@ -619,6 +664,7 @@ class NStepAccumulator:
                 if key != "rewards"
             ]
             self._n_obs = len(steps.obs)
+            self._row_bytes = sum(c.itemsize * int(np.prod(c.shape[1:])) for c in columns.values())
             empty = {key: column[:0].copy() for key, column in columns.items()}
             self._empty = self._output(None, empty, np.zeros(0, np.intp), 0)
         elif len(steps.obs) != self._n_obs or len(steps.next_obs) != self._n_obs:
@@ -626,28 +672,12 @@ class NStepAccumulator:
                 f"obs, next_obs: expected {self._n_obs} arrays each, as in the first batch, "
                 f"got {len(steps.obs)} and {len(steps.next_obs)}"
             )
-        agents = dict.fromkeys(agent_ids)  # distinct agents, in order of first row
-        if len(agents) == 0:
-            return [self._empty]
-        if len(agents) == 1:
-            (agent,) = agents
-            return self._advance(agent, columns, ends)[0] or [self._empty]
-        # Several agents: each one's rows, in order, then the outputs merged back in the
-        # order of the rows that completed them (ties: one agent's steps, already in order).
-        number = {agent: i for i, agent in enumerate(agents)}
-        codes = np.fromiter(map(number.__getitem__, agent_ids), np.intp, n)
-        by_agent = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[by_agent], np.arange(len(agents) + 1))
-        chunks, completed_by = [self._empty], []
-        for i, agent in enumerate(agents):
-            rows = by_agent[bounds[i] : bounds[i + 1]]
-            agent_chunks, at = self._advance(
-                agent, {k: c[rows] for k, c in columns.items()}, ends[rows]
-            )
-            chunks += agent_chunks
-            completed_by.append(rows[at])
-        order = np.argsort(np.concatenate(completed_by), kind="stable")
-        return [select_rows(concatenate_transitions(chunks), order)]
+        return columns, ends
+
+    def _empty_output(self) -> Transitions:
+        if self._empty is None:
+            raise ValueError("nothing was added yet")
+        return self._empty
 
     def flush(self) -> Transitions:
         """Emit every pending step as if its agent's episode were truncated now.
@@ -656,9 +686,7 @@ class NStepAccumulator:
 
         :raises ValueError: if :meth:`add` was never called (no shapes to build a batch).
         """
-        if self._empty is None:
-            raise ValueError("nothing was added yet")
-        chunks = [self._empty]
+        chunks = [self._empty_output()]
         for pending in self._pending.values():
             size = len(pending["dones"])
             truncated = pending["truncated"].copy()
@@ -669,34 +697,64 @@ class NStepAccumulator:
         return concatenate_transitions(chunks)
 
     def _advance(
-        self, agent: Hashable, new: dict[str, Array], ends: npt.NDArray[np.bool_]
+        self,
+        agent: Hashable,
+        new: dict[str, Array],
+        ends: npt.NDArray[np.bool_],
+        before: Sequence[tuple[dict[str, Array], npt.NDArray[np.bool_]]] = (),
     ) -> tuple[list[Transitions], npt.NDArray[np.intp]]:
-        """Append one agent's ``m`` new steps (columns ``[m, ...]``) to its ``P`` pending.
+        """Append one agent's ``m`` new steps (columns ``[m, ...]``) to its ``P`` pending
+        ones (and to the few steps ``before``, normalised batches, copied to them).
 
         In the run ``pending + new`` the transitions completed are the first ``M``: every
         step up to the last episode end and, after it, those with ``n`` steps known. Step
         ``j`` ends at step ``last_j``, the earlier of ``j + n - 1`` and the end of ``j``'s
         episode; ``last_j`` is also the step that completes it.
 
-        :return: the transitions ``[M, ...]`` as up to two chunks, those starting in the
-            pending steps then those starting in ``new``, and for each transition the row
-            of ``new`` that completed it, int ``[M]``.
+        :return: the transitions ``[M, ...]`` as consecutive chunks: those starting in the
+            pending steps, then those of ``new`` whose ``n`` steps are a slice (views),
+            then the rest from the first one cut short by an episode end (or a single
+            chunk when that is small); and for each transition the row of ``new`` that
+            completed it, int ``[M]`` (negative for those completed in ``before``).
         """
         n = self.n_steps
         pending = self._pending.get(agent)
-        p = 0 if pending is None else len(pending["dones"])
-        length = p + len(ends)
-        end_at = np.flatnonzero(ends) + p  # episode ends in the run, ascending
+        sources = ([] if pending is None else [(pending, None)]) + [*before, (new, ends)]
+        sizes = [len(columns["dones"]) for columns, _ in sources]
+        shift = sum(sizes[:-1])  # steps of the run before ``new``
+        length = shift + len(ends)
+        offsets = np.cumsum([0, *sizes])
+        end_at = np.concatenate(  # episode ends in the run, ascending
+            [
+                np.flatnonzero(e) + o
+                for (_, e), o in zip(sources, offsets, strict=False)
+                if e is not None
+            ]
+        )
+        if len(sources) > 1 and length * self._row_bytes <= _COPY_RATHER_THAN_SPLIT_BYTES:
+            # small: one copy of the whole run, then only views of it
+            new = {key: np.concatenate([c[key] for c, _ in sources]) for key in new}
+            pending = None
+        elif before:  # the few steps before join the pending ones
+            pending = {key: np.concatenate([c[key] for c, _ in sources[:-1]]) for key in new}
+        p = length - len(new["dones"])
         last_end = int(end_at[-1]) if end_at.size else -1
         completed = max(last_end + 1, length - n + 1, 0)  # M
         last = np.arange(n - 1, completed + n - 1)  # j + n - 1 for j < M
+        cut = completed  # the first j cut short by an episode end
         if end_at.size:  # the end of j's episode; past the run for the running episode
             episode_end = np.append(end_at, length + n)[np.searchsorted(end_at, last - n + 1)]
-            last = np.minimum(last, episode_end)
-        split = min(p, completed)  # pending steps, then new ones, as separate chunks
+            short = np.flatnonzero(episode_end < last)
+            if short.size:
+                cut = int(short[0])
+                last = np.minimum(last, episode_end)
+        split = min(p, completed)
+        bounds = [0, split, max(split, cut), completed]
+        if pending is None and completed * self._row_bytes <= _COPY_RATHER_THAN_SPLIT_BYTES:
+            bounds = [0, completed]  # one chunk: copying costs less than another insert
         chunks = [
             self._output(pending, new, last[start:stop], start)
-            for start, stop in ((0, split), (split, completed))
+            for start, stop in zip(bounds, bounds[1:], strict=False)
             if stop > start
         ]
         # The steps after the first M stay; all of them are in the running episode.
@@ -706,7 +764,7 @@ class NStepAccumulator:
             self._pending[agent] = {
                 key: np.array(_run_rows(pending, p, new, key, completed, length)) for key in new
             }
-        return chunks, last - p
+        return chunks, last - shift
 
     def _output(
         self,
@@ -783,26 +841,13 @@ def _run_take(
 
 
 def _like(batch: Transitions, columns: Mapping[str, Any]) -> Transitions:
-    """A :class:`Transitions` of ``columns`` (as :func:`_columns` names them) shaped like
-    ``batch``: same number of observations, reward signals, discounts or not."""
-    fields = dict(
-        obs=[columns[f"obs[{i}]"] for i in range(len(batch.obs))],
-        continuous_actions=columns["continuous_actions"],
-        discrete_actions=columns["discrete_actions"],
-        action_masks=columns["action_masks"],
-        rewards={k: columns[f"rewards[{k}]"] for k in batch.rewards},
-        dones=columns["dones"],
-        truncated=columns["truncated"],
-        next_obs=[columns[f"next_obs[{i}]"] for i in range(len(batch.obs))],
-        next_action_masks=columns["next_action_masks"],
-    )
-    if batch.discounts is not None:
-        fields["discounts"] = {k: columns[f"discounts[{k}]"] for k in batch.discounts}
-    return Transitions(**fields)
+    """A :class:`Transitions` of ``columns`` (as :func:`_columns` names them) with the
+    observations and reward signals of ``batch``."""
+    return Transitions(**_fields(columns, len(batch.obs), list(batch.rewards)))
 
 
-def select_rows(batch: Transitions, rows: slice | npt.ArrayLike) -> Transitions:
-    """Rows ``rows`` (a slice, which gives views, or an index array) of every field."""
+def select_rows(batch: Transitions, rows: slice | npt.NDArray[np.integer]) -> Transitions:
+    """Rows ``rows`` (a slice, which gives views, or an integer index array) of every field."""
     return _like(batch, {key: np.asarray(value)[rows] for key, value in _columns(batch).items()})
 
 
