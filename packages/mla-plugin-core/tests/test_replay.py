@@ -511,6 +511,48 @@ def test_accumulator_does_not_keep_the_callers_arrays() -> None:
     np.testing.assert_allclose(out.rewards["extrinsic"], [1 + 0.9 * 5, 5])
 
 
+def test_large_steps_of_one_agent_come_out_as_views() -> None:
+    """The insert path copies big observations once, into the ring, not on the way."""
+    accumulator = NStepAccumulator(3, {"extrinsic": 0.9})
+    rows = 10
+
+    def big_steps(first_id: int, done_last: bool) -> Transitions:
+        ids = np.arange(first_id, first_id + rows, dtype=np.float32)
+        frames = (
+            np.zeros((rows + 1, 64, 64), np.float32) + np.append(ids, ids[-1] + 1)[:, None, None]
+        )
+        dones = np.zeros(rows, bool)
+        dones[-1] = done_last
+        return Transitions(
+            obs=[frames[:-1]],
+            continuous_actions=np.zeros((rows, 0), np.float32),
+            discrete_actions=np.zeros((rows, 1), np.int32),
+            action_masks=np.ones((rows, 2), bool),
+            rewards={"extrinsic": np.ones(rows, np.float32)},
+            dones=dones,
+            truncated=np.zeros(rows, bool),
+            next_obs=[frames[1:]],
+            next_action_masks=np.ones((rows, 2), bool),
+        )
+
+    first = big_steps(0, done_last=False)
+    chunks = accumulator.add_chunks(["a"] * rows, first)
+    assert [len(c.dones) for c in chunks] == [rows - 2]
+    assert np.shares_memory(chunks[0].obs[0], first.obs[0])
+    assert np.shares_memory(chunks[0].next_obs[0], first.next_obs[0])
+    second = big_steps(rows, done_last=True)
+    chunks = accumulator.add_chunks(["a"] * rows, second)
+    # the 2 pending steps, the 8 whose 3 steps lie in `second`, the 2 cut by the episode end
+    assert [len(c.dones) for c in chunks] == [2, rows - 2, 2]
+    assert np.shares_memory(chunks[1].obs[0], second.obs[0])
+    assert np.shares_memory(chunks[1].next_obs[0], second.next_obs[0])
+    out = concatenate_transitions(chunks)
+    np.testing.assert_array_equal(out.obs[0][:, 0, 0], np.arange(rows - 2, 2 * rows))
+    np.testing.assert_array_equal(
+        out.next_obs[0][:, 0, 0], np.minimum(np.arange(rows - 2, 2 * rows) + 3, 2 * rows)
+    )
+
+
 def test_one_step_is_the_plain_transition() -> None:
     steps = transitions(np.arange(6), discounts=False)
     out = NStepAccumulator(1, {"extrinsic": 0.9, "curiosity": 0.5}).add(list(range(6)), steps)
