@@ -17,20 +17,49 @@ branch of 5 actions, one reward, a done flag) go into three stores:
 
 Each sample timing is the median of many calls of ``--batch`` transitions.
 
-    python benchmarks/replay.py               # 1,000,000 transitions, about a minute
+Then the trainer's insert path: 8 agents hand in trajectories of up to 64 steps (the
+``time_horizon`` of the shipped configs; episodes of 100 to 300 steps end some of them
+early) to ``OffPolicyPluginTrainer._store``, which holds each agent's last step, runs the
+n-step accumulator (``n_step=3``) and inserts into the replay buffer. Timed for an 8-float
+and a ``3x84x84`` observation, next to:
+
+- the same path as it was at commit ``BASELINE`` (a Python loop per row), loaded from git
+  history at run time, so both are measured in the same run;
+- raw numpy: slice copies of the same trajectories' columns (with a discount column) into
+  preallocated arrays, the floor.
+
+Each is the best of ``--rounds`` fills (interleaved) after one untimed fill, so that every slot of the
+buffer (its capacity: all the steps, at most 100,000) has been written once: first writes to
+fresh memory cost page faults, the same for all three, that would hide the difference.
+
+    python benchmarks/replay.py               # 1,000,000 transitions, a few minutes
     python benchmarks/replay.py --size 100000 # quick
+    python benchmarks/replay.py --inserts-only
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, ObservationKeyPrefix
 
-from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer, Transitions
+import mla_plugin_core.replay
+from mla_plugin_core.off_policy import OffPolicyPluginTrainer
+from mla_plugin_core.replay import (
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    Transitions,
+)
+
+#: The commit whose replay.py and off_policy.py are timed as "before" (a loop per row).
+BASELINE = "b2bcf47cee72e7d37eee2767b5201437767aa609"
 
 OBS_SIZE = 8
 N_ACTIONS = 5  # one discrete branch
@@ -117,6 +146,175 @@ def fill(size: int, insert_batch: int, insert: Callable[[int, int], object]) -> 
     return time.perf_counter() - start
 
 
+# --- the trainer's insert path --------------------------------------------------------
+
+N_AGENTS = 8
+HORIZON = 64
+N_STEP = 3
+
+
+def module_at_baseline(path: str, name: str) -> types.ModuleType:
+    """The module in ``path`` (relative to the repository root) as it was at ``BASELINE``;
+    its own ``import mla_plugin_core.replay`` gets the baseline replay module too."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{BASELINE}:{path}"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    module = types.ModuleType(name)
+    module.__file__ = f"{BASELINE[:7]}:{path}"
+    sys.modules[name] = module
+    current = sys.modules["mla_plugin_core.replay"]
+    if name != "baseline_replay":
+        sys.modules["mla_plugin_core.replay"] = sys.modules["baseline_replay"]
+    try:
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+    finally:
+        sys.modules["mla_plugin_core.replay"] = current
+    return module
+
+
+def trajectories(
+    obs_shape: tuple[int, ...], total: int, rng: np.random.Generator
+) -> list[tuple[str, Transitions, bool]]:
+    """``(agent, 1-step transitions, episode ended)`` of 8 agents in turn, ``total`` steps."""
+    frames = {
+        f"agent-{a}": rng.standard_normal((HORIZON + 1, *obs_shape), dtype=np.float32)
+        for a in range(N_AGENTS)
+    }
+    left = {agent: int(rng.integers(100, 300)) for agent in frames}  # steps in the episode
+    result: list[tuple[str, Transitions, bool]] = []
+    count = 0
+    while count < total:
+        for agent, frame in frames.items():
+            length = min(HORIZON, left[agent])
+            ended = length == left[agent]
+            left[agent] = int(rng.integers(100, 300)) if ended else left[agent] - length
+            dones = np.zeros(length, bool)
+            dones[-1] = ended
+            steps = Transitions(
+                obs=[frame[:length]],
+                continuous_actions=np.zeros((length, 0), np.float32),
+                discrete_actions=rng.integers(0, N_ACTIONS, (length, 1), dtype=np.int32),
+                action_masks=np.ones((length, N_ACTIONS), bool),
+                rewards={"extrinsic": rng.standard_normal(length, dtype=np.float32)},
+                dones=dones,
+                truncated=np.zeros(length, bool),
+                next_obs=[frame[1 : length + 1]],
+                next_action_masks=np.ones((length, N_ACTIONS), bool),
+            )
+            result.append((agent, steps, ended))
+            count += length
+    return result
+
+
+def store_path(
+    store: Callable, replay_module: types.ModuleType, obs_shape: tuple[int, ...], capacity: int
+) -> Callable[[list], object]:
+    """A fill function running ``store`` (an ``OffPolicyPluginTrainer._store``) on a trainer
+    stand-in holding only what ``_store`` reads; the buffer lives across fills."""
+    trainer = types.SimpleNamespace(
+        _held_steps={},
+        n_step_accumulator=replay_module.NStepAccumulator(N_STEP, {"extrinsic": GAMMA}),
+        replay=replay_module.ReplayBuffer(capacity, [obs_shape], 0, [N_ACTIONS], ["extrinsic"]),
+    )
+
+    def fill(items: list) -> None:
+        for agent, steps, ended in items:
+            store(trainer, agent, steps, ended)
+
+    return fill
+
+
+def raw_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[list], object]:
+    """Slice copies of each trajectory's columns into preallocated arrays (kept across fills)."""
+    layout = {
+        "obs": (obs_shape, np.float32),
+        "next_obs": (obs_shape, np.float32),
+        "continuous_actions": ((0,), np.float32),
+        "discrete_actions": ((1,), np.int32),
+        "action_masks": ((N_ACTIONS,), bool),
+        "next_action_masks": ((N_ACTIONS,), bool),
+        "rewards": ((), np.float32),
+        "discounts": ((), np.float32),
+        "dones": ((), bool),
+        "truncated": ((), bool),
+    }
+
+    arrays = {k: np.zeros((capacity, *shape), dtype) for k, (shape, dtype) in layout.items()}
+
+    def fill(items: list) -> None:
+        position = 0
+        for _, steps, _ in items:
+            length = len(steps.dones)
+            if position + length > capacity:
+                position = 0
+            columns = {
+                "obs": steps.obs[0],
+                "next_obs": steps.next_obs[0],
+                "continuous_actions": steps.continuous_actions,
+                "discrete_actions": steps.discrete_actions,
+                "action_masks": steps.action_masks,
+                "next_action_masks": steps.next_action_masks,
+                "rewards": steps.rewards["extrinsic"],
+                "discounts": np.full(length, GAMMA, np.float32),
+                "dones": steps.dones,
+                "truncated": steps.truncated,
+            }
+            for key, column in columns.items():
+                arrays[key][position : position + length] = column
+            position += length
+
+    return fill
+
+
+def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> None:
+    """Print the trainer's insert rate before/after next to raw numpy, per observation."""
+    baseline_replay = module_at_baseline(
+        "packages/mla-plugin-core/src/mla_plugin_core/replay.py", "baseline_replay"
+    )
+    baseline_off_policy = module_at_baseline(
+        "packages/mla-plugin-core/src/mla_plugin_core/off_policy.py", "baseline_off_policy"
+    )
+    rng = np.random.default_rng(0)
+    print(
+        f"\ntrainer insert path: {N_AGENTS} agents, trajectories of <= {HORIZON} steps, "
+        f"n_step={N_STEP}; best of {rounds} fills; before = {BASELINE[:7]}"
+    )
+    print(
+        f"{'observation':<14}{'steps':>8}{'before':>14}{'now':>14}{'raw numpy':>14}"
+        f"{'now/before':>12}{'now/raw':>10}   (transitions/s; speed-up; time ratio)"
+    )
+    for obs_shape, total in (((OBS_SIZE,), vector_steps), ((3, 84, 84), visual_steps)):
+        items = trajectories(obs_shape, total, rng)
+        count = sum(len(steps.dones) for _, steps, _ in items)
+        capacity = min(count, 100_000)
+        paths = {
+            "before": store_path(
+                baseline_off_policy.OffPolicyPluginTrainer._store,
+                baseline_replay,
+                obs_shape,
+                capacity,
+            ),
+            "now": store_path(
+                OffPolicyPluginTrainer._store, mla_plugin_core.replay, obs_shape, capacity
+            ),
+            "raw": raw_path(obs_shape, capacity),
+        }
+        for fill in paths.values():
+            fill(items)  # warm-up: every slot of the buffer written once
+        best = {name: np.inf for name in paths}
+        for _ in range(rounds):  # interleaved, so that load from other jobs hits all alike
+            for name, fill in paths.items():
+                best[name] = min(best[name], timed(lambda fill=fill, items=items: fill(items)))
+        name = "x".join(map(str, obs_shape))
+        print(
+            f"{name:<14}{count:>8,}{count / best['before']:>14,.0f}{count / best['now']:>14,.0f}"
+            f"{count / best['raw']:>14,.0f}{best['before'] / best['now']:>12.1f}"
+            f"{best['now'] / best['raw']:>10.2f}"
+        )
+    print("targets: now/before >= 10 (speed-up), now/raw <= 3 (time ratio)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="transitions to fill")
@@ -126,7 +324,18 @@ def main() -> None:
     parser.add_argument(
         "--agent-buffer-repeats", type=int, default=300, help="sample calls timed (AgentBuffer)"
     )
+    parser.add_argument("--inserts-only", action="store_true", help="only the trainer's inserts")
+    parser.add_argument("--vector-steps", type=int, default=40_000, help="8-float steps stored")
+    parser.add_argument("--visual-steps", type=int, default=3_000, help="3x84x84 steps stored")
+    parser.add_argument("--rounds", type=int, default=3, help="fills per insert path (best)")
     args = parser.parse_args()
+    if not args.inserts_only:
+        sample_benchmark(args)
+    insert_path_benchmark(args.vector_steps, args.visual_steps, args.rounds)
+
+
+def sample_benchmark(args: argparse.Namespace) -> None:
+    """Fill and sample ours, prioritized, AgentBuffer and raw numpy (the first tables)."""
     size, batch = args.size, args.batch
     rng = np.random.default_rng(0)
     data = make_data(size, rng)

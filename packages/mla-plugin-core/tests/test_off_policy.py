@@ -166,6 +166,38 @@ def test_agents_do_not_mix(tmp_path):
     np.testing.assert_allclose(rows["rewards"], [1 + GAMMA, 1, 5 + 5 * GAMMA, 5])
 
 
+def test_a_forced_reset_ends_every_running_episode(tmp_path):
+    """On a lesson change or a self-play swap mlagents drops the partial trajectories and
+    calls end_episode(): the next trajectory of an agent starts a new episode."""
+    trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100, n_step=3)
+    # Agent a is cut by the time horizon; b has a step held and one in its n-step queue.
+    steps_a = [experience(0, 1.0), experience(1, 2.0), experience(2, 3.0)]
+    trainer._process_trajectory(trajectory("a", steps_a, 3))
+    trainer._process_trajectory(trajectory("b", [experience(10, 5.0), experience(11, 6.0)], 12))
+    assert len(trainer.replay) == 0
+    trainer.end_episode()
+    assert len(trainer.replay) == 5 and len(trainer.n_step_accumulator) == 0
+    # The next episodes, from new observations.
+    trainer._process_trajectory(
+        trajectory("a", [experience(100, 10.0), experience(101, 20.0, done=True)], 102)
+    )
+    trainer._process_trajectory(trajectory("b", [experience(110, 7.0, done=True)], 111))
+    rows = stored(trainer)
+    assert rows["t"].tolist() == [0, 1, 2, 10, 11, 100, 101, 110]  # none lost or repeated
+    # Old episodes end on their last real next observation, bootstrap kept (truncated).
+    assert rows["next_t"].tolist() == [3, 3, 3, 12, 12, 102, 102, 111]
+    assert rows["truncated"].tolist() == [True] * 5 + [False] * 3
+    assert rows["dones"].tolist() == [False] * 5 + [True] * 3
+    np.testing.assert_allclose(
+        rows["rewards"],
+        [1 + 2 * GAMMA + 3 * GAMMA**2, 2 + 3 * GAMMA, 3, 5 + 6 * GAMMA, 6, 10 + 20 * GAMMA, 20, 7],
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        rows["discounts"], [GAMMA**3, GAMMA**2, GAMMA, GAMMA**2, GAMMA, GAMMA**2, GAMMA, GAMMA]
+    )
+
+
 def test_updates_follow_steps_per_update_and_update_priorities(tmp_path):
     trainer = make_trainer(
         tmp_path, batch_size=2, buffer_size=100, steps_per_update=2.0, prioritized_replay=True

@@ -26,6 +26,9 @@ This class does the rest:
    ``reward_signal_steps_per_update`` steps;
 6. with ``save_replay_buffer``, the buffer is saved beside each checkpoint (write then
    rename) and loaded again on ``--resume``.
+7. on mlagents' forced reset (``end_episode()``: a curriculum lesson change, a self-play
+   swap), the steps still waiting are stored as truncated, so no transition spans the
+   reset.
 
 Intrinsic rewards are computed when a transition is stored, not when it is replayed: with
 n-step returns they must be known to be summed. For learning reward signals this means
@@ -56,6 +59,7 @@ from mla_plugin_core.replay import (
     ReplayBuffer,
     ReplaySample,
     Transitions,
+    select_rows,
 )
 from mla_plugin_core.trajectory_processing import evaluate_reward_signals, update_normalization
 
@@ -106,38 +110,6 @@ def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     extrinsic = sample.rewards.get("extrinsic", np.zeros(len(sample.dones), np.float32))
     buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(extrinsic))
     return buffer
-
-
-def _rows(steps: Transitions, rows: slice) -> Transitions:
-    """The rows ``rows`` of every field of ``steps``."""
-    return Transitions(
-        obs=[np.asarray(o)[rows] for o in steps.obs],
-        continuous_actions=np.asarray(steps.continuous_actions)[rows],
-        discrete_actions=np.asarray(steps.discrete_actions)[rows],
-        action_masks=np.asarray(steps.action_masks)[rows],
-        rewards={k: np.asarray(v)[rows] for k, v in steps.rewards.items()},
-        dones=np.asarray(steps.dones)[rows],
-        truncated=np.asarray(steps.truncated)[rows],
-        next_obs=[np.asarray(o)[rows] for o in steps.next_obs],
-        next_action_masks=np.asarray(steps.next_action_masks)[rows],
-    )
-
-
-def _concatenate(first: Transitions, second: Transitions) -> Transitions:
-    def cat(a, b):
-        return np.concatenate([np.asarray(a), np.asarray(b)])
-
-    return Transitions(
-        obs=[cat(a, b) for a, b in zip(first.obs, second.obs, strict=True)],
-        continuous_actions=cat(first.continuous_actions, second.continuous_actions),
-        discrete_actions=cat(first.discrete_actions, second.discrete_actions),
-        action_masks=cat(first.action_masks, second.action_masks),
-        rewards={k: cat(first.rewards[k], second.rewards[k]) for k in first.rewards},
-        dones=cat(first.dones, second.dones),
-        truncated=cat(first.truncated, second.truncated),
-        next_obs=[cat(a, b) for a, b in zip(first.next_obs, second.next_obs, strict=True)],
-        next_action_masks=cat(first.next_action_masks, second.next_action_masks),
-    )
 
 
 class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
@@ -265,22 +237,48 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         )
 
     def _store(self, agent_id: str, steps: Transitions, episode_ended: bool) -> None:
-        """Pass one agent's steps through the n-step accumulator into the replay buffer."""
+        """Pass one agent's steps through the n-step accumulator into the replay buffer.
+
+        The trajectory is not copied on the way: the step held from the agent's previous
+        trajectory goes in as a batch of its own before it, and the accumulator's chunks
+        are mostly views of ``steps``; the replay buffer's insert is the one copy.
+        """
+        assert self.n_step_accumulator is not None and self.replay is not None
+        parts = []
         held = self._held_steps.pop(agent_id, None)
         if held is not None:
             # The held step's next observation is this trajectory's first one.
             np.asarray(held.next_action_masks)[0] = np.asarray(steps.action_masks)[0]
-            steps = _concatenate(held, steps)
+            parts.append(held)
         if not episode_ended:
-            self._held_steps[agent_id] = _rows(steps, slice(-1, None))
-            steps = _rows(steps, slice(None, -1))
-        n_steps = len(np.asarray(steps.dones))
-        if n_steps == 0:
+            self._held_steps[agent_id] = select_rows(steps, slice(-1, None))
+            steps = select_rows(steps, slice(None, -1))
+        parts.append(steps)
+        size = sum(len(np.asarray(part.dones)) for part in parts)
+        if size == 0:
             return
-        assert self.n_step_accumulator is not None and self.replay is not None
-        ready = self.n_step_accumulator.add([agent_id] * n_steps, steps)
-        if len(np.asarray(ready.dones)):
-            self.replay.add(ready)
+        for chunk in self.n_step_accumulator.add_chunks([agent_id] * size, parts):
+            if len(np.asarray(chunk.dones)):
+                self.replay.add(chunk)
+
+    def end_episode(self) -> None:
+        """End every running episode: mlagents' forced reset (lesson change, self-play swap).
+
+        mlagents' agent processors drop their partial trajectories, so each agent's next
+        trajectory starts a new episode. The steps still waiting here, the step held from
+        each agent's last trajectory and its n-step queue, are stored now as truncated:
+        their next observations are real, so the bootstrap from them stays valid (the held
+        step's next mask is unknown, all actions allowed, as at a max-step interruption).
+        Dropping them instead would lose up to ``n_step`` transitions per agent and reset.
+        """
+        super().end_episode()
+        if self.n_step_accumulator is None or self.replay is None:
+            return
+        for agent_id in list(self._held_steps):
+            held = self._held_steps.pop(agent_id)
+            self._store(agent_id, held._replace(truncated=np.ones(1, bool)), episode_ended=True)
+        if len(self.n_step_accumulator):  # queues without a held step: none in this flow
+            self.replay.add(self.n_step_accumulator.flush())
 
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)

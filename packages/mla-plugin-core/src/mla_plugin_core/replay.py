@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -118,7 +117,9 @@ def _columns(batch: Transitions) -> dict[str, Any]:
 
 
 def _fields(columns: Mapping[str, Any], n_obs: int, signals: Sequence[str]) -> dict:
-    """Inverse of :func:`_columns`: the keyword arguments of a Transitions/ReplaySample."""
+    """Inverse of :func:`_columns`: the keyword arguments of a Transitions/ReplaySample
+    (``discounts=None`` when ``columns`` has none)."""
+    has_discounts = bool(signals) and f"discounts[{signals[0]}]" in columns
     return dict(
         obs=[columns[f"obs[{i}]"] for i in range(n_obs)],
         continuous_actions=columns["continuous_actions"],
@@ -129,7 +130,7 @@ def _fields(columns: Mapping[str, Any], n_obs: int, signals: Sequence[str]) -> d
         truncated=columns["truncated"],
         next_obs=[columns[f"next_obs[{i}]"] for i in range(n_obs)],
         next_action_masks=columns["next_action_masks"],
-        discounts={k: columns[f"discounts[{k}]"] for k in signals},
+        discounts={k: columns[f"discounts[{k}]"] for k in signals} if has_discounts else None,
     )
 
 
@@ -180,6 +181,7 @@ class ReplayBuffer:
         self.obs_shapes = [tuple(int(d) for d in np.atleast_1d(s)) for s in obs_shapes]
         self.continuous_size = int(continuous_size)
         self.discrete_branches = [int(b) for b in discrete_branches]
+        self._branch_sizes = np.array(self.discrete_branches, np.int64)
         self.reward_signals = [str(s) for s in reward_signals]
         self._rng = np.random.default_rng(seed)
         self._position = 0  # ring slot the next transition goes to
@@ -249,16 +251,17 @@ class ReplayBuffer:
         n = _batch_size(batch)
         columns = {key: np.asarray(value) for key, value in _columns(batch).items()}
         for key, (shape, _) in self._layout.items():
-            if columns[key].shape != (n, *shape):
+            got = columns[key].shape
+            if got[1:] != shape or got[:1] != (n,):
                 raise ValueError(
                     f"{key}: expected shape {[n, *shape]} ([B, ...] with B={n} from "
-                    f"dones), got {list(columns[key].shape)}"
+                    f"dones), got {list(got)}"
                 )
         actions = columns["discrete_actions"]
         if actions.size:
-            if not np.issubdtype(actions.dtype, np.integer):
+            if actions.dtype.kind not in "iu":
                 raise TypeError(f"discrete_actions: expected integers, got {actions.dtype}")
-            if actions.min() < 0 or (actions >= self.discrete_branches).any():
+            if actions.min() < 0 or (actions >= self._branch_sizes).any():
                 raise ValueError(
                     f"discrete_actions: expected branch b in [0, discrete_branches[b]) "
                     f"with discrete_branches={self.discrete_branches}"
@@ -274,16 +277,19 @@ class ReplayBuffer:
         :return: the ring slots written, int64 ``[min(B, capacity)]``.
         """
         columns = self._validate(batch)
-        n = _batch_size(batch)
+        n = len(columns["dones"])
         kept = min(n, self._capacity)
         # Rows dropped from the front of an oversized batch would be overwritten anyway.
         start = (self._position + n - kept) % self._capacity
         # The ring slots [start, start + kept) as at most two slices: to the end, then from 0.
         head = min(kept, self._capacity - start)
         for key, array in self._storage.items():
-            rows = columns[key][n - kept :]
-            array[start : start + head] = rows[:head]
-            array[: kept - head] = rows[head:]
+            rows = columns[key] if kept == n else columns[key][n - kept :]
+            if head == kept:
+                array[start : start + kept] = rows
+            else:
+                array[start : start + head] = rows[:head]
+                array[: kept - head] = rows[head:]
         self._position = (self._position + n) % self._capacity
         self._size = min(self._size + n, self._capacity)
         return (start + np.arange(kept)) % self._capacity
@@ -518,6 +524,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 # Columns of an n-step transition taken from its last step; the others from its first.
 _FROM_LAST_STEP = ("next_obs[", "next_action_masks", "dones", "truncated")
 _OUTPUT_DTYPES: dict[str, Any] = {"rewards": np.float32, "dones": bool, "truncated": bool}
+# Transitions of one agent up to this size come as one chunk, copied, rather than as views
+# in several: one more ReplayBuffer.add costs about as much as copying this much.
+_COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
 
 
 class NStepAccumulator:
@@ -534,6 +543,12 @@ class NStepAccumulator:
     ``truncated`` it stays, from the real last ``next_obs``. A step both done and truncated
     counts as done. ``n = 1`` gives the plain transitions with ``discounts = gamma``.
 
+    Work is done per agent on whole arrays, with no Python loop over rows: the steps of one
+    agent in a call are a contiguous run after its pending ones, the transitions they
+    complete are a prefix of that run, and their sums take ``n`` array operations.
+    Transitions come out in the order they are completed (by the row that completes them,
+    then by step), as if the rows were fed one at a time.
+
     :param n_steps: ``n >= 1``, the number of rewards summed before bootstrapping.
     :param gammas: reward signal name -> discount factor in ``[0, 1]``.
     """
@@ -547,15 +562,23 @@ class NStepAccumulator:
             raise ValueError(f"gammas: expected values in [0, 1], got {dict(gammas)}")
         self.n_steps = int(n_steps)
         self.signals = list(gammas)
+        self._reward_keys = [f"rewards[{s}]" for s in self.signals]
         self._gammas = np.array([gammas[s] for s in self.signals], np.float64)  # [S]
         # gamma_s^k for k < n, [n, S]
         self._gamma_powers = self._gammas[None, :] ** np.arange(self.n_steps)[:, None]
-        self._pending: dict[Hashable, deque[dict[str, Any]]] = {}
-        self._empty: dict[str, Array] | None = None  # zero-row columns, for empty outputs
+        # agent -> columns of its steps still waiting for rewards, [P, ...] with P < n; all
+        # in one running episode (flags False), rewards as one float64 [P, S] "rewards"
+        self._pending: dict[Hashable, dict[str, Array]] = {}
+        # Set by the first add(): the zero-row output, and per column (but rewards) whether
+        # it comes from the last step of a transition and its output dtype.
+        self._empty: Transitions | None = None
+        self._plan: list[tuple[str, bool, np.dtype]] = []
+        self._n_obs = 0
+        self._row_bytes = 0  # bytes of one step, all columns
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
-        return sum(len(queue) for queue in self._pending.values())
+        return sum(len(pending["dones"]) for pending in self._pending.values())
 
     def add(self, agent_ids: Sequence[Hashable], steps: Transitions) -> Transitions:
         """Take a batch of ``B`` steps of any agents, in time order per agent.
@@ -565,6 +588,57 @@ class NStepAccumulator:
         :return: the n-step transitions completed by these steps (possibly ``0`` rows),
             ready for :meth:`ReplayBuffer.add`.
         """
+        return concatenate_transitions(self.add_chunks(agent_ids, steps))
+
+    def add_chunks(
+        self, agent_ids: Sequence[Hashable], steps: Transitions | Sequence[Transitions]
+    ) -> list[Transitions]:
+        """As :meth:`add`, the transitions as one or more consecutive batches, to give to
+        :meth:`ReplayBuffer.add` one by one.
+
+        For the steps of one agent this saves a copy: the transitions that start in the
+        batch come as views of ``steps`` (their next observations too, but for the last
+        ``n - 1`` before an episode end), the others as small batches of their own.
+
+        :param steps: one batch, or consecutive batches that are read as their
+            concatenation (``agent_ids`` covers all of their rows). For one agent only the
+            last is not copied: the others are meant to be a few rows, such as the
+            off-policy trainer's held step.
+        """
+        batches = [steps] if isinstance(steps, Transitions) else list(steps)
+        parts = [self._normalise(batch) for batch in batches]
+        n = sum(len(ends) for _, ends in parts)
+        if len(agent_ids) != n:
+            raise ValueError(f"agent_ids: expected {n} ids (B from dones), got {len(agent_ids)}")
+        agents = dict.fromkeys(agent_ids)  # distinct agents, in order of first row
+        if len(agents) == 0:
+            return [self._empty_output()]
+        if len(agents) == 1:  # earlier batches join the pending steps, the last one is the run
+            (agent,) = agents
+            *before, (columns, ends) = parts
+            return self._advance(agent, columns, ends, before)[0] or [self._empty_output()]
+        columns = {key: np.concatenate([c[key] for c, _ in parts]) for key in parts[0][0]}
+        ends = np.concatenate([e for _, e in parts])
+        # Several agents: each one's rows, in order, then the outputs merged back in the
+        # order of the rows that completed them (ties: one agent's steps, already in order).
+        number = {agent: i for i, agent in enumerate(agents)}
+        codes = np.fromiter(map(number.__getitem__, agent_ids), np.intp, n)
+        by_agent = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[by_agent], np.arange(len(agents) + 1))
+        chunks, completed_by = [self._empty_output()], []
+        for i, agent in enumerate(agents):
+            rows = by_agent[bounds[i] : bounds[i + 1]]
+            agent_chunks, at = self._advance(
+                agent, {k: c[rows] for k, c in columns.items()}, ends[rows]
+            )
+            chunks += agent_chunks
+            completed_by.append(rows[at])
+        order = np.argsort(np.concatenate(completed_by), kind="stable")
+        return [select_rows(concatenate_transitions(chunks), order)]
+
+    def _normalise(self, steps: Transitions) -> tuple[dict[str, Array], npt.NDArray[np.bool_]]:
+        """Check a batch of steps; its columns (flags as bool, done winning over truncated,
+        rewards as one float64 ``[B, S]`` column ``rewards``) and where episodes end."""
         if steps.discounts is not None:
             raise ValueError("discounts: expected None, the accumulator computes them")
         if sorted(steps.rewards) != sorted(self.signals):
@@ -572,34 +646,38 @@ class NStepAccumulator:
                 f"rewards: expected reward signals {self.signals}, got {list(steps.rewards)}"
             )
         n = _batch_size(steps)
-        if len(agent_ids) != n:
-            raise ValueError(f"agent_ids: expected {n} ids (B from dones), got {len(agent_ids)}")
         columns = {key: np.asarray(value) for key, value in _columns(steps).items()}
         for key, column in columns.items():
             if column.shape[:1] != (n,):
                 raise ValueError(f"{key}: expected shape [B={n}, ...], got {list(column.shape)}")
-        self._empty = {key: column[:0] for key, column in columns.items()}
         dones = columns["dones"].astype(bool)
-        episode_ends = dones | columns["truncated"].astype(bool)
+        ends = dones | columns["truncated"].astype(bool)
+        columns["dones"] = dones
+        columns["truncated"] = ends & ~dones  # done wins over truncated
+        columns["rewards"] = np.stack(
+            [columns.pop(key) for key in self._reward_keys], axis=1
+        ).astype(np.float64)  # [B, S]
+        if self._empty is None:
+            self._plan = [
+                (key, key.startswith(_FROM_LAST_STEP), _output_dtype(key, column.dtype))
+                for key, column in columns.items()
+                if key != "rewards"
+            ]
+            self._n_obs = len(steps.obs)
+            self._row_bytes = sum(c.itemsize * int(np.prod(c.shape[1:])) for c in columns.values())
+            empty = {key: column[:0].copy() for key, column in columns.items()}
+            self._empty = self._output(None, empty, np.zeros(0, np.intp), 0)
+        elif len(steps.obs) != self._n_obs or len(steps.next_obs) != self._n_obs:
+            raise ValueError(
+                f"obs, next_obs: expected {self._n_obs} arrays each, as in the first batch, "
+                f"got {len(steps.obs)} and {len(steps.next_obs)}"
+            )
+        return columns, ends
 
-        emitted: list[dict[str, Any]] = []
-        for row, agent in enumerate(agent_ids):
-            queue = self._pending.setdefault(agent, deque())
-            step = {key: column[row].copy() for key, column in columns.items()}
-            step["dones"] = bool(dones[row])  # done wins over truncated
-            step["truncated"] = bool(episode_ends[row] and not dones[row])
-            queue.append(step)
-            if episode_ends[row]:
-                while queue:
-                    emitted.append(self._emit(queue))
-                    queue.popleft()
-                del self._pending[agent]
-            elif len(queue) == self.n_steps:
-                emitted.append(self._emit(queue))
-                queue.popleft()
-                if not queue:  # n = 1
-                    del self._pending[agent]
-        return self._stack(emitted)
+    def _empty_output(self) -> Transitions:
+        if self._empty is None:
+            raise ValueError("nothing was added yet")
+        return self._empty
 
     def flush(self) -> Transitions:
         """Emit every pending step as if its agent's episode were truncated now.
@@ -608,43 +686,178 @@ class NStepAccumulator:
 
         :raises ValueError: if :meth:`add` was never called (no shapes to build a batch).
         """
-        emitted: list[dict[str, Any]] = []
-        for queue in self._pending.values():
-            queue[-1]["truncated"] = True  # a pending step is never done: those are emitted
-            while queue:
-                emitted.append(self._emit(queue))
-                queue.popleft()
+        chunks = [self._empty_output()]
+        for pending in self._pending.values():
+            size = len(pending["dones"])
+            truncated = pending["truncated"].copy()
+            truncated[-1] = True  # a pending step is never done: those are emitted
+            run = {**pending, "truncated": truncated}
+            chunks.append(self._output(None, run, np.full(size, size - 1), 0))
         self._pending.clear()
-        return self._stack(emitted)
+        return concatenate_transitions(chunks)
 
-    def _emit(self, queue: deque[dict[str, Any]]) -> dict[str, Any]:
-        """The transition of ``queue[0]`` over the ``K = len(queue)`` steps queued."""
-        first, last, k = queue[0], queue[-1], len(queue)
-        transition = {
-            key: (last if key.startswith(_FROM_LAST_STEP) else first)[key]
-            for key in first
-            if not key.startswith("rewards[")
-        }
-        rewards = np.array([[step[f"rewards[{s}]"] for s in self.signals] for step in queue])
-        n_step_rewards = (self._gamma_powers[:k] * rewards).sum(axis=0)  # [S]
-        discounts = self._gammas**k  # gamma_s^K, [S]
-        for i, s in enumerate(self.signals):
-            transition[f"rewards[{s}]"] = n_step_rewards[i]
-            transition[f"discounts[{s}]"] = discounts[i]
-        return transition
+    def _advance(
+        self,
+        agent: Hashable,
+        new: dict[str, Array],
+        ends: npt.NDArray[np.bool_],
+        before: Sequence[tuple[dict[str, Array], npt.NDArray[np.bool_]]] = (),
+    ) -> tuple[list[Transitions], npt.NDArray[np.intp]]:
+        """Append one agent's ``m`` new steps (columns ``[m, ...]``) to its ``P`` pending
+        ones (and to the few steps ``before``, normalised batches, copied to them).
 
-    def _stack(self, emitted: list[dict[str, Any]]) -> Transitions:
-        """Stack emitted transitions into one batch (rewards/discounts float32, flags bool)."""
-        if self._empty is None:
-            raise ValueError("nothing was added yet")
-        columns: dict[str, Any] = {}
-        for key, empty in self._empty.items():
-            dtype = _OUTPUT_DTYPES.get(key.split("[")[0], empty.dtype)
-            stacked = np.stack([t[key] for t in emitted]) if emitted else empty
-            columns[key] = stacked.astype(dtype, copy=False)
-        for s in self.signals:
-            columns[f"discounts[{s}]"] = np.array(
-                [t[f"discounts[{s}]"] for t in emitted], np.float32
-            )
-        n_obs = sum(key.startswith("obs[") for key in columns)
-        return Transitions(**_fields(columns, n_obs, self.signals))
+        In the run ``pending + new`` the transitions completed are the first ``M``: every
+        step up to the last episode end and, after it, those with ``n`` steps known. Step
+        ``j`` ends at step ``last_j``, the earlier of ``j + n - 1`` and the end of ``j``'s
+        episode; ``last_j`` is also the step that completes it.
+
+        :return: the transitions ``[M, ...]`` as consecutive chunks: those starting in the
+            pending steps, then those of ``new`` whose ``n`` steps are a slice (views),
+            then the rest from the first one cut short by an episode end (or a single
+            chunk when that is small); and for each transition the row of ``new`` that
+            completed it, int ``[M]`` (negative for those completed in ``before``).
+        """
+        n = self.n_steps
+        pending = self._pending.get(agent)
+        sources = ([] if pending is None else [(pending, None)]) + [*before, (new, ends)]
+        sizes = [len(columns["dones"]) for columns, _ in sources]
+        shift = sum(sizes[:-1])  # steps of the run before ``new``
+        length = shift + len(ends)
+        offsets = np.cumsum([0, *sizes])
+        end_at = np.concatenate(  # episode ends in the run, ascending
+            [
+                np.flatnonzero(e) + o
+                for (_, e), o in zip(sources, offsets, strict=False)
+                if e is not None
+            ]
+        )
+        if len(sources) > 1 and length * self._row_bytes <= _COPY_RATHER_THAN_SPLIT_BYTES:
+            # small: one copy of the whole run, then only views of it
+            new = {key: np.concatenate([c[key] for c, _ in sources]) for key in new}
+            pending = None
+        elif before:  # the few steps before join the pending ones
+            pending = {key: np.concatenate([c[key] for c, _ in sources[:-1]]) for key in new}
+        p = length - len(new["dones"])
+        last_end = int(end_at[-1]) if end_at.size else -1
+        completed = max(last_end + 1, length - n + 1, 0)  # M
+        last = np.arange(n - 1, completed + n - 1)  # j + n - 1 for j < M
+        cut = completed  # the first j cut short by an episode end
+        if end_at.size:  # the end of j's episode; past the run for the running episode
+            episode_end = np.append(end_at, length + n)[np.searchsorted(end_at, last - n + 1)]
+            short = np.flatnonzero(episode_end < last)
+            if short.size:
+                cut = int(short[0])
+                last = np.minimum(last, episode_end)
+        split = min(p, completed)
+        bounds = [0, split, max(split, cut), completed]
+        if pending is None and completed * self._row_bytes <= _COPY_RATHER_THAN_SPLIT_BYTES:
+            bounds = [0, completed]  # one chunk: copying costs less than another insert
+        chunks = [
+            self._output(pending, new, last[start:stop], start)
+            for start, stop in zip(bounds, bounds[1:], strict=False)
+            if stop > start
+        ]
+        # The steps after the first M stay; all of them are in the running episode.
+        if end_at.size or completed >= length:  # a new episode goes last, as a new agent
+            self._pending.pop(agent, None)
+        if completed < length:
+            self._pending[agent] = {
+                key: np.array(_run_rows(pending, p, new, key, completed, length)) for key in new
+            }
+        return chunks, last - shift
+
+    def _output(
+        self,
+        pending: Mapping[str, Array] | None,
+        new: Mapping[str, Array],
+        last: npt.NDArray[np.intp],
+        start: int,
+    ) -> Transitions:
+        """The transitions of steps ``j = start, start + 1, ...`` of the run
+        ``pending + new`` whose last steps are ``last`` (``>= j``, in ``j``'s episode)."""
+        count = len(last)
+        p = 0 if pending is None else len(pending["dones"])
+        j = np.arange(start, start + count)
+        k = last - j + 1  # K_j, the number of rewards summed, in [1, n]
+        full = bool((k == self.n_steps).all())  # then last = j + n - 1, a slice
+        offset = start + self.n_steps - 1
+        columns: dict[str, Array] = {}
+        for key, from_last, dtype in self._plan:
+            if not from_last:
+                picked = _run_rows(pending, p, new, key, start, start + count)
+            elif full:
+                picked = _run_rows(pending, p, new, key, offset, offset + count)
+            else:
+                picked = _run_take(pending, p, new, key, last)
+            columns[key] = picked if picked.dtype == dtype else picked.astype(dtype)
+        length = p + len(new["dones"])
+        rewards = _run_rows(pending, p, new, "rewards", 0, length)  # [P + m, S] float64
+        total = np.zeros((count, len(self.signals)))
+        for step in range(self.n_steps):  # sum_{k<K} gamma^k r[j+k], in the order of k
+            if full:
+                total += self._gamma_powers[step] * rewards[start + step : start + step + count]
+            else:
+                term = self._gamma_powers[step] * rewards[np.minimum(j + step, length - 1)]
+                total += np.where((step < k)[:, None], term, 0.0)
+        discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)  # gamma_s^K
+        total = total.astype(np.float32)
+        for i, signal in enumerate(self.signals):
+            columns[f"rewards[{signal}]"] = total[:, i]
+            columns[f"discounts[{signal}]"] = discounts[:, i]
+        return Transitions(**_fields(columns, self._n_obs, self.signals))
+
+
+def _output_dtype(key: str, dtype: np.dtype) -> np.dtype:
+    """The dtype of column ``key`` in the accumulator's output, given its input dtype."""
+    return np.dtype(_OUTPUT_DTYPES.get(key.split("[")[0], dtype))
+
+
+def _run_rows(
+    pending: Mapping[str, Array] | None,
+    p: int,
+    new: Mapping[str, Array],
+    key: str,
+    start: int,
+    stop: int,
+) -> Array:
+    """Rows ``[start, stop)`` of column ``key`` of the run ``pending + new`` (``p`` rows
+    pending); a view when they lie in one of the two."""
+    if start >= p:
+        return new[key][start - p : stop - p]
+    assert pending is not None
+    if stop <= p:
+        return pending[key][start:stop]
+    return np.concatenate([pending[key][start:], new[key][: stop - p]])
+
+
+def _run_take(
+    pending: Mapping[str, Array] | None, p: int, new: Mapping[str, Array], key: str, rows: Array
+) -> Array:
+    """Rows ``rows`` of column ``key`` of the run ``pending + new`` (``p`` rows pending)."""
+    if not len(rows) or rows.min() >= p:
+        return new[key][rows - p]
+    assert pending is not None
+    return np.concatenate([pending[key], new[key]])[rows]
+
+
+def _like(batch: Transitions, columns: Mapping[str, Any]) -> Transitions:
+    """A :class:`Transitions` of ``columns`` (as :func:`_columns` names them) with the
+    observations and reward signals of ``batch``."""
+    return Transitions(**_fields(columns, len(batch.obs), list(batch.rewards)))
+
+
+def select_rows(batch: Transitions, rows: slice | npt.NDArray[np.integer]) -> Transitions:
+    """Rows ``rows`` (a slice, which gives views, or an integer index array) of every field."""
+    return _like(batch, {key: np.asarray(value)[rows] for key, value in _columns(batch).items()})
+
+
+def concatenate_transitions(batches: Sequence[Transitions]) -> Transitions:
+    """The rows of ``batches`` (at least one, all alike) one after the other; a single
+    batch is returned as it is."""
+    if len(batches) == 1:
+        return batches[0]
+    columns = [_columns(batch) for batch in batches]
+    return _like(
+        batches[0],
+        {key: np.concatenate([np.asarray(c[key]) for c in columns]) for key in columns[0]},
+    )
