@@ -8,7 +8,12 @@ import torch
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy.torch_policy import TorchPolicy
-from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.settings import (
+    CuriositySettings,
+    RewardSignalSettings,
+    RewardSignalType,
+    TrainerSettings,
+)
 from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
 from mlagents.trainers.torch_entities.networks import SimpleActor
 from mlagents.trainers.trajectory import AgentExperience, Trajectory
@@ -237,3 +242,47 @@ def test_base_optimizer_refuses_agent_buffer_updates(tmp_path):
     with pytest.raises(NotImplementedError, match="update_from_replay"):
         OffPolicyOptimizer.update(trainer.optimizer, None, 1)
     assert torch.is_tensor(torch.zeros(1))
+
+
+def _trainer_with_signals(tmp_path: Path, signals: dict, **hyperparameters) -> RecordingTrainer:
+    """A trainer whose reward signals are mlagents' own (``RewardSignalType`` -> settings)."""
+    settings = TrainerSettings(
+        hyperparameters=OffPolicySettings(**hyperparameters), reward_signals=signals
+    )
+    trainer = RecordingTrainer("Test", 10, settings, True, False, 0, str(tmp_path))
+    identifiers = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
+    trainer.add_policy(identifiers, trainer.create_policy(identifiers, SPEC))
+    return trainer
+
+
+def test_curiosity_learns_from_replay_samples(tmp_path):
+    torch.manual_seed(0)
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType.CURIOSITY: CuriositySettings(learning_rate=1e-3),
+    }
+    trainer = _trainer_with_signals(
+        tmp_path, signals, batch_size=16, buffer_size=100, reward_signal_steps_per_update=1.0
+    )
+    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    curiosity = trainer.optimizer.reward_signals["curiosity"]
+    transitions = sample_to_agent_buffer(trainer.replay.sample(20))
+    with torch.no_grad():
+        error_before = curiosity._network.compute_reward(transitions).mean().item()
+    before = [p.detach().clone() for p in curiosity._network.parameters()]
+
+    trainer._step = 50  # 50 environment steps at 1 per update: 49 reward-signal updates
+    trainer._update_reward_signals()
+    assert trainer.reward_signal_update_steps == 50
+
+    forward, inverse = (
+        curiosity.update(transitions)[f"Losses/Curiosity {kind} Loss"]
+        for kind in ("Forward", "Inverse")
+    )
+    assert np.isfinite(forward) and np.isfinite(inverse)
+    after = list(curiosity._network.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    with torch.no_grad():
+        error_after = curiosity._network.compute_reward(transitions).mean().item()
+    assert error_after < 0.5 * error_before, (error_before, error_after)

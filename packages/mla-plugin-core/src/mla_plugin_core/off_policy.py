@@ -92,9 +92,13 @@ class OffPolicyOptimizer(TorchOptimizer):
 def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     """An ``AgentBuffer`` view of a replay sample, for mlagents' reward providers.
 
-    Fills observations, next observations, both action kinds, action masks, ``DONE`` and
-    the extrinsic reward (as ``ENVIRONMENT_REWARDS``): what curiosity, GAIL and RND read.
+    Every key their ``update`` reads (mlagents 0.30.0 to 1.1.0): observations (GAIL, RND,
+    curiosity), next observations and both action kinds (curiosity; GAIL with
+    ``use_actions``), ``DONE`` (GAIL with ``use_actions``) and ``MASKS``, all ones (curiosity
+    averages its losses over it: without it they are NaN and it never learns). Also the
+    action masks and the extrinsic reward (as ``ENVIRONMENT_REWARDS``).
     """
+    n = len(sample.dones)
     buffer = AgentBuffer()
     for i, (obs, next_obs) in enumerate(zip(sample.obs, sample.next_obs, strict=True)):
         buffer[ObsUtil.get_name_at(i)].set(list(obs))
@@ -103,7 +107,8 @@ def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     buffer[BufferKey.DISCRETE_ACTION].set(list(sample.discrete_actions))
     buffer[BufferKey.ACTION_MASK].set(list(sample.action_masks.astype(np.float32)))
     buffer[BufferKey.DONE].set(list(sample.dones.astype(np.float32)))
-    extrinsic = sample.rewards.get("extrinsic", np.zeros(len(sample.dones), np.float32))
+    buffer[BufferKey.MASKS].set(list(np.ones(n, np.float32)))  # every row is a real step
+    extrinsic = sample.rewards.get("extrinsic", np.zeros(n, np.float32))
     buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(extrinsic))
     return buffer
 
