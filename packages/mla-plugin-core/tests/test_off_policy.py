@@ -11,12 +11,13 @@ from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import (
     CuriositySettings,
     RewardSignalSettings,
+    RNDSettings,
     RewardSignalType,
     TrainerSettings,
 )
 from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
 from mlagents.trainers.torch_entities.networks import SimpleActor
-from mlagents.trainers.trajectory import AgentExperience, Trajectory
+from mlagents.trainers.trajectory import AgentExperience, ObsUtil, Trajectory
 from mlagents_envs.base_env import (
     ActionSpec,
     ActionTuple,
@@ -44,15 +45,21 @@ SPEC = BehaviorSpec(
 
 
 class RecordingOptimizer(OffPolicyOptimizer):
-    """Learns nothing; remembers the samples it was given and reports constant TD errors."""
+    """Learns nothing; remembers the samples it was given and reports constant TD errors.
+    Reward signals do learn; the batches they are given are remembered too."""
 
     def __init__(self, policy, trainer_settings):
         super().__init__(policy, trainer_settings)
         self.samples = []
+        self.reward_signal_batches = []
 
     def update_from_replay(self, sample):
         self.samples.append(sample)
         return ReplayUpdate({"Losses/Fake": 1.0}, td_errors=np.full(len(sample.dones), 2.0))
+
+    def update_reward_signals(self, batch):
+        self.reward_signal_batches.append(batch)
+        return super().update_reward_signals(batch)
 
     def get_modules(self):
         return {}
@@ -286,3 +293,27 @@ def test_curiosity_learns_from_replay_samples(tmp_path):
     with torch.no_grad():
         error_after = curiosity._network.compute_reward(transitions).mean().item()
     assert error_after < 0.5 * error_before, (error_before, error_after)
+
+
+def test_reward_signals_learn_from_uniform_samples_under_prioritized_replay(tmp_path):
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType.RND: RNDSettings(),
+    }
+    trainer = _trainer_with_signals(
+        tmp_path, signals, batch_size=64, buffer_size=100, prioritized_replay=True
+    )
+    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    # Transition t=0 holds nearly all the priority mass: a prioritized sample is all t=0.
+    trainer.replay.update_priorities(np.arange(20), np.r_[1e6, np.full(19, 1e-3)])
+    assert (trainer.sample_replay().obs[0][:, 0] == 0).all()
+
+    trainer._step = 3 * trainer.reward_signal_steps_per_update + 1
+    trainer._update_reward_signals()
+    batches = trainer.optimizer.reward_signal_batches
+    assert len(batches) == 3
+    seen = np.concatenate([np.asarray(ObsUtil.from_buffer(b, 1)[0])[:, 0] for b in batches])
+    # Uniform over 20 transitions: 192 draws see most of them, t=0 about 1/20 of the time.
+    assert len(np.unique(seen)) >= 15
+    assert (seen == 0).mean() < 0.2

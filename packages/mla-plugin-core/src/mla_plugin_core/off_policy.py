@@ -347,7 +347,12 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         return bool(stats)
 
     def _update_reward_signals(self) -> None:
-        """Train learning reward signals (curiosity, GAIL, RND) on replay samples."""
+        """Train learning reward signals (curiosity, GAIL, RND) on replay samples.
+
+        The samples are uniform even with prioritized replay, as mlagents' SAC draws them:
+        TD-error priorities describe the Q-network's mistakes, not the data distribution a
+        discriminator or a forward model should fit.
+        """
         init_steps = self.hyperparameters.buffer_init_steps
         learning = any(
             name != "extrinsic" for name in self.optimizer.reward_signals
@@ -357,7 +362,10 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             self._step - init_steps
         ) / self.reward_signal_update_steps > self.reward_signal_steps_per_update:
             if learning:
-                batch = sample_to_agent_buffer(self.sample_replay())
+                assert self.replay is not None
+                # ReplayBuffer.sample: uniform, whatever subclass self.replay is.
+                uniform = ReplayBuffer.sample(self.replay, self.hyperparameters.batch_size)
+                batch = sample_to_agent_buffer(uniform)
                 for name, value in self.optimizer.update_reward_signals(batch).items():
                     stats[name].append(value)
             self.reward_signal_update_steps += 1
