@@ -11,8 +11,8 @@ from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import (
     CuriositySettings,
     RewardSignalSettings,
-    RNDSettings,
     RewardSignalType,
+    RNDSettings,
     TrainerSettings,
 )
 from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple

@@ -22,8 +22,10 @@ This class does the rest:
 3. they go to a :class:`~mla_plugin_core.replay.ReplayBuffer` (or the prioritized one);
 4. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
    ``batch_size`` goes through the optimizer; priorities are updated from its TD errors;
-5. reward signals that learn (curiosity, GAIL, RND) are updated on replay samples every
-   ``reward_signal_steps_per_update`` steps;
+5. reward signals that learn (curiosity, GAIL, RND) are updated on uniform replay samples
+   (also with prioritized replay) every ``reward_signal_steps_per_update`` steps, through
+   :func:`sample_to_agent_buffer`; :func:`one_step_reward_signals` names those that need
+   1-step transitions (``n_step: 1``);
 6. with ``save_replay_buffer``, the buffer is saved beside each checkpoint (write then
    rename) and loaded again on ``--resume``.
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 import abc
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -45,6 +48,7 @@ from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
 from mlagents.trainers.policy import Policy
+from mlagents.trainers.settings import RewardSignalType
 from mlagents.trainers.trainer.off_policy_trainer import OffPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 from mlagents_envs.logging_util import get_logger
@@ -111,6 +115,28 @@ def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     extrinsic = sample.rewards.get("extrinsic", np.zeros(n, np.float32))
     buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(extrinsic))
     return buffer
+
+
+def one_step_reward_signals(reward_signals: Mapping[RewardSignalType, object]) -> list[str]:
+    """The reward signals that must learn from 1-step transitions, by name.
+
+    :func:`sample_to_agent_buffer` of an ``n_step`` transition holds ``next_obs`` and
+    ``dones`` of its last step, ``K <= n`` steps later. Curiosity's forward and inverse
+    models need the 1-step next observation (they are evaluated on it when a transition is
+    stored), and GAIL with ``use_actions`` feeds the discriminator the 1-step ``done`` of
+    ``(obs, action)`` (as in the demonstrations). Neither is in an n-step replay row, so
+    with ``n_step > 1`` these signals would learn something else than what they reward;
+    RND and GAIL without actions read observations only and are fine.
+
+    :param reward_signals: ``TrainerSettings.reward_signals``.
+    """
+    names = []
+    for kind, settings in reward_signals.items():
+        if kind == RewardSignalType.CURIOSITY or (
+            kind == RewardSignalType.GAIL and getattr(settings, "use_actions", False)
+        ):
+            names.append(kind.value)
+    return names
 
 
 def _rows(steps: Transitions, rows: slice) -> Transitions:
