@@ -15,9 +15,9 @@ al. 2018, https://arxiv.org/abs/1711.08946, with a shared target over branches):
 ``max_step`` still bootstraps. ``use_dones[s]`` is 1 when signal ``s`` ends at a terminal
 (extrinsic, GAIL) and 0 when its provider has ``ignore_done`` (curiosity, RND): an
 intrinsic return keeps bootstrapping through a terminal, as in mlagents' SAC
-(``use_dones_in_backup``) and PPO, and in mla-a2c. Averaging the branches' next values into one target keeps
-every branch's estimate on the same return scale and lowers the target's variance (BDQ's
-best variant); with one branch it is plain (double) DQN.
+(``use_dones_in_backup``) and PPO, and in mla-a2c. Averaging the branches' next values
+into one target keeps every branch's estimate on the same return scale and lowers the
+target's variance (BDQ's best variant); with one branch it is plain (double) DQN.
 
 The loss is the Huber loss of ``td_error`` (Mnih et al. 2015), averaged over signals and
 branches, weighted per transition by prioritized replay's importance weights; for expert
