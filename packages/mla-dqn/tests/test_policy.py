@@ -5,7 +5,13 @@ import onnxruntime as ort
 import pytest
 import torch
 from mlagents.trainers.exception import TrainerConfigError
-from mlagents.trainers.settings import NetworkSettings
+from mlagents.trainers.settings import (
+    CuriositySettings,
+    GAILSettings,
+    NetworkSettings,
+    RewardSignalType,
+    RNDSettings,
+)
 from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 
 from mla_dqn.networks import QNetwork
@@ -107,6 +113,28 @@ def test_recurrent_networks_are_refused():
     settings.network_settings.memory = NetworkSettings.MemorySettings()
     with pytest.raises(TrainerConfigError, match="'Walker'.*no recurrent version"):
         _trainer(settings).create_policy(None, behavior_spec(5, (3,)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "signal", "refused"),
+    [
+        (RewardSignalType.CURIOSITY, CuriositySettings(), True),
+        (RewardSignalType.GAIL, GAILSettings(demo_path="x.demo", use_actions=True), True),
+        (RewardSignalType.GAIL, GAILSettings(demo_path="x.demo"), False),
+        (RewardSignalType.RND, RNDSettings(), False),
+    ],
+)
+def test_signals_that_learn_1_step_dynamics_are_refused_with_n_step(kind, signal, refused):
+    settings = trainer_settings(n_step=3)
+    settings.reward_signals[kind] = signal
+    trainer = _trainer(settings)
+    if not refused:
+        trainer._refuse_unsupported(behavior_spec(5, (3,)))
+        return
+    with pytest.raises(TrainerConfigError, match=rf"'Walker'.*{kind.value}.*n_step: 1"):
+        trainer._refuse_unsupported(behavior_spec(5, (3,)))
+    settings.hyperparameters.n_step = 1
+    _trainer(settings)._refuse_unsupported(behavior_spec(5, (3,)))
 
 
 def test_onnx_export_has_unity_names_and_matches_torch_greedy_actions(tmp_path):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from mlagents.trainers.settings import CuriositySettings, RewardSignalType
 
 from mla_dqn.optimizer import large_margin_loss, taken_q, td_targets
 
@@ -33,6 +34,42 @@ def test_plain_dqn_uses_the_target_masked_max():
 def test_terminal_cuts_the_bootstrap():
     target = td_targets(TARGET_NEXT, NEXT_MASKS, REWARD, DISCOUNT, torch.ones(1), ONLINE_NEXT)
     assert target.item() == pytest.approx(1.0)
+
+
+def test_a_terminal_cuts_only_the_signals_that_use_dones():
+    target_next = [torch.tensor([[[2.0, 0.0], [10.0, 20.0]]])]  # [B=1, S=2, n=2]
+    masks = [torch.tensor([[True, True]])]
+    rewards = torch.tensor([[1.0, 0.5]])
+    discounts = torch.tensor([[0.99, 0.5]])
+    # Signal 0 (extrinsic) ends at the terminal; signal 1 (curiosity) bootstraps through it.
+    target = td_targets(
+        target_next, masks, rewards, discounts, torch.ones(1), use_dones=torch.tensor([1.0, 0.0])
+    )
+    assert target.flatten().tolist() == pytest.approx([1.0, 0.5 + 0.5 * 20.0])
+
+
+def test_optimizer_keeps_bootstrapping_intrinsic_signals_at_terminals():
+    settings = trainer_settings()
+    settings.reward_signals[RewardSignalType.CURIOSITY] = CuriositySettings()
+    optimizer = make_optimizer(behavior_spec(2, (2,)), settings)
+    assert optimizer.signal_names == ["extrinsic", "curiosity"]
+
+    def constant_q(inputs):  # Q_{s,a} = 3.0 for extrinsic, 4.0 for curiosity: [B, S=2, 2]
+        return [torch.tensor([[3.0, 3.0], [4.0, 4.0]]).expand(len(inputs[0]), 2, 2)]
+
+    optimizer.q_network.signal_q_values = constant_q
+    optimizer.target_network.signal_q_values = constant_q
+    sample = replay_sample(
+        obs=[[1.0, 0.0]],
+        actions=[[0]],
+        rewards={"extrinsic": [1.0], "curiosity": [0.1]},
+        discounts={"extrinsic": [0.9], "curiosity": [0.5]},
+        next_obs=[[0.0, 1.0]],
+        dones=[True],
+        n_mask=2,
+    )
+    target = optimizer.td_target(optimizer._tensors(sample))
+    assert target.flatten().tolist() == pytest.approx([1.0, 0.1 + 0.5 * 4.0])
 
 
 def test_each_reward_signal_has_its_own_discount():

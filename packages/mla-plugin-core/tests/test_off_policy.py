@@ -8,10 +8,16 @@ import torch
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy.torch_policy import TorchPolicy
-from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.settings import (
+    CuriositySettings,
+    RewardSignalSettings,
+    RewardSignalType,
+    RNDSettings,
+    TrainerSettings,
+)
 from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
 from mlagents.trainers.torch_entities.networks import SimpleActor
-from mlagents.trainers.trajectory import AgentExperience, Trajectory
+from mlagents.trainers.trajectory import AgentExperience, ObsUtil, Trajectory
 from mlagents_envs.base_env import (
     ActionSpec,
     ActionTuple,
@@ -39,15 +45,21 @@ SPEC = BehaviorSpec(
 
 
 class RecordingOptimizer(OffPolicyOptimizer):
-    """Learns nothing; remembers the samples it was given and reports constant TD errors."""
+    """Learns nothing; remembers the samples it was given and reports constant TD errors.
+    Reward signals do learn; the batches they are given are remembered too."""
 
     def __init__(self, policy, trainer_settings):
         super().__init__(policy, trainer_settings)
         self.samples = []
+        self.reward_signal_batches = []
 
     def update_from_replay(self, sample):
         self.samples.append(sample)
         return ReplayUpdate({"Losses/Fake": 1.0}, td_errors=np.full(len(sample.dones), 2.0))
+
+    def update_reward_signals(self, batch):
+        self.reward_signal_batches.append(batch)
+        return super().update_reward_signals(batch)
 
     def get_modules(self):
         return {}
@@ -269,3 +281,93 @@ def test_base_optimizer_refuses_agent_buffer_updates(tmp_path):
     with pytest.raises(NotImplementedError, match="update_from_replay"):
         OffPolicyOptimizer.update(trainer.optimizer, None, 1)
     assert torch.is_tensor(torch.zeros(1))
+
+
+def _trainer_with_signals(tmp_path: Path, signals: dict, **hyperparameters) -> RecordingTrainer:
+    """A trainer whose reward signals are mlagents' own (``RewardSignalType`` -> settings)."""
+    settings = TrainerSettings(
+        hyperparameters=OffPolicySettings(**hyperparameters), reward_signals=signals
+    )
+    trainer = RecordingTrainer("Test", 10, settings, True, False, 0, str(tmp_path))
+    identifiers = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
+    trainer.add_policy(identifiers, trainer.create_policy(identifiers, SPEC))
+    return trainer
+
+
+def test_curiosity_learns_from_replay_samples(tmp_path):
+    torch.manual_seed(0)
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType.CURIOSITY: CuriositySettings(learning_rate=1e-3),
+    }
+    trainer = _trainer_with_signals(
+        tmp_path, signals, batch_size=16, buffer_size=100, reward_signal_steps_per_update=1.0
+    )
+    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    curiosity = trainer.optimizer.reward_signals["curiosity"]
+    transitions = sample_to_agent_buffer(trainer.replay.sample(20))
+    with torch.no_grad():
+        error_before = curiosity._network.compute_reward(transitions).mean().item()
+    before = [p.detach().clone() for p in curiosity._network.parameters()]
+
+    trainer._step = 50  # 50 environment steps at 1 per update: 49 reward-signal updates
+    trainer._update_reward_signals()
+    assert trainer.reward_signal_update_steps == 50
+
+    forward, inverse = (
+        curiosity.update(transitions)[f"Losses/Curiosity {kind} Loss"]
+        for kind in ("Forward", "Inverse")
+    )
+    assert np.isfinite(forward) and np.isfinite(inverse)
+    after = list(curiosity._network.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    with torch.no_grad():
+        error_after = curiosity._network.compute_reward(transitions).mean().item()
+    assert error_after < 0.5 * error_before, (error_before, error_after)
+
+
+def test_a_non_finite_reward_signal_loss_stops_training(tmp_path):
+    from mla_plugin_core.finite import NonFiniteError
+
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType.CURIOSITY: CuriositySettings(learning_rate=1e-3),
+    }
+    trainer = _trainer_with_signals(
+        tmp_path, signals, batch_size=16, buffer_size=100, reward_signal_steps_per_update=1.0
+    )
+    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    curiosity = trainer.optimizer.reward_signals["curiosity"]
+    with torch.no_grad():
+        next(curiosity._network.parameters()).view(-1)[0] = float("nan")
+    trainer._step = 5
+    with pytest.raises(NonFiniteError, match=r"^Test: Losses/Curiosity .* = nan") as raised:
+        trainer._update_reward_signals()
+    assert "\n" not in str(raised.value)
+    assert trainer.non_finite is raised.value
+
+
+def test_reward_signals_learn_from_uniform_samples_under_prioritized_replay(tmp_path):
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType.RND: RNDSettings(),
+    }
+    trainer = _trainer_with_signals(
+        tmp_path, signals, batch_size=64, buffer_size=100, prioritized_replay=True
+    )
+    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    # Transition t=0 holds nearly all the priority mass: a prioritized sample is all t=0.
+    trainer.replay.update_priorities(np.arange(20), np.r_[1e6, np.full(19, 1e-3)])
+    assert (trainer.sample_replay().obs[0][:, 0] == 0).all()
+
+    trainer._step = 3 * trainer.reward_signal_steps_per_update + 1
+    trainer._update_reward_signals()
+    batches = trainer.optimizer.reward_signal_batches
+    assert len(batches) == 3
+    seen = np.concatenate([np.asarray(ObsUtil.from_buffer(b, 1)[0])[:, 0] for b in batches])
+    # Uniform over 20 transitions: 192 draws see most of them, t=0 about 1/20 of the time.
+    assert len(np.unique(seen)) >= 15
+    assert (seen == 0).mean() < 0.2

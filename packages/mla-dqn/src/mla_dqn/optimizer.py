@@ -7,14 +7,17 @@ al. 2018, https://arxiv.org/abs/1711.08946, with a shared target over branches):
                   online network (double DQN) or target network (plain DQN),
                   Q_d = sum_s Q_{s,d}: the joint return is the sum of the signals
     target_max  = mean_d Q^-_{s,d}(next_obs, a*_d)     target network, [B, S]
-    td_target   = rewards[s] + discounts[s] * target_max * (1 - dones)
+    td_target   = rewards[s] + discounts[s] * target_max * (1 - use_dones[s] * dones)
     td_error    = td_target - Q_{s,d}(obs, a_d)
 
 ``discounts[s] = gamma_s^K`` for the ``K <= n_step`` rewards summed in ``rewards[s]``
 (core's n-step accumulator); ``dones`` is set only at real terminals, so an episode cut at
-``max_step`` still bootstraps. Averaging the branches' next values into one target keeps
-every branch's estimate on the same return scale and lowers the target's variance (BDQ's
-best variant); with one branch it is plain (double) DQN.
+``max_step`` still bootstraps. ``use_dones[s]`` is 1 when signal ``s`` ends at a terminal
+(extrinsic, GAIL) and 0 when its provider has ``ignore_done`` (curiosity, RND): an
+intrinsic return keeps bootstrapping through a terminal, as in mlagents' SAC
+(``use_dones_in_backup``) and PPO, and in mla-a2c. Averaging the branches' next values
+into one target keeps every branch's estimate on the same return scale and lowers the
+target's variance (BDQ's best variant); with one branch it is plain (double) DQN.
 
 The loss is the Huber loss of ``td_error`` (Mnih et al. 2015), averaged over signals and
 branches, weighted per transition by prioritized replay's importance weights; for expert
@@ -85,6 +88,7 @@ def td_targets(
     discounts: torch.Tensor,
     dones: torch.Tensor,
     online_next_q: list[torch.Tensor] | None = None,
+    use_dones: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """TD targets per reward signal, ``[B, S]``.
 
@@ -95,11 +99,16 @@ def td_targets(
     :param dones: ``[B]``, 1.0 where ``next_obs`` is terminal (not at max-step cuts).
     :param online_next_q: the online network's Q at ``next_obs`` (double DQN: it picks
         ``a*``); ``None`` for plain DQN (the target network picks).
+    :param use_dones: ``[S]``, 1.0 where a terminal cuts signal ``s``'s bootstrap, 0.0 where
+        it does not (the provider's ``ignore_done``); ``None``: every signal is cut.
     """
     chooser_q = target_next_q if online_next_q is None else online_next_q
     best = next_actions(chooser_q, next_action_masks)  # a*_d, [B, n_branches]
     target_max = taken_q(target_next_q, best).mean(dim=2)  # mean over branches, [B, S]
-    return rewards + discounts * target_max * (1.0 - dones.unsqueeze(1))
+    if use_dones is None:
+        use_dones = torch.ones(rewards.shape[1])
+    not_done = 1.0 - dones.unsqueeze(1) * use_dones  # [B, S]
+    return rewards + discounts * target_max * not_done
 
 
 def large_margin_loss(
@@ -145,6 +154,10 @@ class DQNOptimizer(OffPolicyOptimizer):
                 f"Q heads {self.signal_names} do not match reward signals "
                 f"{list(self.reward_signals)}"
             )
+        #: 1.0 per signal whose bootstrap a terminal cuts, 0.0 with ``ignore_done``, ``[S]``.
+        self.use_dones = torch.tensor(
+            [float(not self.reward_signals[s].ignore_done) for s in self.signal_names]
+        )
         self._trained = [p for p in self.q_network.parameters() if p.requires_grad]
         self.adam = torch.optim.Adam(
             self._trained, lr=self.hyperparameters.learning_rate, foreach=True
@@ -232,6 +245,7 @@ class DQNOptimizer(OffPolicyOptimizer):
                 batch["discounts"],
                 batch["dones"],
                 online_next_q if self.hyperparameters.double_dqn else None,
+                self.use_dones,
             )
 
     def _td_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:

@@ -23,7 +23,7 @@ from mla_dqn.networks import QNetwork
 from mla_dqn.optimizer import DQNOptimizer
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.entry_point import make_entry_point
-from mla_plugin_core.off_policy import OffPolicyPluginTrainer
+from mla_plugin_core.off_policy import OffPolicyPluginTrainer, one_step_reward_signals
 from mla_plugin_core.schedules import scheduled_value
 from mla_plugin_core.trajectory_processing import update_normalization
 
@@ -110,6 +110,14 @@ class DQNTrainer(OffPolicyPluginTrainer):
             raise TrainerConfigError(
                 f"Behavior {name!r}: DQN has no recurrent version; remove "
                 "network_settings.memory (or use trainer_type: ppo or sac)."
+            )
+        one_step = one_step_reward_signals(self.trainer_settings.reward_signals)
+        n_step = self.hyperparameters.n_step
+        if one_step and n_step > 1:
+            raise TrainerConfigError(
+                f"Behavior {name!r}: reward signal(s) {', '.join(one_step)} learn from "
+                f"1-step transitions, but n_step: {n_step} stores {n_step}-step ones; set "
+                "hyperparameters.n_step: 1 (or use gail without use_actions, or rnd)."
             )
         if self.trainer_settings.behavioral_cloning is not None:
             raise TrainerConfigError(

@@ -22,8 +22,10 @@ This class does the rest:
 3. they go to a :class:`~mla_plugin_core.replay.ReplayBuffer` (or the prioritized one);
 4. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
    ``batch_size`` goes through the optimizer; priorities are updated from its TD errors;
-5. reward signals that learn (curiosity, GAIL, RND) are updated on replay samples every
-   ``reward_signal_steps_per_update`` steps;
+5. reward signals that learn (curiosity, GAIL, RND) are updated on uniform replay samples
+   (also with prioritized replay) every ``reward_signal_steps_per_update`` steps, through
+   :func:`sample_to_agent_buffer`; :func:`one_step_reward_signals` names those that need
+   1-step transitions (``n_step: 1``);
 6. with ``save_replay_buffer``, the buffer is saved beside each checkpoint (write then
    rename) and loaded again on ``--resume``.
 7. on mlagents' forced reset (``end_episode()``: a curriculum lesson change, a self-play
@@ -40,6 +42,7 @@ from __future__ import annotations
 import abc
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -48,6 +51,7 @@ from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
 from mlagents.trainers.policy import Policy
+from mlagents.trainers.settings import RewardSignalType
 from mlagents.trainers.trainer.off_policy_trainer import OffPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 from mlagents_envs.logging_util import get_logger
@@ -96,9 +100,13 @@ class OffPolicyOptimizer(TorchOptimizer):
 def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     """An ``AgentBuffer`` view of a replay sample, for mlagents' reward providers.
 
-    Fills observations, next observations, both action kinds, action masks, ``DONE`` and
-    the extrinsic reward (as ``ENVIRONMENT_REWARDS``): what curiosity, GAIL and RND read.
+    Every key their ``update`` reads (mlagents 0.30.0 to 1.1.0): observations (GAIL, RND,
+    curiosity), next observations and both action kinds (curiosity; GAIL with
+    ``use_actions``), ``DONE`` (GAIL with ``use_actions``) and ``MASKS``, all ones (curiosity
+    averages its losses over it: without it they are NaN and it never learns). Also the
+    action masks and the extrinsic reward (as ``ENVIRONMENT_REWARDS``).
     """
+    n = len(sample.dones)
     buffer = AgentBuffer()
     for i, (obs, next_obs) in enumerate(zip(sample.obs, sample.next_obs, strict=True)):
         buffer[ObsUtil.get_name_at(i)].set(list(obs))
@@ -107,9 +115,32 @@ def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     buffer[BufferKey.DISCRETE_ACTION].set(list(sample.discrete_actions))
     buffer[BufferKey.ACTION_MASK].set(list(sample.action_masks.astype(np.float32)))
     buffer[BufferKey.DONE].set(list(sample.dones.astype(np.float32)))
-    extrinsic = sample.rewards.get("extrinsic", np.zeros(len(sample.dones), np.float32))
+    buffer[BufferKey.MASKS].set(list(np.ones(n, np.float32)))  # every row is a real step
+    extrinsic = sample.rewards.get("extrinsic", np.zeros(n, np.float32))
     buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(extrinsic))
     return buffer
+
+
+def one_step_reward_signals(reward_signals: Mapping[RewardSignalType, object]) -> list[str]:
+    """The reward signals that must learn from 1-step transitions, by name.
+
+    :func:`sample_to_agent_buffer` of an ``n_step`` transition holds ``next_obs`` and
+    ``dones`` of its last step, ``K <= n`` steps later. Curiosity's forward and inverse
+    models need the 1-step next observation (they are evaluated on it when a transition is
+    stored), and GAIL with ``use_actions`` feeds the discriminator the 1-step ``done`` of
+    ``(obs, action)`` (as in the demonstrations). Neither is in an n-step replay row, so
+    with ``n_step > 1`` these signals would learn something else than what they reward;
+    RND and GAIL without actions read observations only and are fine.
+
+    :param reward_signals: ``TrainerSettings.reward_signals``.
+    """
+    names = []
+    for kind, settings in reward_signals.items():
+        if kind == RewardSignalType.CURIOSITY or (
+            kind == RewardSignalType.GAIL and getattr(settings, "use_actions", False)
+        ):
+            names.append(kind.value)
+    return names
 
 
 class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
@@ -347,7 +378,13 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         return bool(stats)
 
     def _update_reward_signals(self) -> None:
-        """Train learning reward signals (curiosity, GAIL, RND) on replay samples."""
+        """Train learning reward signals (curiosity, GAIL, RND) on replay samples.
+
+        The samples are uniform even with prioritized replay, as mlagents' SAC draws them:
+        TD-error priorities describe the Q-network's mistakes, not the data distribution a
+        discriminator or a forward model should fit. A NaN/inf loss stops training
+        (:meth:`stop_if_non_finite`).
+        """
         init_steps = self.hyperparameters.buffer_init_steps
         learning = any(
             name != "extrinsic" for name in self.optimizer.reward_signals
@@ -357,8 +394,13 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             self._step - init_steps
         ) / self.reward_signal_update_steps > self.reward_signal_steps_per_update:
             if learning:
-                batch = sample_to_agent_buffer(self.sample_replay())
-                for name, value in self.optimizer.update_reward_signals(batch).items():
+                assert self.replay is not None
+                # ReplayBuffer.sample: uniform, whatever subclass self.replay is.
+                uniform = ReplayBuffer.sample(self.replay, self.hyperparameters.batch_size)
+                batch = sample_to_agent_buffer(uniform)
+                signal_stats = self.optimizer.update_reward_signals(batch)
+                self.stop_if_non_finite(signal_stats)
+                for name, value in signal_stats.items():
                     stats[name].append(value)
             self.reward_signal_update_steps += 1
         for name, values in stats.items():
