@@ -50,9 +50,11 @@ def make_trainer(
     normalize: bool = False,
     hidden_units: int = 16,
     num_layers: int = 1,
+    load: bool = False,
     **hyperparameters,
 ) -> A2CTrainer:
-    """An A2C trainer with its policy and optimizer, checkpoints under ``tmp_path``."""
+    """An A2C trainer with its policy and optimizer, checkpoints under ``tmp_path``
+    (``load``: resumed from them, as ``--resume``)."""
     signals = {RewardSignalType.EXTRINSIC: RewardSignalSettings(gamma=0.9, strength=1.0)}
     signals.update(extra_signals or {})
     settings = TrainerSettings(
@@ -64,7 +66,7 @@ def make_trainer(
         reward_signals=signals,
         max_steps=10_000,
     )
-    trainer = A2CTrainer("Test", 100, settings, True, False, 1337, str(tmp_path))
+    trainer = A2CTrainer("Test", 100, settings, True, load, 1337, str(tmp_path))
     behavior_id = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
     trainer.add_policy(behavior_id, trainer.create_policy(behavior_id, spec))
     return trainer
