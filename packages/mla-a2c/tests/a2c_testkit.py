@@ -54,7 +54,11 @@ def make_trainer(
     **hyperparameters,
 ) -> A2CTrainer:
     """An A2C trainer with its policy and optimizer, checkpoints under ``tmp_path``
-    (``load``: resumed from them, as ``--resume``)."""
+    (``load``: resumed from them, as ``--resume``).
+
+    As in mlagents' TrainerController, the end-of-run ``save_model`` follows whatever
+    happens in ``add_policy`` (its ``finally``).
+    """
     signals = {RewardSignalType.EXTRINSIC: RewardSignalSettings(gamma=0.9, strength=1.0)}
     signals.update(extra_signals or {})
     settings = TrainerSettings(
@@ -68,7 +72,12 @@ def make_trainer(
     )
     trainer = A2CTrainer("Test", 100, settings, True, load, 1337, str(tmp_path))
     behavior_id = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
-    trainer.add_policy(behavior_id, trainer.create_policy(behavior_id, spec))
+    policy = trainer.create_policy(behavior_id, spec)
+    try:
+        trainer.add_policy(behavior_id, policy)
+    except BaseException:
+        trainer.save_model()
+        raise
     return trainer
 
 

@@ -22,16 +22,8 @@ def test_resume_with_other_hidden_units_is_refused_and_nothing_is_saved(tmp_path
     first._checkpoint()
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
-    # What mlagents' TrainerController does: add the policy, and save at the end whatever
-    # happened (its `finally`).
-    other = make_trainer(SPEC, tmp_path / "unused", hidden_units=32)
-    other.model_saver.model_path = other.artifact_path = str(tmp_path)
-    other.model_saver.load = True
     with pytest.raises(ResumeError) as refused:
-        try:
-            other.model_saver.initialize_or_load()
-        finally:
-            other.save_model()
+        make_trainer(SPEC, tmp_path, hidden_units=32, load=True)
     assert str(refused.value).startswith(
         f"cannot resume {tmp_path / 'checkpoint.pt'}: Policy: network shape differs ("
     )

@@ -16,13 +16,20 @@ ADVICE = "resume with the settings it was saved with"
 
 
 def dqn_trainer(tmp_path, load: bool, hidden_units=16, **hyperparameters) -> DQNTrainer:
+    """A DQN trainer added its policy as mlagents' TrainerController does it: whatever
+    happens in ``add_policy``, the end-of-run ``save_model`` follows (its ``finally``)."""
     settings = trainer_settings(
         **{"save_replay_buffer": True, "buffer_size": 1000, **hyperparameters}
     )
     settings.network_settings = NetworkSettings(hidden_units=hidden_units, num_layers=1)
     trainer = DQNTrainer("Basic", 10, settings, True, load, 0, str(tmp_path))
     behavior_id = BehaviorIdentifiers.from_name_behavior_id("Basic?team=0")
-    trainer.add_policy(behavior_id, trainer.create_policy(behavior_id, behavior_spec()))
+    policy = trainer.create_policy(behavior_id, behavior_spec())
+    try:
+        trainer.add_policy(behavior_id, policy)
+    except BaseException:
+        trainer.save_model()
+        raise
     return trainer
 
 
@@ -52,10 +59,10 @@ def test_resume_with_another_network_or_buffer_is_refused_and_changes_nothing(
     before = files(tmp_path)
     with pytest.raises(ResumeError) as refused:
         dqn_trainer(tmp_path, load=True, **change)
+    assert files(tmp_path) == before
     text = str(refused.value)
     assert text.startswith(f"cannot resume {tmp_path}/") and message in text, text
     assert ADVICE in text and "\n" not in text
-    assert files(tmp_path) == before
     # The original configuration resumes the same network, at the same step.
     again = dqn_trainer(tmp_path, load=True)
     assert again.get_step == 300
