@@ -7,7 +7,6 @@ written here, on the public classes only.
 from __future__ import annotations
 
 import numpy as np
-from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.settings import (
     NetworkSettings,
     RewardSignalSettings,
@@ -27,6 +26,7 @@ from mlagents_envs.base_env import (
 
 from mla_a2c.settings import A2CSettings
 from mla_a2c.trainer import A2CTrainer
+from mla_plugin_core.testing import add_policy_like_mlagents
 
 OBS_SIZE = 4
 
@@ -71,14 +71,7 @@ def make_trainer(
         max_steps=10_000,
     )
     trainer = A2CTrainer("Test", 100, settings, True, load, 1337, str(tmp_path))
-    behavior_id = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
-    policy = trainer.create_policy(behavior_id, spec)
-    try:
-        trainer.add_policy(behavior_id, policy)
-    except BaseException:
-        trainer.save_model()
-        raise
-    return trainer
+    return add_policy_like_mlagents(trainer, spec)
 
 
 def random_action(spec: ActionSpec, rng: np.random.Generator) -> ActionTuple:

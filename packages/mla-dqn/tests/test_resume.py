@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.settings import NetworkSettings
 
 from mla_dqn.trainer import DQNTrainer
 from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.testing import add_policy_like_mlagents
 from tests.dqn_testkit import behavior_spec, trainer_settings
 
 ADVICE = "resume with the settings it was saved with"
@@ -23,14 +23,7 @@ def dqn_trainer(tmp_path, load: bool, hidden_units=16, **hyperparameters) -> DQN
     )
     settings.network_settings = NetworkSettings(hidden_units=hidden_units, num_layers=1)
     trainer = DQNTrainer("Basic", 10, settings, True, load, 0, str(tmp_path))
-    behavior_id = BehaviorIdentifiers.from_name_behavior_id("Basic?team=0")
-    policy = trainer.create_policy(behavior_id, behavior_spec())
-    try:
-        trainer.add_policy(behavior_id, policy)
-    except BaseException:
-        trainer.save_model()
-        raise
-    return trainer
+    return add_policy_like_mlagents(trainer, behavior_spec())
 
 
 def files(folder):
