@@ -172,7 +172,8 @@ def test_kills_at_random_moments_then_resume_continues_and_refusals_change_nothi
 
     # 4. Resumed (stale temporary files removed), killed at a random moment.
     fourth = Run(tmp_path, "5-random", "--resume")
-    fourth.wait_for(lambda: "Resuming training from step" in fourth.output)
+    # The buffer is loaded after the checkpoint and the clean-up.
+    fourth.wait_for(lambda: "transitions from" in fourth.output)
     assert not set(left_behind) & set(os.listdir(fourth.behavior))
     time.sleep(rng.uniform(0.5, 3.0))
     fourth.kill()
