@@ -7,7 +7,6 @@ written here, on the public classes only.
 from __future__ import annotations
 
 import numpy as np
-from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.settings import (
     NetworkSettings,
     RewardSignalSettings,
@@ -27,6 +26,7 @@ from mlagents_envs.base_env import (
 
 from mla_a2c.settings import A2CSettings
 from mla_a2c.trainer import A2CTrainer
+from mla_plugin_core.testing import add_policy_like_mlagents
 
 OBS_SIZE = 4
 
@@ -50,9 +50,15 @@ def make_trainer(
     normalize: bool = False,
     hidden_units: int = 16,
     num_layers: int = 1,
+    load: bool = False,
     **hyperparameters,
 ) -> A2CTrainer:
-    """An A2C trainer with its policy and optimizer, checkpoints under ``tmp_path``."""
+    """An A2C trainer with its policy and optimizer, checkpoints under ``tmp_path``
+    (``load``: resumed from them, as ``--resume``).
+
+    As in mlagents' TrainerController, the end-of-run ``save_model`` follows whatever
+    happens in ``add_policy`` (its ``finally``).
+    """
     signals = {RewardSignalType.EXTRINSIC: RewardSignalSettings(gamma=0.9, strength=1.0)}
     signals.update(extra_signals or {})
     settings = TrainerSettings(
@@ -64,10 +70,8 @@ def make_trainer(
         reward_signals=signals,
         max_steps=10_000,
     )
-    trainer = A2CTrainer("Test", 100, settings, True, False, 1337, str(tmp_path))
-    behavior_id = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
-    trainer.add_policy(behavior_id, trainer.create_policy(behavior_id, spec))
-    return trainer
+    trainer = A2CTrainer("Test", 100, settings, True, load, 1337, str(tmp_path))
+    return add_policy_like_mlagents(trainer, spec)
 
 
 def random_action(spec: ActionSpec, rng: np.random.Generator) -> ActionTuple:

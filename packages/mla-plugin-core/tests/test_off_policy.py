@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
-from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import (
     CuriositySettings,
@@ -27,6 +26,7 @@ from mlagents_envs.base_env import (
     ObservationType,
 )
 
+from mla_plugin_core.config_errors import ResumeError
 from mla_plugin_core.off_policy import (
     OffPolicyOptimizer,
     OffPolicyPluginTrainer,
@@ -229,9 +229,11 @@ def test_updates_follow_steps_per_update_and_update_priorities(tmp_path):
     np.testing.assert_allclose(trainer.replay.priorities(sampled), expected)
 
 
-def _resumed(tmp_path, spec=SPEC):
+def _resumed(tmp_path, spec=SPEC, buffer_size=100):
     settings = TrainerSettings(
-        hyperparameters=OffPolicySettings(batch_size=2, buffer_size=100, save_replay_buffer=True)
+        hyperparameters=OffPolicySettings(
+            batch_size=2, buffer_size=buffer_size, save_replay_buffer=True
+        )
     )
     trainer = RecordingTrainer("Test", 10, settings, True, True, 0, str(tmp_path))
     identifiers = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
@@ -239,13 +241,17 @@ def _resumed(tmp_path, spec=SPEC):
     return trainer
 
 
-def test_replay_buffer_resumes_and_a_mismatching_file_is_left_alone(tmp_path):
+def _trained_and_saved(tmp_path):
     trainer = make_trainer(tmp_path, batch_size=2, buffer_size=100, save_replay_buffer=True)
     trainer._process_trajectory(
         trajectory("a", [experience(0, 1.0), experience(1, 2.0, done=True)], 2)
     )
-    trainer.model_saver.save_checkpoint("Test", 2)
-    trainer.save_replay_buffer()
+    trainer._checkpoint()
+    return trainer
+
+
+def test_replay_buffer_resumes_and_a_mismatching_file_is_left_alone(tmp_path):
+    _trained_and_saved(tmp_path)
     assert (tmp_path / "Test-2.pt").exists() and (tmp_path / "Test-2.onnx").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
@@ -253,14 +259,47 @@ def test_replay_buffer_resumes_and_a_mismatching_file_is_left_alone(tmp_path):
     assert len(again.replay) == 2
     np.testing.assert_array_equal(stored(again)["rewards"], [1.0, 2.0])
 
-    before = (tmp_path / "replay_buffer.npz").read_bytes()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ResumeError) as refused:  # another buffer_size
+        _resumed(tmp_path, buffer_size=50)
+    assert str(refused.value) == (
+        f"cannot resume {tmp_path / 'replay_buffer.npz'}: saved replay buffer has "
+        "capacity=100, this buffer has capacity=50; resume with the settings it was saved "
+        "with, move the file away, or set save_replay_buffer: false to start with an empty "
+        "buffer"
+    )
     other_spec = BehaviorSpec(
         [ObservationSpec((5,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vec")],
         ActionSpec.create_discrete(BRANCHES),
     )
-    with pytest.raises(TrainerConfigError, match="replay_buffer.npz.*left untouched"):
+    with pytest.raises(ResumeError, match=r"checkpoint.pt: Policy: network shape differs"):
         _resumed(tmp_path, other_spec)
-    assert (tmp_path / "replay_buffer.npz").read_bytes() == before
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_end_of_run_save_writes_the_replay_buffer_once(tmp_path, monkeypatch):
+    trainer = _trained_and_saved(tmp_path)
+    writes = []
+    save = type(trainer.replay).save
+    monkeypatch.setattr(
+        type(trainer.replay), "save", lambda self, *a, **k: writes.append(1) or save(self, *a, **k)
+    )
+    trainer._process_trajectory(trajectory("a", [experience(2, 3.0, done=True)], 3))
+    trainer.save_model()  # mlagents: _checkpoint (saves the buffer), then saves it again
+    assert len(writes) == 1
+    assert len(_resumed(tmp_path).replay) == 3
+
+
+def test_replay_buffer_saved_at_another_step_than_the_checkpoint_loads_with_a_warning(
+    tmp_path, caplog
+):
+    trainer = _trained_and_saved(tmp_path)  # checkpoint and buffer at step 2
+    trainer._process_trajectory(trajectory("a", [experience(2, 3.0, done=True)], 3))
+    trainer.model_saver.save_checkpoint("Test", trainer._step)  # killed before the buffer
+    with caplog.at_level("WARNING"):
+        again = _resumed(tmp_path)
+    assert again._step == 3 and len(again.replay) == 2
+    assert "replay_buffer.npz was saved at step 2 and the checkpoint at step 3" in caplog.text
 
 
 def test_sample_to_agent_buffer_has_what_reward_providers_read(tmp_path):

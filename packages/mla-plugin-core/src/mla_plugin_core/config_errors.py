@@ -13,6 +13,11 @@ without naming the key. :func:`install` fixes both, for every trainer of the run
 - so does the :class:`~mla_plugin_core.finite.NonFiniteError` that stops training at a NaN
   or an infinity, as ``mlagents-learn: training stopped: <message>``.
 
+A :class:`ResumeError` (a ``--resume`` whose saved state does not fit) takes the same way
+out, and while it unwinds nothing is written: :func:`refusing_resume` tells our trainers'
+saves to do nothing, and mlagents' end-of-run writes of ``configuration.yaml``,
+``timers.json`` and ``training_status.json`` are skipped.
+
 It is called by the entry point of every plugin built on this package
 (:func:`mla_plugin_core.entry_point.make_entry_point`), which mlagents calls before it reads
 the YAML.
@@ -20,6 +25,7 @@ the YAML.
 
 from __future__ import annotations
 
+import functools
 import sys
 from types import TracebackType
 from typing import Any
@@ -28,6 +34,47 @@ import mlagents.trainers.settings as mla_settings
 from mlagents.trainers.exception import TrainerConfigError
 
 from mla_plugin_core.finite import NonFiniteError
+
+
+class ResumeError(TrainerConfigError):
+    """``--resume`` cannot continue from what is on disk; nothing was written.
+
+    The message is one line: ``cannot resume <file>: <what differs>; <what to do>``.
+    """
+
+
+def refusing_resume() -> bool:
+    """Whether a :class:`ResumeError` is unwinding the stack (so nothing may be saved).
+
+    True inside the ``finally`` blocks that mlagents runs on the way out (its end-of-run
+    save of every trainer, its bookkeeping files).
+    """
+    return isinstance(sys.exc_info()[1], ResumeError)
+
+
+def _skipped_when_refusing_resume(write: Any) -> Any:
+    @functools.wraps(write)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if refusing_resume():
+            return None
+        return write(*args, **kwargs)
+
+    guarded._mla_wrapped = True  # type: ignore[attr-defined]
+    return guarded
+
+
+#: mlagents' end-of-run writes (``mlagents.trainers.learn``), skipped after a ResumeError.
+_LEARN_WRITES = ("write_run_options", "write_timing_tree", "write_training_status")
+
+
+def _learn_modules() -> list[Any]:
+    """``mlagents.trainers.learn`` as loaded: the module, and ``__main__`` under ``python -m``."""
+    found = []
+    for module in (sys.modules.get("mlagents.trainers.learn"), sys.modules.get("__main__")):
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.name == "mlagents.trainers.learn" and module not in found:
+            found.append(module)
+    return found
 
 
 def _structure_naming_the_key(original: Any) -> Any:
@@ -56,10 +103,13 @@ def _excepthook(
         tb: TracebackType | None,
     ) -> None:
         if isinstance(exc, (TrainerConfigError, NonFiniteError)):
-            kind = (
-                "configuration error" if isinstance(exc, TrainerConfigError) else "training stopped"
-            )
-            print(f"mlagents-learn: {kind}: {exc}", file=sys.stderr)
+            if isinstance(exc, ResumeError):
+                kind = ""
+            elif isinstance(exc, TrainerConfigError):
+                kind = "configuration error: "
+            else:
+                kind = "training stopped: "
+            print(f"mlagents-learn: {kind}{exc}", file=sys.stderr)
             sys.stderr.flush()
             return
         previous(exc_type, exc, tb)
@@ -69,7 +119,12 @@ def _excepthook(
 
 
 def install() -> None:
-    """Install both fixes; calling it again does nothing."""
+    """Install the fixes; calling it again does nothing."""
+    for learn in _learn_modules():
+        for name in _LEARN_WRITES:
+            write = getattr(learn, name, None)
+            if write is not None and not getattr(write, "_mla_wrapped", False):
+                setattr(learn, name, _skipped_when_refusing_resume(write))
     if not getattr(mla_settings.check_and_structure, "_mla_wrapped", False):
         mla_settings.check_and_structure = _structure_naming_the_key(
             mla_settings.check_and_structure

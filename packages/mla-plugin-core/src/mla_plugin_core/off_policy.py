@@ -48,7 +48,6 @@ from typing import NamedTuple
 import numpy as np
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.buffer import AgentBuffer, BufferKey
-from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
 from mlagents.trainers.policy import Policy
 from mlagents.trainers.settings import RewardSignalType
@@ -56,6 +55,7 @@ from mlagents.trainers.trainer.off_policy_trainer import OffPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 from mlagents_envs.logging_util import get_logger
 
+from mla_plugin_core.config_errors import ResumeError
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
 from mla_plugin_core.replay import (
     NStepAccumulator,
@@ -200,26 +200,59 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def replay_path(self) -> str:
         return os.path.join(self.artifact_path, REPLAY_FILENAME)
 
+    #: The step of the last replay buffer save (the buffer only changes when steps do).
+    _replay_saved_at_step: int | None = None
+
     def save_replay_buffer(self) -> None:
-        """Save the replay buffer beside the checkpoints; the old file survives a crash."""
+        """Save the replay buffer beside the checkpoints, with the step of the checkpoint
+        it goes with; the old file survives a crash.
+
+        Once per step: mlagents' end-of-run ``save_model`` calls ``_checkpoint``, which
+        saves the buffer, and then saves it again; the second call does nothing.
+        """
         if self.replay is None:
             return
-        self.replay.save(self.replay_path)
+        if self._replay_saved_at_step == self._step:
+            logger.debug(f"Replay buffer already saved at step {self._step}.")
+            return
+        self.replay.save(self.replay_path, info={"step": int(self._step)})
+        self._replay_saved_at_step = int(self._step)
         logger.info(
             f"Saved replay buffer ({len(self.replay)} transitions, "
             f"{os.path.getsize(self.replay_path)} bytes) to {self.replay_path}."
         )
 
     def load_replay_buffer(self) -> None:
+        """Load the saved buffer, or stop with a one-line
+        :class:`~mla_plugin_core.config_errors.ResumeError` (nothing written) when it does
+        not fit this configuration.
+
+        A buffer saved at another step than the checkpoint (a kill between the two
+        writes) is loaded with a warning: its transitions are valid experience, only
+        older (or newer) than the network.
+        """
         assert self.replay is not None
+        path = self.replay_path
         try:
-            self.replay.load(self.replay_path)
-        except ValueError as err:
-            raise TrainerConfigError(
-                f"Cannot resume the replay buffer {self.replay_path}: {err}. It was left "
-                "untouched; move it away or set save_replay_buffer: false to start a new one."
+            info = self.replay.load(path)
+        except Exception as err:  # a mismatch (ValueError) or a foreign/damaged file
+            reason = str(err).removeprefix(f"{path}: ")
+            if not isinstance(err, ValueError):
+                reason = f"unreadable ({type(err).__name__}: {reason})"
+            raise ResumeError(
+                f"cannot resume {path}: {' '.join(reason.split())}; resume with the settings "
+                "it was saved with, move the file away, or set save_replay_buffer: false to "
+                "start with an empty buffer"
             ) from err
-        logger.info(f"Loaded {len(self.replay)} transitions from {self.replay_path}.")
+        saved_step = info.get("step")
+        if saved_step is not None and int(saved_step) != self._step:
+            logger.warning(
+                f"{path} was saved at step {saved_step} and the checkpoint at step "
+                f"{self._step} (the run was killed between the two writes): resuming with "
+                f"its {len(self.replay)} transitions."
+            )
+        self._replay_saved_at_step = None if saved_step is None else int(saved_step)
+        logger.info(f"Loaded {len(self.replay)} transitions from {path}.")
 
     def maybe_load_replay_buffer(self) -> None:
         if self.replay is None or not (self.load and self.checkpoint_replay_buffer):

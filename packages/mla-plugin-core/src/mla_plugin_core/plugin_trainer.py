@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +18,35 @@ from mlagents_envs.logging_util import get_logger
 
 from mla_plugin_core import finite
 from mla_plugin_core.checkpoint import AtomicTorchModelSaver
+from mla_plugin_core.config_errors import refusing_resume
+
+#: When this process loaded the trainers (before any of them opened a TensorBoard file).
+_STARTED = int(time.time())
+
+#: TensorBoard's event files: ``events.out.tfevents.<seconds>.<host>.<pid>.<n>[suffix]``.
+_EVENTS_NAME = re.compile(r"^events\.out\.tfevents\.(\d+)\..*\.(\d+)\.\d+$")
+
+
+def remove_events_files_of_this_process(folder: str) -> list[str]:
+    """Delete the TensorBoard event files this process created in ``folder``.
+
+    mlagents opens one for each trainer as soon as it exists (it writes the
+    hyperparameters there); after a refused ``--resume`` that file is the only trace of
+    the attempt. Only files named with this process id and created since it started are
+    touched.
+
+    :return: the paths removed.
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(folder):
+            match = _EVENTS_NAME.match(name)
+            if match and int(match[2]) == os.getpid() and int(match[1]) >= _STARTED:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+                    removed.append(os.path.join(folder, name))
+    return removed
+
 
 logger = get_logger(__name__)
 
@@ -22,8 +55,8 @@ NON_FINITE_STAT = "Errors/Non-finite"
 
 
 class PluginTrainerMixin:
-    """Atomic checkpoints, a stop at the first NaN/inf, and the single policy a (non
-    self-play) trainer owns.
+    """Atomic checkpoints, a strict ``--resume`` that writes nothing when it refuses, a
+    stop at the first NaN/inf, and the single policy a (non self-play) trainer owns.
 
     Put it first among the bases: ``class T(PluginTrainerMixin, OnPolicyTrainer)``.
     """
@@ -97,8 +130,18 @@ class PluginTrainerMixin:
         return super()._checkpoint()  # type: ignore[misc]
 
     def save_model(self) -> None:
-        """mlagents' end-of-run save, skipped after a NaN/inf: the model in memory is not
-        finite, and the last (finite) checkpoint files must stay as they are."""
+        """mlagents' end-of-run save, skipped in two cases.
+
+        - While a refused ``--resume`` unwinds (a
+          :class:`~mla_plugin_core.config_errors.ResumeError`): the files it refused to load
+          must stay as they are, and the model in memory was never trained. The TensorBoard
+          file mlagents opened for this trainer is removed too: the attempt leaves no trace.
+        - After a NaN/inf: the model in memory is not finite, and the last (finite)
+          checkpoint files must stay as they are.
+        """
+        if refusing_resume():
+            remove_events_files_of_this_process(self.artifact_path)  # type: ignore[attr-defined]
+            return
         if self.non_finite is not None:
             logger.debug(f"{self.brain_name}: final model not saved ({self.non_finite})")
             return

@@ -326,13 +326,16 @@ class ReplayBuffer:
     def _restore_extra(self, meta: Mapping[str, Any], data: Mapping[str, Array]) -> None:
         """Inverse of :meth:`_extra_state`."""
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, info: Mapping[str, Any] | None = None) -> None:
         """Write the buffer to ``path`` (an uncompressed ``.npz``) atomically.
 
         The file holds the format version, :attr:`spec`, the ring position, the sampling
         generator state and the filled part of every array (and, for prioritized replay,
         the priorities). The data goes to a temporary file in the same directory that then
         replaces ``path``, so a crash mid-save leaves any previous file intact.
+
+        :param info: JSON-serialisable facts kept with the buffer and returned by
+            :meth:`load` (the trainer stores the step of the checkpoint it goes with).
         """
         extra_meta, extra_arrays = self._extra_state()
         meta = {
@@ -341,6 +344,7 @@ class ReplayBuffer:
             "position": self._position,
             "size": self._size,
             "rng_state": self._rng.bit_generator.state,
+            "info": dict(info or {}),
             **extra_meta,
         }
         arrays = {key: array[: self._size] for key, array in self._storage.items()}
@@ -349,10 +353,12 @@ class ReplayBuffer:
         with atomic_write(path) as file:
             np.savez(file, **arrays)
 
-    def load(self, path: str | os.PathLike) -> None:
+    def load(self, path: str | os.PathLike) -> dict[str, Any]:
         """Replace this buffer's content with the one saved at ``path``.
 
         Sampling afterwards continues exactly as it would have from the saved buffer.
+
+        :return: the ``info`` given to :meth:`save` (``{}`` for files written without).
 
         :raises ValueError: if the format version or any field of :attr:`spec` (capacity
             included) differs; the message names the field.
@@ -378,6 +384,7 @@ class ReplayBuffer:
             self._position = int(meta["position"])
             self._rng.bit_generator.state = meta["rng_state"]
             self._restore_extra(meta, data)
+        return dict(meta.get("info", {}))
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):

@@ -2,7 +2,10 @@
 
 - :func:`run_mlagents_learn` runs the real ``mlagents-learn`` on a trainer YAML against an
   environment executable (the ``mla-env-*`` console scripts of ``mla-envs``) and returns a
-  :class:`TrainingRun` with the reward curve read from its TensorBoard events.
+  :class:`TrainingRun` with the reward curve read from its TensorBoard events;
+  :func:`mlagents_learn_command` gives the same command line, to start it yourself.
+- :func:`add_policy_like_mlagents` adds a trainer's policy in a unit test as
+  ``mlagents-learn`` does (its end-of-run save follows a failure).
 - The pytest plugin (loaded automatically when this package is installed) offers the
   fixture ``mla_train``, the same function with ``results_dir`` set to the test's
   temporary folder::
@@ -15,8 +18,17 @@
 from mla_plugin_core.testing.learn import (
     TrainingRun,
     environment_executable,
+    mlagents_learn_command,
     read_reward_curve,
     run_mlagents_learn,
 )
+from mla_plugin_core.testing.trainers import add_policy_like_mlagents
 
-__all__ = ["TrainingRun", "environment_executable", "read_reward_curve", "run_mlagents_learn"]
+__all__ = [
+    "TrainingRun",
+    "add_policy_like_mlagents",
+    "environment_executable",
+    "mlagents_learn_command",
+    "read_reward_curve",
+    "run_mlagents_learn",
+]

@@ -139,6 +139,50 @@ def _deep_update(target: dict[str, Any], update: Mapping[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
+def mlagents_learn_command(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    env: str,
+    results_dir: str | os.PathLike[str],
+    run_id: str = "run",
+    max_steps: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    num_envs: int = 1,
+    env_args: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+) -> tuple[list[str], Path]:
+    """The ``mlagents-learn`` command line of :func:`run_mlagents_learn`, and its run folder.
+
+    Writes the (overridden) YAML to ``results_dir/<run_id>.yaml``; for tests that start the
+    process themselves (``subprocess.Popen``), e.g. to kill it at a chosen moment. The
+    parameters are those of :func:`run_mlagents_learn`.
+    """
+    if isinstance(config, Mapping):
+        settings: dict[str, Any] = copy.deepcopy(dict(config))
+    else:
+        settings = yaml.safe_load(Path(config).read_text())
+    for behavior in settings.get("behaviors", {}).values():
+        if max_steps is not None:
+            behavior["max_steps"] = int(max_steps)
+        if overrides:
+            _deep_update(behavior, overrides)
+    results = Path(results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    config_path = results / f"{run_id}.yaml"
+    config_path.write_text(yaml.safe_dump(settings))
+    command = [
+        sys.executable, "-m", "mlagents.trainers.learn", str(config_path),
+        "--run-id", run_id, "--results-dir", str(results), "--force",
+        "--seed", str(seed), "--no-graphics", "--num-envs", str(num_envs),
+        "--base-port", str(free_base_port(num_envs)),
+        "--env", environment_executable(env), *extra_args,
+    ]  # fmt: skip
+    if env_args:
+        command += ["--env-args", *env_args]  # must come last: everything after goes to the env
+    return command, results / run_id
+
+
 def run_mlagents_learn(
     config: str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -163,35 +207,25 @@ def run_mlagents_learn(
         ``{"hyperparameters": {"learning_rate": 1e-3}}``.
     :param seed: ``--seed``; with the same seed and config a run is reproducible.
     :param env_args: passed after ``--env-args`` (e.g. ``["--gym-id", "CartPole-v1"]``).
+    :param extra_args: more ``mlagents-learn`` options, e.g. ``["--resume"]``.
     :param timeout: seconds before the run is killed (a ``subprocess.TimeoutExpired``).
 
     The run listens on free ports (``--base-port``), so runs may go on in parallel.
     """
-    if isinstance(config, Mapping):
-        settings: dict[str, Any] = copy.deepcopy(dict(config))
-    else:
-        settings = yaml.safe_load(Path(config).read_text())
-    for behavior in settings.get("behaviors", {}).values():
-        if max_steps is not None:
-            behavior["max_steps"] = int(max_steps)
-        if overrides:
-            _deep_update(behavior, overrides)
-    results = Path(results_dir)
-    results.mkdir(parents=True, exist_ok=True)
-    config_path = results / f"{run_id}.yaml"
-    config_path.write_text(yaml.safe_dump(settings))
-    command = [
-        sys.executable, "-m", "mlagents.trainers.learn", str(config_path),
-        "--run-id", run_id, "--results-dir", str(results), "--force",
-        "--seed", str(seed), "--no-graphics", "--num-envs", str(num_envs),
-        "--base-port", str(free_base_port(num_envs)),
-        "--env", environment_executable(env), *extra_args,
-    ]  # fmt: skip
-    if env_args:
-        command += ["--env-args", *env_args]  # must come last: everything after goes to the env
+    command, run_dir = mlagents_learn_command(
+        config,
+        env=env,
+        results_dir=results_dir,
+        run_id=run_id,
+        max_steps=max_steps,
+        overrides=overrides,
+        seed=seed,
+        num_envs=num_envs,
+        env_args=env_args,
+        extra_args=extra_args,
+    )
     completed = subprocess.run(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )
-    run_dir = results / run_id
     rewards = read_reward_curve(run_dir) if run_dir.is_dir() else {}
     return TrainingRun(run_dir, completed.returncode, completed.stdout, rewards)

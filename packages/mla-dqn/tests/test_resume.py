@@ -1,0 +1,63 @@
+"""``--resume`` of DQN with a configuration that does not fit the checkpoint: refused in
+one line, no file changed, and the original configuration still resumes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mlagents.trainers.settings import NetworkSettings
+
+from mla_dqn.trainer import DQNTrainer
+from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.testing import add_policy_like_mlagents
+from tests.dqn_testkit import behavior_spec, trainer_settings
+
+ADVICE = "resume with the settings it was saved with"
+
+
+def dqn_trainer(tmp_path, load: bool, hidden_units=16, **hyperparameters) -> DQNTrainer:
+    """A DQN trainer added its policy as mlagents' TrainerController does it: whatever
+    happens in ``add_policy``, the end-of-run ``save_model`` follows (its ``finally``)."""
+    settings = trainer_settings(
+        **{"save_replay_buffer": True, "buffer_size": 1000, **hyperparameters}
+    )
+    settings.network_settings = NetworkSettings(hidden_units=hidden_units, num_layers=1)
+    trainer = DQNTrainer("Basic", 10, settings, True, load, 0, str(tmp_path))
+    return add_policy_like_mlagents(trainer, behavior_spec())
+
+
+def files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            dict(hidden_units=32),
+            "checkpoint.pt: Policy: network shape differs (network_body._body_endoder.seq_layers.0"
+            ".weight [16, 4] saved, [32, 4] now)",
+        ),
+        (dict(dueling=True), "checkpoint.pt: Policy: network layers differ (only in this"),
+        (dict(buffer_size=2000), "replay_buffer.npz: saved replay buffer has capacity=1000"),
+    ],
+)
+def test_resume_with_another_network_or_buffer_is_refused_and_changes_nothing(
+    tmp_path, change, message
+):
+    first = dqn_trainer(tmp_path, load=False)
+    first.policy.increment_step(300)
+    first._step = 300
+    first._checkpoint()
+    before = files(tmp_path)
+    with pytest.raises(ResumeError) as refused:
+        dqn_trainer(tmp_path, load=True, **change)
+    assert files(tmp_path) == before
+    text = str(refused.value)
+    assert text.startswith(f"cannot resume {tmp_path}/") and message in text, text
+    assert ADVICE in text and "\n" not in text
+    # The original configuration resumes the same network, at the same step.
+    again = dqn_trainer(tmp_path, load=True)
+    assert again.get_step == 300
+    for name, value in first.policy.actor.state_dict().items():
+        torch.testing.assert_close(again.policy.actor.state_dict()[name], value)

@@ -1,0 +1,211 @@
+"""Checkpoints: atomic writes with normal permissions, stale temporary files, a strict
+``--resume`` that refuses in one line and writes nothing."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+import torch
+
+from mla_plugin_core import config_errors
+from mla_plugin_core.atomic_file import atomic_write, remove_stale_temporaries
+from mla_plugin_core.checkpoint import (
+    METADATA_KEY,
+    PARTIAL_ONNX_NAME,
+    AtomicTorchModelSaver,
+    resume_mismatch,
+)
+from mla_plugin_core.config_errors import ResumeError, refusing_resume
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_atomic_write_gives_the_mode_open_would_give(tmp_path):
+    with atomic_write(tmp_path / "a.npz") as file:
+        file.write(b"x")
+    with open(tmp_path / "b.npz", "wb") as file:
+        file.write(b"x")
+    assert (tmp_path / "a.npz").stat().st_mode == (tmp_path / "b.npz").stat().st_mode
+    assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o666 & ~umask()
+
+
+def test_stale_temporaries_of_ours_are_removed_and_nothing_else(tmp_path):
+    ours = [
+        ".checkpoint.pt.k3j_9a0z.tmp",
+        ".replay_buffer.npz.0a1b2c3d.tmp",
+        ".Basic-9.partial.onnx",
+    ]
+    others = [".hidden", "notes.tmp", ".x.tmp", "checkpoint.pt", ".x.pt.toolong12.tmp"]
+    for name in ours + others:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ours[0]).write_bytes(b"")
+    removed = remove_stale_temporaries(tmp_path, [PARTIAL_ONNX_NAME])
+    assert sorted(os.path.basename(p) for p in removed) == sorted(ours)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others + ["sub"])
+    assert (tmp_path / "sub" / ours[0]).exists()
+
+
+class Net(torch.nn.Module):
+    def __init__(self, hidden=4, head=True):
+        super().__init__()
+        self.body = torch.nn.Linear(3, hidden)
+        if head:
+            self.head = torch.nn.Linear(hidden, 2)
+
+
+def modules(hidden=4, head=True):
+    net = Net(hidden, head)
+    adam = torch.optim.Adam(net.parameters())
+    out = net.body(torch.zeros(1, 3))
+    (net.head(out) if head else out).sum().backward()
+    adam.step()  # Adam now holds a state per parameter
+    return {"Policy": net, "Optimizer:adam": adam}
+
+
+def saved(mods, trainer_type="dqn"):
+    content = {name: module.state_dict() for name, module in mods.items()}
+    content[METADATA_KEY] = {"trainer_type": trainer_type, "step": 10}
+    return content
+
+
+@pytest.mark.parametrize(
+    "now, trainer_type, expected",
+    [
+        (dict(hidden=4), "dqn", None),
+        (
+            dict(hidden=8),
+            "dqn",
+            "Policy: network shape differs (body.weight [4, 3] saved, [8, 3] now)",
+        ),
+        (
+            dict(head=False),
+            "dqn",
+            "Policy: network layers differ (only in the checkpoint: head.bias, head.weight)",
+        ),
+        (dict(hidden=4), "a2c", "saved by trainer_type 'dqn', the configuration asks for 'a2c'"),
+    ],
+)
+def test_resume_mismatch_names_the_first_difference(now, trainer_type, expected):
+    assert resume_mismatch(saved(modules()), modules(**now), trainer_type) == expected
+
+
+def test_resume_mismatch_of_modules_and_of_optimizer_state():
+    before = saved(modules())
+    now = modules()
+    del before["Optimizer:adam"]
+    assert resume_mismatch(before, now, "dqn") == (
+        "modules differ (only in this configuration: Optimizer:adam)"
+    )
+    before = saved(modules())
+    before["Optimizer:adam"]["param_groups"][0]["params"] = [0, 1]
+    assert resume_mismatch(before, now, "dqn") == (
+        "Optimizer:adam: optimizer parameters differ ([2] tensors per group saved, [4] now)"
+    )
+    before = saved(modules())
+    before["Optimizer:adam"]["state"][0]["exp_avg"] = torch.zeros(9, 3)
+    assert resume_mismatch(before, now, "dqn") == (
+        "Optimizer:adam: optimizer state differs (exp_avg of parameter 0: [9, 3] saved, [4, 3] now)"
+    )
+
+
+def saver(tmp_path, load, trainer_type="ppo", **kwargs):
+    # What the saver reads of TrainerSettings (whose trainer types need registering).
+    settings = types.SimpleNamespace(init_path=None, keep_checkpoints=5, trainer_type=trainer_type)
+    result = AtomicTorchModelSaver(settings, str(tmp_path), load)
+    result.modules.update(modules(**kwargs))
+    return result
+
+
+def test_checkpoint_records_trainer_type_and_step_and_resume_is_checked(tmp_path):
+    saver(tmp_path, load=False).save_checkpoint("Basic", 10)
+    content = torch.load(tmp_path / "checkpoint.pt")
+    assert content[METADATA_KEY] == {"trainer_type": "ppo", "step": 10}
+    for name in ("checkpoint.pt", "Basic-10.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask()
+    saver(tmp_path, load=True).check_resumable()  # fits
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ResumeError) as refused:
+        saver(tmp_path, load=True, hidden=8).initialize_or_load()
+    assert str(refused.value) == (
+        f"cannot resume {tmp_path / 'checkpoint.pt'}: Policy: network shape differs "
+        "(body.weight [4, 3] saved, [8, 3] now); resume with the settings it was saved with "
+        "(configuration.yaml of the run), or start a new run (another --run-id, or --force "
+        "without --resume)"
+    )
+    with pytest.raises(ResumeError, match="saved by trainer_type 'ppo', the configuration asks"):
+        saver(tmp_path, load=True, trainer_type="sac").initialize_or_load()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+
+
+def test_resume_without_checkpoint_or_with_a_damaged_one_is_one_line(tmp_path):
+    with pytest.raises(ResumeError) as refused:
+        saver(tmp_path, load=True).initialize_or_load()
+    assert str(refused.value) == (
+        f"cannot resume {tmp_path / 'checkpoint.pt'}: no checkpoint yet (the run stopped "
+        "before its first checkpoint); run without --resume (with --force to reuse the run id)"
+    )
+    (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ResumeError, match=r"checkpoint.pt: unreadable \(") as refused:
+        saver(tmp_path, load=True).initialize_or_load()
+    assert "\n" not in str(refused.value)
+
+
+def test_start_removes_stale_temporaries_after_the_check(tmp_path):
+    saver(tmp_path, load=False).save_checkpoint("Basic", 10)
+    (tmp_path / ".checkpoint.pt.abcd1234.tmp").write_bytes(b"half")
+    with pytest.raises(ResumeError):
+        saver(tmp_path, load=True, hidden=8).initialize_or_load()
+    assert (tmp_path / ".checkpoint.pt.abcd1234.tmp").exists()  # a refusal changes nothing
+    saver(tmp_path, load=False).initialize_or_load()  # (a resume: the kill test of mla-dqn)
+    assert not (tmp_path / ".checkpoint.pt.abcd1234.tmp").exists()
+
+
+def test_refusing_resume_is_true_only_while_a_resume_error_unwinds():
+    seen = []
+    with pytest.raises(ResumeError):
+        try:
+            raise ResumeError("cannot resume x: y")
+        finally:
+            seen.append(refusing_resume())
+    with pytest.raises(ValueError):
+        try:
+            raise ValueError
+        finally:
+            seen.append(refusing_resume())
+    assert seen == [True, False] and not refusing_resume()
+
+
+def test_resume_error_is_one_line_and_mlagents_end_of_run_writes_are_skipped(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, types
+        learn = types.ModuleType("mlagents.trainers.learn")
+        learn.__spec__ = types.SimpleNamespace(name="mlagents.trainers.learn")
+        def write_run_options(folder, options):
+            open({str(tmp_path / "configuration.yaml")!r}, "w").write("written")
+        learn.write_run_options = write_run_options
+        sys.modules["mlagents.trainers.learn"] = learn
+        from mla_plugin_core import config_errors
+        config_errors.install()
+        try:
+            learn.write_run_options(None, None)
+            raise config_errors.ResumeError("cannot resume a: b; c")
+        finally:
+            import os
+            os.remove({str(tmp_path / "configuration.yaml")!r})
+            learn.write_run_options(None, None)  # skipped: nothing written
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "mlagents-learn: cannot resume a: b; c"
+    assert not (tmp_path / "configuration.yaml").exists()
+    assert config_errors.ResumeError.__mro__[1].__name__ == "TrainerConfigError"
