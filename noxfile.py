@@ -168,7 +168,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11", tags=["latest", "static"])
 def typecheck(session: nox.Session) -> None:
-    """mypy on mla-plugin-core (the public API plugin authors build on)."""
+    """mypy on mla-plugin-core (the public API plugin authors build on) and mla-protobuf."""
     install_with_mlagents(
         session,
         "1.1.0",
@@ -183,6 +183,7 @@ def typecheck(session: nox.Session) -> None:
         "--config-file",
         str(ROOT / "mypy.ini"),
         str(ROOT / "packages" / "mla-plugin-core" / "src"),
+        str(ROOT / "packages" / "mla-protobuf" / "src"),
     )
 
 

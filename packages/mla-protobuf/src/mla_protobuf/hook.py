@@ -17,6 +17,7 @@ the normal import system.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.machinery
 import sys
 from collections.abc import Sequence
@@ -105,7 +106,7 @@ def build_module(namespace: dict[str, Any], module_name: str, serialized: bytes)
     builder.BuildTopDescriptorsAndMessages(descriptor, module_name, namespace)
 
 
-class DescriptorLoader:
+class DescriptorLoader(importlib.abc.Loader):
     """Loads one old-style ``_pb2`` module from its serialized descriptor (never runs it)."""
 
     def __init__(self, serialized: bytes) -> None:
@@ -119,7 +120,7 @@ class DescriptorLoader:
         _FINDER.loaded.append(module.__name__)
 
 
-class DescriptorFinder:
+class DescriptorFinder(importlib.abc.MetaPathFinder):
     """A ``sys.meta_path`` finder for old-style modules of :data:`PACKAGE`."""
 
     def __init__(self) -> None:
