@@ -18,7 +18,8 @@ Steps per second are measured between mlagents' first and last summary (start-up
 out). Usage::
 
     python benchmarks/protocol.py --old-python /path/old/bin/python \\
-        --new-python /path/new/bin/python [--repeats 3] [--seed 1] [--out results.json]
+        --new-python /path/new/bin/python [--repeats 3] [--seed 1] [--steps-scale 1.0]
+        [--skip-trainers] [--out results.json]
 
 The script itself needs only the standard library; it re-runs itself in each venv
 (``--worker ...``) for the measurements, at ``nice`` 10.
@@ -226,6 +227,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-trainers", action="store_true", help="no DQN/A2C runs")
+    parser.add_argument(
+        "--steps-scale", type=float, default=1.0, help="scale every run's steps (busy machine)"
+    )
     parser.add_argument("--out", type=Path, help="write all results as JSON")
     parser.add_argument("--worker", choices=["messages", "pipeline", "dqn", "a2c"])
     parser.add_argument("--agents", type=int, nargs="+", default=list(MESSAGE_AGENTS))
@@ -238,9 +242,10 @@ def main() -> None:
     os.nice(10)
     sides = {"old": args.old_python, "new": args.new_python}
     cases = [("messages", None, None)]
-    cases += [("pipeline", agents, steps) for agents, steps in PIPELINE.items()]
+    scaled = lambda steps: int(steps * args.steps_scale)  # noqa: E731
+    cases += [("pipeline", agents, scaled(steps)) for agents, steps in PIPELINE.items()]
     if not args.skip_trainers:
-        cases += [("dqn", 8, TRAINER_STEPS), ("a2c", 8, TRAINER_STEPS)]
+        cases += [("dqn", 8, scaled(TRAINER_STEPS)), ("a2c", 8, scaled(TRAINER_STEPS))]
     raw: dict = {side: {} for side in sides}
     facts: dict = {}
     for repeat in range(args.repeats):
