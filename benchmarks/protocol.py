@@ -258,8 +258,12 @@ def main() -> None:
                 result = run_worker(python, case, *extra, "--seed", str(args.seed))
                 facts[side] = result["facts"]
                 key = case if agents is None else f"{case}-{agents}"
-                raw[side].setdefault(key, []).append(result.get("messages", result.get("rate")))
-                print(f"[{repeat + 1}/{args.repeats}] {key:<12} {side}: done", flush=True)
+                value = result.get("messages", result.get("rate"))
+                raw[side].setdefault(key, []).append(value)
+                shown = f"{value:.0f} agent steps/s" if case != "messages" else "done"
+                print(f"[{repeat + 1}/{args.repeats}] {key:<12} {side}: {shown}", flush=True)
+                if args.out:  # after every run, so that an interrupted benchmark keeps its data
+                    args.out.write_text(json.dumps({"raw": raw, "facts": facts}, indent=1))
     report = summarize(raw, facts, args.repeats)
     if args.out:
         args.out.write_text(json.dumps({"raw": raw, "facts": facts, **report}, indent=1))
