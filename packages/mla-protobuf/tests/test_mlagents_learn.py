@@ -1,7 +1,9 @@
 """Through the real ``mlagents-learn`` and ``mla-env-basic`` processes: which protobuf runs.
 
 A ``sitecustomize`` module on ``PYTHONPATH`` (inherited by the env that mlagents starts)
-writes, when each process exits, what that process's message modules are: the protobuf
+writes, when each process exits — the trainer, its env worker (a multiprocessing child,
+where mlagents' gRPC server parses the env's messages) and the env — what that process's
+message modules are: the protobuf
 implementation, whether the hook built ``unity_output_pb2`` / ``unity_message_pb2`` and the
 metaclass of their message classes. The run also goes through gRPC, side channels,
 TensorBoard summaries and the final ONNX export on that protobuf.
@@ -19,8 +21,9 @@ from .conftest import CURRENT_PROTOBUF
 PROBE = textwrap.dedent(
     """
     import atexit, json, os, sys
+    import multiprocessing.util
 
-    def _report():
+    def _report(role="process"):
         names = ["mlagents_envs.communicator_objects.unity_output_pb2",
                  "mlagents_envs.communicator_objects.unity_message_pb2"]
         modules = [sys.modules[n] for n in names if n in sys.modules]
@@ -31,6 +34,7 @@ PROBE = textwrap.dedent(
         classes = [m.UnityOutputProto if hasattr(m, "UnityOutputProto") else m.UnityMessageProto
                    for m in modules]
         report = {
+            "role": role,
             "argv0": sys.argv[0],
             "implementation": api_implementation.Type(),
             "hooked": [mla_protobuf.is_hooked(m) for m in modules],
@@ -43,6 +47,13 @@ PROBE = textwrap.dedent(
             json.dump(report, file)
 
     atexit.register(_report)
+
+    def _in_worker(_):
+        # mlagents' env workers are multiprocessing children, which skip atexit handlers
+        # but run multiprocessing finalizers when they return.
+        multiprocessing.util.Finalize(None, _report, args=("worker",), exitpriority=100)
+
+    multiprocessing.util.register_after_fork(_report, _in_worker)
     """
 )
 
@@ -61,7 +72,7 @@ CONFIG = {
 }
 
 
-def test_trainer_and_env_processes_use_the_hooked_classes(tmp_path, monkeypatch):
+def test_trainer_env_worker_and_env_use_the_hooked_classes(tmp_path, monkeypatch):
     probe_dir, reports = tmp_path / "probe", tmp_path / "reports"
     probe_dir.mkdir()
     reports.mkdir()
@@ -77,10 +88,11 @@ def test_trainer_and_env_processes_use_the_hooked_classes(tmp_path, monkeypatch)
     by_role = {}
     for path in reports.glob("*.json"):
         report = json.loads(path.read_text())
-        role = "env" if report["argv0"].endswith("mla-env-basic") else "trainer"
-        if report["argv0"].endswith(("mla-env-basic", "learn.py")):
-            by_role[role] = report
-    assert set(by_role) == {"env", "trainer"}, sorted(p.read_text() for p in reports.iterdir())
+        if report["argv0"].endswith("mla-env-basic"):
+            by_role["env"] = report
+        elif report["argv0"].endswith("learn.py"):
+            by_role["worker" if report["role"] == "worker" else "trainer"] = report
+    assert set(by_role) == {"env", "trainer", "worker"}, [p.read_text() for p in reports.iterdir()]
     for role, report in by_role.items():
         assert report["status"]["installed"], role
         assert all(module == owner for module, owner in report["class_modules"]), (role, report)
