@@ -231,12 +231,17 @@ def main() -> None:
         "--steps-scale", type=float, default=1.0, help="scale every run's steps (busy machine)"
     )
     parser.add_argument("--out", type=Path, help="write all results as JSON")
+    parser.add_argument("--summarize", type=Path, help="print the tables of a saved --out file")
     parser.add_argument("--worker", choices=["messages", "pipeline", "dqn", "a2c"])
     parser.add_argument("--agents", type=int, nargs="+", default=list(MESSAGE_AGENTS))
     parser.add_argument("--steps", type=int, default=TRAINER_STEPS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.summarize:
+        saved = json.loads(args.summarize.read_text())
+        summarize(saved["raw"], saved["facts"], args.repeats)
+        return None
     if not (args.old_python and args.new_python):
         parser.error("--old-python and --new-python are required")
     os.nice(10)
@@ -275,6 +280,7 @@ def summarize(raw: dict, facts: dict, repeats: int) -> dict:
     for side, fact in facts.items():
         hooked = "hook" if fact["hooked"] else "no hook"
         print(f"{side}: protobuf {fact['protobuf']} ({fact['implementation']}, {hooked})")
+    repeats = len(raw["old"].get("messages", [])) or repeats
     print(f"\nMessages, ms per step (median of {repeats}); out = env reply, in = actions")
     header = "".join(f"{p:>14}" for p in (*MESSAGE_PARTS, "total"))
     print(f"{'agents':>8}{'':>5}{header}")
@@ -294,11 +300,11 @@ def summarize(raw: dict, facts: dict, repeats: int) -> dict:
         )
         print(f"{'':>8}{'x':>5}{ratios}")
     print(f"\nmlagents-learn on Basic, agent steps/s (median of {repeats})")
-    print(f"{'case':<22}{'old':>10}{'new':>10}{'new/old':>10}{'target':>10}")
+    print(f"{'case':<30}{'old':>10}{'new':>10}{'new/old':>10}{'target':>10}")
     rates: dict = {}
     for key in raw["old"]:
-        if key == "messages":
-            continue
+        if key == "messages" or not raw["new"].get(key):
+            continue  # an interrupted benchmark: no "new" figure yet
         old, new = (statistics.median(raw[side][key]) for side in ("old", "new"))
         rates[key] = {"old": old, "new": new, "ratio": new / old}
         agents = int(key.rsplit("-", 1)[1])
@@ -309,7 +315,9 @@ def summarize(raw: dict, facts: dict, repeats: int) -> dict:
         label = {"pipeline": "ceiling (PPO, no update)", "dqn": "mla-dqn", "a2c": "mla-a2c"}[
             key.split("-")[0]
         ]
-        print(f"{label + f', {agents}':<22}{old:>10.0f}{new:>10.0f}{new / old:>9.2f}x  {verdict}")
+        print(
+            f"{label + f', {agents} agents':<30}{old:>10.0f}{new:>10.0f}{new / old:>9.2f}x  {verdict}"
+        )
     return {"messages": messages, "rates": rates}
 
 
