@@ -300,7 +300,7 @@ def summarize(raw: dict, facts: dict, repeats: int) -> dict:
         )
         print(f"{'':>8}{'x':>5}{ratios}")
     print(f"\nmlagents-learn on Basic, agent steps/s (median of {repeats})")
-    print(f"{'case':<30}{'old':>10}{'new':>10}{'new/old':>10}{'target':>10}")
+    print(f"{'case':<36}{'old':>10}{'new':>10}{'new/old':>10}{'target':>10}")
     rates: dict = {}
     for key in raw["old"]:
         if key == "messages" or not raw["new"].get(key):
@@ -316,7 +316,7 @@ def summarize(raw: dict, facts: dict, repeats: int) -> dict:
             key.split("-")[0]
         ]
         print(
-            f"{label + f', {agents} agents':<30}{old:>10.0f}{new:>10.0f}{new / old:>9.2f}x  {verdict}"
+            f"{label + f', {agents} agents':<36}{old:>10.0f}{new:>10.0f}{new / old:>9.2f}x  {verdict}"
         )
     return {"messages": messages, "rates": rates}
 
