@@ -23,7 +23,14 @@ import nox
 import tomllib
 
 ROOT = Path(__file__).parent
-PACKAGES = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
+PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
+# Installed as a wheel, never editable, in every session: its .pth file (the import hook that
+# lets mlagents load its messages on current protobuf) must be there exactly as users get it.
+NOT_EDITABLE = {"mla-protobuf"}
+# The matrix runs on current protobuf (compiled upb, through mla-protobuf's hook); the
+# ``protobuf_legacy`` session checks that the hook stays out of the way of protobuf < 4.
+PROTOBUF_CURRENT = "protobuf>=5"
+PROTOBUF_LEGACY = "protobuf<3.21"
 # Legend: oldest = lowest supported release, latest = newest supported release.
 MLAGENTS_RELEASES = {"0.30.0": "oldest", "1.0.0": "middle", "1.1.0": "latest"}
 UV_CONFIG = ROOT / "uv.toml"
@@ -47,11 +54,39 @@ def torch_pin() -> list[str]:
     return ["--find-links", folder, f"torch=={version}"]
 
 
-def local_requirement(name: str) -> str | None:
-    """An editable path for a requirement that names one of this repo's packages."""
-    bare = re.split(r"[<>=!~\[ ;]", name, maxsplit=1)[0]
-    path = ROOT / "packages" / bare
-    return f"-e{path}" if path.is_dir() else None
+def local_package(requirement: str) -> str | None:
+    """The name of this repo's package that ``requirement`` names, if it names one."""
+    bare = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0]
+    return bare if (ROOT / "packages" / bare).is_dir() else None
+
+
+def local_install(package: str) -> list[str]:
+    """Install arguments for one of this repo's packages: editable, except ``NOT_EDITABLE``
+    ones (built from the tree; ``--refresh-package`` because uv would otherwise reuse the
+    wheel it built before unless pyproject.toml changed)."""
+    path = ROOT / "packages" / package
+    if package in NOT_EDITABLE:
+        return ["--refresh-package", package, str(path)]
+    return [f"-e{path}"]
+
+
+def local_dependencies(package: str) -> list[str]:
+    """This repo's packages that ``package`` needs, directly or not (dependencies and its
+    ``test`` group), so that none of them is looked up on an index."""
+    pending, found = [package], []
+    while pending:
+        pyproject = tomllib.loads(
+            (ROOT / "packages" / pending.pop() / "pyproject.toml").read_text()
+        )
+        requirements = pyproject["project"].get("dependencies", [])
+        if not found:  # the test group of the package under test only
+            requirements = [*requirements, *pyproject.get("dependency-groups", {}).get("test", [])]
+        for requirement in requirements:
+            local = local_package(requirement)
+            if local and local != package and local not in found:
+                found.append(local)
+                pending.append(local)
+    return found
 
 
 def install_with_mlagents(session: nox.Session, mlagents: str, *requirements: str) -> None:
@@ -67,17 +102,14 @@ def install_with_mlagents(session: nox.Session, mlagents: str, *requirements: st
 
 
 def package_requirements(package: str) -> list[str]:
-    """The package itself (editable) plus its ``test`` dependency group, siblings editable."""
+    """The package itself plus its ``test`` dependency group; this repo's packages (the
+    package's own and its siblings, also indirect ones) from the tree, see ``local_install``."""
     pyproject = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())
     group = pyproject.get("dependency-groups", {}).get("test", [])
-    reqs = [f"-e{ROOT / 'packages' / package}"]
-    for requirement in group:
-        reqs.append(local_requirement(requirement) or requirement)
-    # Sibling packages this one depends on are installed from the tree, not from an index.
-    for requirement in pyproject["project"].get("dependencies", []):
-        local = local_requirement(requirement)
-        if local:
-            reqs.append(local)
+    reqs = local_install(package)
+    reqs += [requirement for requirement in group if not local_package(requirement)]
+    for sibling in local_dependencies(package):
+        reqs += local_install(sibling)
     return reqs
 
 
@@ -92,12 +124,19 @@ MATRIX = [
 @nox.parametrize(["package", "mlagents"], MATRIX)
 def tests(session: nox.Session, package: str, mlagents: str) -> None:
     """Run one package's tests against one mlagents release."""
-    install_with_mlagents(session, mlagents, *package_requirements(package))
+    install_with_mlagents(session, mlagents, *package_requirements(package), PROTOBUF_CURRENT)
+    run_package_tests(session, package)
+
+
+def run_package_tests(session: nox.Session, package: str, *pytest_args: str) -> None:
+    """Print the versions under test, then run ``package``'s tests."""
     session.run(
         "python",
         "-c",
         "import mlagents.trainers, importlib.metadata as m; "
-        "print('mlagents', m.version('mlagents'), 'torch', m.version('torch'))",
+        "from google.protobuf.internal import api_implementation as p; "
+        "print('mlagents', m.version('mlagents'), 'torch', m.version('torch'), "
+        "'protobuf', m.version('protobuf'), p.Type())",
     )
     session.run(
         "pytest",
@@ -105,9 +144,18 @@ def tests(session: nox.Session, package: str, mlagents: str) -> None:
         "-p",
         "no:cacheprovider",
         "-q",
+        *pytest_args,
         *session.posargs,
         env={"PYTHONWARNINGS": "ignore::UserWarning:mlagents.torch_utils.torch"},
     )
+
+
+@nox.session(python="3.11", tags=["latest"])
+def protobuf_legacy(session: nox.Session) -> None:
+    """mla-protobuf's tests (one short mlagents-learn run among them) on protobuf < 4,
+    newest mlagents: the hook must stay out of the way of the pure-Python protobuf."""
+    install_with_mlagents(session, "1.1.0", *package_requirements("mla-protobuf"), PROTOBUF_LEGACY)
+    run_package_tests(session, "mla-protobuf")
 
 
 @nox.session(python="3.11", tags=["latest", "static"])
@@ -120,11 +168,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11", tags=["latest", "static"])
 def typecheck(session: nox.Session) -> None:
-    """mypy on mla-plugin-core (the public API plugin authors build on)."""
+    """mypy on mla-plugin-core (the public API plugin authors build on) and mla-protobuf."""
     install_with_mlagents(
         session,
         "1.1.0",
-        f"-e{ROOT / 'packages' / 'mla-plugin-core'}",
+        *local_install("mla-plugin-core"),
+        *local_install("mla-protobuf"),
         "mypy==2.4.1",
         "types-PyYAML",
         "pytest",
@@ -134,6 +183,7 @@ def typecheck(session: nox.Session) -> None:
         "--config-file",
         str(ROOT / "mypy.ini"),
         str(ROOT / "packages" / "mla-plugin-core" / "src"),
+        str(ROOT / "packages" / "mla-protobuf" / "src"),
     )
 
 
