@@ -1,11 +1,11 @@
 """Benchmark: does curiosity make mla-dqn learn a sparse-reward task extrinsic alone does not?
 
 The task, ``SparseChain-v0`` (defined and registered here, served through the Gymnasium
-bridge ``mla-env-gym curiosity:SparseChain-v0``): positions ``0 .. 19`` observed one-hot,
-start at 0, actions stay / left / right (as Basic), the only reward +1 on reaching 19,
-which ends the episode; episodes are cut (truncated) after 40 steps. The optimum walks
-right 19 steps (return 1). A uniformly random walk of 40 steps reaches 19 with
-probability about 5e-4, so epsilon-greedy exploration almost never sees the reward.
+bridge ``mla-env-gym curiosity:SparseChain-v0``): positions ``0 .. 15`` observed one-hot,
+start at 0, actions stay / left / right (as Basic), the only reward +1 on reaching 15,
+which ends the episode; episodes are cut (truncated) after 32 steps. The optimum walks
+right 15 steps (return 1); a uniformly random walk rarely gets there, so epsilon-greedy
+exploration seldom sees the reward.
 
 Two arms through the real ``mlagents-learn``, the same DQN settings (``n_step: 1``, which
 curiosity needs; a 5,000-transition replay) and seed: ``extrinsic`` only, and
@@ -64,9 +64,8 @@ class SparseChain(gym.Env):
 if ENV_ID not in gym.registry:
     gym.register(ENV_ID, entry_point=SparseChain, max_episode_steps=MAX_EPISODE_STEPS)
 
-#: DQN settings shared by both arms: dqn_basic.yaml's, with n_step 1, a smaller replay
-#: (intrinsic rewards are frozen when a transition is stored: old ones leave sooner) and a
-#: slightly longer exploration schedule.
+#: DQN settings shared by both arms: dqn_basic.yaml's, with n_step 1 (which curiosity
+#: needs), a 5,000-transition replay and a slightly longer exploration schedule.
 DQN = {
     "trainer_type": "dqn",
     "hyperparameters": {

@@ -410,3 +410,59 @@ def test_reward_signals_learn_from_uniform_samples_under_prioritized_replay(tmp_
     # Uniform over 20 transitions: 192 draws see most of them, t=0 about 1/20 of the time.
     assert len(np.unique(seen)) >= 15
     assert (seen == 0).mean() < 0.2
+
+
+def _perturb(module: torch.nn.Module) -> None:
+    """Change a provider's network in place, as its training would."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+
+
+@pytest.mark.parametrize("kind", ["rnd", "curiosity"])
+def test_samples_carry_the_current_learning_rewards_with_one_step(tmp_path, kind):
+    torch.manual_seed(0)
+    # Curiosity clips its rewards at 1 / strength: a small strength keeps them apart.
+    signal_settings = RNDSettings() if kind == "rnd" else CuriositySettings(strength=0.01)
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType(kind): signal_settings,
+    }
+    trainer = _trainer_with_signals(tmp_path, signals, batch_size=16, buffer_size=100, n_step=1)
+    provider = trainer.optimizer.reward_signals[kind]
+    if kind == "curiosity":
+        provider._has_updated_once = True  # else its rewards are all zero
+    steps = [experience(t, float(t)) for t in range(19)] + [experience(19, 19.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    stored_rows = trainer.replay._gather(np.arange(20), np.ones(20, np.float32))
+    stored_by_t = dict(zip(stored_rows.obs[0][:, 0], stored_rows.rewards[kind], strict=True))
+    _perturb(provider._training_network if kind == "rnd" else provider._network)
+
+    trainer._step = 2 * trainer.steps_per_update + 1
+    assert trainer._update_policy()
+    sample = trainer.optimizer.samples[-1]
+    t = sample.obs[0][:, 0]
+    current = provider.evaluate(sample_to_agent_buffer(sample)) * provider.strength
+    np.testing.assert_allclose(sample.rewards[kind], current, rtol=1e-5)
+    stale = np.array([stored_by_t[x] for x in t])
+    assert np.abs(sample.rewards[kind] - stale).max() > 1e-3  # not the stored values
+    np.testing.assert_array_equal(sample.rewards["extrinsic"], t)  # extrinsic: as stored
+
+
+def test_samples_keep_the_stored_rewards_with_n_step(tmp_path):
+    torch.manual_seed(0)
+    signals = {
+        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
+        RewardSignalType.RND: RNDSettings(),
+    }
+    trainer = _trainer_with_signals(tmp_path, signals, batch_size=16, buffer_size=100, n_step=3)
+    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
+    trainer._process_trajectory(trajectory("a", steps, 20))
+    _perturb(trainer.optimizer.reward_signals["rnd"]._training_network)
+
+    trainer._step = 2 * trainer.steps_per_update + 1
+    assert trainer._update_policy()
+    sample = trainer.optimizer.samples[-1]
+    stored_rows = trainer.replay._gather(sample.indices, sample.weights)
+    for name in ("extrinsic", "rnd"):
+        np.testing.assert_array_equal(sample.rewards[name], stored_rows.rewards[name])

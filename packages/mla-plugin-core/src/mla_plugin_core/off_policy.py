@@ -32,9 +32,14 @@ This class does the rest:
    swap), the steps still waiting are stored as truncated, so no transition spans the
    reset.
 
-Intrinsic rewards are computed when a transition is stored, not when it is replayed: with
-n-step returns they must be known to be summed. For learning reward signals this means
-slightly stale intrinsic rewards, as in most n-step implementations.
+Reward signals are evaluated when a transition is stored. With ``n_step: 1`` the learning
+ones (every signal but ``extrinsic``: curiosity, GAIL, RND) are evaluated again on each
+sample before its gradient step (:meth:`OffPolicyPluginTrainer.rescore_reward_signals`), as
+mlagents' SAC does, so the Q-function learns the providers' current rewards, not those of
+the time a transition was stored (an early, large novelty bonus would otherwise stay in the
+replay until overwritten). With ``n_step > 1`` a stored reward is a discounted sum over
+steps not kept in the row, so it is used as stored: slightly stale intrinsic rewards, as in
+most n-step implementations.
 """
 
 from __future__ import annotations
@@ -382,6 +387,36 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             )
         return self.replay.sample(self.hyperparameters.batch_size)
 
+    def rescore_reward_signals(self, sample: ReplaySample) -> ReplaySample:
+        """``sample`` with its learning reward signals re-evaluated by their providers now.
+
+        With ``n_step: 1`` each row is one step, so every reward signal but ``extrinsic``
+        (curiosity, GAIL, RND) is evaluated again on the sample
+        (:func:`sample_to_agent_buffer`), scaled by its ``strength``, and replaces the value
+        stored at insert time, as mlagents' SAC does on each minibatch: a novelty bonus or a
+        discriminator reward from long ago no longer pulls the Q-function. The extrinsic
+        rewards, discounts and everything else are the stored ones. With ``n_step > 1`` a
+        row's reward is a discounted sum over steps whose observations are not in the
+        replay row, so the stored sums are kept (stale by up to the buffer's age).
+
+        :param sample: a replay sample ``[B, ...]``.
+        :return: the same sample, ``rewards`` replaced for the learning signals.
+        """
+        if int(getattr(self.hyperparameters, "n_step", 1)) > 1:
+            return sample
+        learning = {
+            name: signal
+            for name, signal in self.optimizer.reward_signals.items()
+            if name != "extrinsic"
+        }
+        if not learning:
+            return sample
+        view = sample_to_agent_buffer(sample)
+        rewards = dict(sample.rewards)
+        for name, signal in learning.items():
+            rewards[name] = np.asarray(signal.evaluate(view), np.float32) * signal.strength
+        return sample._replace(rewards=rewards)
+
     def _update_policy(self) -> bool:
         """Gradient steps until ``steps_per_update`` environment steps per update is met.
 
@@ -392,7 +427,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         stats: dict[str, list[float]] = defaultdict(list)
         init_steps = self.hyperparameters.buffer_init_steps
         while (self._step - init_steps) / self.update_steps > self.steps_per_update:
-            sample = self.sample_replay()
+            sample = self.rescore_reward_signals(self.sample_replay())
             result = self.optimizer.update_from_replay(sample)
             self.stop_if_non_finite({**result.stats, "TD errors": result.td_errors})
             if isinstance(self.replay, PrioritizedReplayBuffer) and result.td_errors is not None:
