@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv-demo"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PACKAGES = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
+PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
 SUMMARY = re.compile(
     r"\[INFO\] (?P<behavior>\S+)\. Step: (?P<step>\d+)\..*Mean Reward: (?P<reward>-?\d+(?:\.\d+)?)"
 )
