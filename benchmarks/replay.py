@@ -25,7 +25,9 @@ and a ``3x84x84`` observation, next to:
 
 - the same path as it was at commit ``BASELINE`` (a Python loop per row), loaded from git
   history at run time, so both are measured in the same run;
-- raw numpy: slice copies of the same trajectories' columns (with a discount column) into
+- raw numpy: one slice copy per trajectory of each column the buffer stores (obs, next obs,
+  actions, masks, next masks, rewards, dones, truncated; the discounts as one value; the
+  zero-width continuous actions skipped, as the trainer's path skips them) into
   preallocated arrays, the floor.
 
 Each is the best of ``--rounds`` fills (interleaved) after one untimed fill, so that every slot of the
@@ -251,12 +253,11 @@ def raw_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[list], obje
             columns = {
                 "obs": steps.obs[0],
                 "next_obs": steps.next_obs[0],
-                "continuous_actions": steps.continuous_actions,
                 "discrete_actions": steps.discrete_actions,
                 "action_masks": steps.action_masks,
                 "next_action_masks": steps.next_action_masks,
                 "rewards": steps.rewards["extrinsic"],
-                "discounts": np.full(length, GAMMA, np.float32),
+                "discounts": GAMMA,  # one value per step, as the buffer writes it
                 "dones": steps.dones,
                 "truncated": steps.truncated,
             }

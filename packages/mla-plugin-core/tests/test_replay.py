@@ -13,6 +13,7 @@ from mla_plugin_core.replay import (
     ReplaySample,
     Transitions,
     concatenate_transitions,
+    select_rows,
 )
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=40)
@@ -690,3 +691,58 @@ def test_load_refuses_a_different_spec(tmp_path: Path) -> None:
     for field, buffer in mismatches.items():
         with pytest.raises(ValueError, match=f"saved replay buffer has {field}="):
             buffer.load(path)
+
+
+@DETERMINISTIC
+@given(
+    streams=agent_streams(),
+    n=st.integers(1, 4),
+    capacity=st.integers(1, 30),
+    prioritized=st.booleans(),
+    data=st.data(),
+)
+def test_add_to_writes_what_add_chunks_and_add_write(
+    streams: list, n: int, capacity: int, prioritized: bool, data: st.DataObject
+) -> None:
+    """add_to() leaves the buffer (every column, ring position, priorities) and the pending
+    steps as add_chunks() then ReplayBuffer.add() of each chunk: steps of one agent at a
+    time, as two row ranges of a batch, with episode ends anywhere and rings that wrap."""
+    gamma = dict(zip(SIGNALS, (0.9, 0.5), strict=True))
+    kind = PrioritizedReplayBuffer if prioritized else ReplayBuffer
+    buffers = [kind(capacity, [(1,)], 0, [4], SIGNALS) for _ in range(2)]
+    fast, slow = NStepAccumulator(n, gamma), NStepAccumulator(n, gamma)
+    cursor = [0] * len(streams)
+    while any(c < len(ends) for c, (_, ends) in zip(cursor, streams, strict=True)):
+        agent = data.draw(
+            st.sampled_from([a for a, c in enumerate(cursor) if c < len(streams[a][1])])
+        )
+        left = len(streams[agent][1]) - cursor[agent]
+        size = data.draw(st.integers(1, left))
+        rows = [(agent, cursor[agent] + t) for t in range(size)]
+        cursor[agent] += size
+        pad = data.draw(st.integers(0, 2))  # rows before and after those given
+        batch = steps_batch([(agent, 0)] * pad + rows + [(agent, 0)] * pad, streams)
+        masks = (np.arange(len(rows) + 2 * pad)[:, None] + np.arange(4)) % 3 > 0
+        batch = batch._replace(action_masks=masks, next_action_masks=~masks)
+        cut = data.draw(st.integers(0, size))
+        parts = [(batch, pad, pad + cut), (batch, pad + cut, pad + size)]
+        stored = fast.add_to(buffers[0], agent, parts)
+        chunks = slow.add_chunks([agent] * size, select_rows(batch, slice(pad, pad + size)))
+        want = 0
+        for chunk in chunks:
+            if len(chunk.dones):
+                want += len(buffers[1].add(chunk))
+        assert stored == want
+        assert_same_buffers(*buffers)
+    buffers[0].add(fast.flush())
+    buffers[1].add(slow.flush())
+    assert_same_buffers(*buffers)
+
+
+def assert_same_buffers(a: ReplayBuffer, b: ReplayBuffer) -> None:
+    assert (len(a), a._position) == (len(b), b._position)
+    for key, array in a._storage.items():
+        np.testing.assert_array_equal(array, b._storage[key], err_msg=key)
+    if isinstance(a, PrioritizedReplayBuffer):
+        slots = np.arange(a.capacity)
+        np.testing.assert_array_equal(a.priorities(slots), b.priorities(slots))

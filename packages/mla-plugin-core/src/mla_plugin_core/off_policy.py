@@ -163,6 +163,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         super().__init__(*args, **kwargs)
         self.replay: ReplayBuffer | None = None
         self.n_step_accumulator: NStepAccumulator | None = None
+        # agent -> its last trajectory's steps; the last row waits for its next mask
         self._held_steps: dict[str, Transitions] = {}
 
     # -- replay construction -------------------------------------------------------------
@@ -308,27 +309,25 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def _store(self, agent_id: str, steps: Transitions, episode_ended: bool) -> None:
         """Pass one agent's steps through the n-step accumulator into the replay buffer.
 
-        The trajectory is not copied on the way: the step held from the agent's previous
-        trajectory goes in as a batch of its own before it, and the accumulator's chunks
-        are mostly views of ``steps``; the replay buffer's insert is the one copy.
+        Nothing is copied on the way: the step held from the agent's previous trajectory
+        (its last row, kept as that batch and row) and this trajectory's rows go to
+        :meth:`NStepAccumulator.add_to`, which writes the transitions straight into the
+        replay buffer's ring.
         """
         assert self.n_step_accumulator is not None and self.replay is not None
+        size = len(np.asarray(steps.dones))
         parts = []
         held = self._held_steps.pop(agent_id, None)
         if held is not None:
             # The held step's next observation is this trajectory's first one.
-            np.asarray(held.next_action_masks)[0] = np.asarray(steps.action_masks)[0]
-            parts.append(held)
-        if not episode_ended:
-            self._held_steps[agent_id] = select_rows(steps, slice(-1, None))
-            steps = select_rows(steps, slice(None, -1))
-        parts.append(steps)
-        size = sum(len(np.asarray(part.dones)) for part in parts)
-        if size == 0:
-            return
-        for chunk in self.n_step_accumulator.add_chunks([agent_id] * size, parts):
-            if len(np.asarray(chunk.dones)):
-                self.replay.add(chunk)
+            if size:
+                np.asarray(held.next_action_masks)[-1] = np.asarray(steps.action_masks)[0]
+            parts.append((held, len(np.asarray(held.dones)) - 1, len(np.asarray(held.dones))))
+        if not episode_ended and size:
+            self._held_steps[agent_id] = steps
+            size -= 1
+        parts.append((steps, 0, size))
+        self.n_step_accumulator.add_to(self.replay, agent_id, parts)
 
     def end_episode(self) -> None:
         """End every running episode: mlagents' forced reset (lesson change, self-play swap).
@@ -344,7 +343,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if self.n_step_accumulator is None or self.replay is None:
             return
         for agent_id in list(self._held_steps):
-            held = self._held_steps.pop(agent_id)
+            held = select_rows(self._held_steps.pop(agent_id), slice(-1, None))
             self._store(agent_id, held._replace(truncated=np.ones(1, bool)), episode_ended=True)
         if len(self.n_step_accumulator):  # queues without a held step: none in this flow
             self.replay.add(self.n_step_accumulator.flush())

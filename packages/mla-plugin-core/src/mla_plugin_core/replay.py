@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -280,9 +280,8 @@ class ReplayBuffer:
         n = len(columns["dones"])
         kept = min(n, self._capacity)
         # Rows dropped from the front of an oversized batch would be overwritten anyway.
-        start = (self._position + n - kept) % self._capacity
-        # The ring slots [start, start + kept) as at most two slices: to the end, then from 0.
-        head = min(kept, self._capacity - start)
+        self._position = (self._position + n - kept) % self._capacity
+        start, head = self._reserve(kept)
         for key, array in self._storage.items():
             rows = columns[key] if kept == n else columns[key][n - kept :]
             if head == kept:
@@ -290,9 +289,18 @@ class ReplayBuffer:
             else:
                 array[start : start + head] = rows[:head]
                 array[: kept - head] = rows[head:]
-        self._position = (self._position + n) % self._capacity
-        self._size = min(self._size + n, self._capacity)
         return (start + np.arange(kept)) % self._capacity
+
+    def _reserve(self, count: int) -> tuple[int, int]:
+        """Claim the next ``count <= capacity`` ring slots for rows about to be written.
+
+        :return: ``(start, head)``: the slots are ``[start, start + head)`` then
+            ``[0, count - head)`` (the ring wraps after ``head`` rows).
+        """
+        start = self._position
+        self._position = (start + count) % self._capacity
+        self._size = min(self._size + count, self._capacity)
+        return start, min(count, self._capacity - start)
 
     def _gather(
         self, indices: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
@@ -454,11 +462,12 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """The stored ``p_i^alpha`` of ring slots ``indices`` (int ``[B]``), float64 ``[B]``."""
         return self._sum_tree[indices]
 
-    def add(self, batch: Transitions) -> npt.NDArray[np.int64]:
-        """As :meth:`ReplayBuffer.add`; the new transitions get the maximum priority."""
-        indices = super().add(batch)
-        self._set_priorities(indices, np.full(len(indices), self._max_priority))
-        return indices
+    def _reserve(self, count: int) -> tuple[int, int]:
+        """As :meth:`ReplayBuffer._reserve`; the new transitions get the maximum priority."""
+        start, head = super()._reserve(count)
+        indices = (start + np.arange(count)) % self._capacity
+        self._set_priorities(indices, np.full(count, self._max_priority))
+        return start, head
 
     def _set_priorities(self, indices: Array, priorities: npt.NDArray[np.float64]) -> None:
         scaled = priorities**self.alpha  # p_i^alpha
@@ -534,6 +543,20 @@ _OUTPUT_DTYPES: dict[str, Any] = {"rewards": np.float32, "dones": bool, "truncat
 # Transitions of one agent up to this size come as one chunk, copied, rather than as views
 # in several: one more ReplayBuffer.add costs about as much as copying this much.
 _COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
+# add_to(): rows [start, stop) of columns at an offset of the run; a checked batch's
+# columns, number of rows and rows that end an episode
+_Segment = tuple[Mapping[str, Any], int, int, int]
+_Checked = tuple[dict[str, Array], int, list[int]]
+
+
+class _Waiting(NamedTuple):
+    """Pending steps kept by :meth:`NStepAccumulator.add_to`: rows ``[start, stop)`` of
+    ``batch``, whose checked columns are ``checked``."""
+
+    batch: Transitions
+    checked: _Checked
+    start: int
+    stop: int
 
 
 class NStepAccumulator:
@@ -575,17 +598,28 @@ class NStepAccumulator:
         self._gamma_powers = self._gammas[None, :] ** np.arange(self.n_steps)[:, None]
         # agent -> columns of its steps still waiting for rewards, [P, ...] with P < n; all
         # in one running episode (flags False), rewards as one float64 [P, S] "rewards"
-        self._pending: dict[Hashable, dict[str, Array]] = {}
+        # (add_to() keeps them as _Waiting views of its last batch instead; any other
+        # method copies those first, with _copied_pending)
+        self._pending: dict[Hashable, dict[str, Array] | _Waiting] = {}
         # Set by the first add(): the zero-row output, and per column (but rewards) whether
         # it comes from the last step of a transition and its output dtype.
         self._empty: Transitions | None = None
         self._plan: list[tuple[str, bool, np.dtype]] = []
         self._n_obs = 0
         self._row_bytes = 0  # bytes of one step, all columns
+        self._signal_set = set(self.signals)
+        # gamma_s^K for K <= n as stored, float32 [n + 1, S]
+        self._discount_table = (
+            self._gammas[None, :] ** np.arange(self.n_steps + 1)[:, None]
+        ).astype(np.float32)
+        # add_to(): the buffer last checked, and its column -> (shape, dtype or None)
+        self._fast_buffer: ReplayBuffer | None = None
+        self._fast_layout: dict[str, tuple[tuple[int, ...], np.dtype | None]] = {}
+        self._fast_plan: list[tuple[str, bool]] = []  # columns but flags and rewards
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
-        return sum(len(pending["dones"]) for pending in self._pending.values())
+        return sum(len(pending["dones"]) for pending in self._copied_pending().values())
 
     def add(self, agent_ids: Sequence[Hashable], steps: Transitions) -> Transitions:
         """Take a batch of ``B`` steps of any agents, in time order per agent.
@@ -612,6 +646,7 @@ class NStepAccumulator:
             last is not copied: the others are meant to be a few rows, such as the
             off-policy trainer's held step.
         """
+        self._copied_pending()
         batches = [steps] if isinstance(steps, Transitions) else list(steps)
         parts = [self._normalise(batch) for batch in batches]
         n = sum(len(ends) for _, ends in parts)
@@ -681,6 +716,245 @@ class NStepAccumulator:
             )
         return columns, ends
 
+    def add_to(
+        self,
+        buffer: ReplayBuffer,
+        agent: Hashable,
+        parts: Sequence[tuple[Transitions, int, int]],
+    ) -> int:
+        """Store one agent's steps: as :meth:`add_chunks` then :meth:`ReplayBuffer.add` of
+        each chunk, with the same result, but written straight into the buffer's ring.
+
+        The insert path of a trainer. When the episode ends at most at the run's last step
+        (as in a trajectory), each column is written with one slice copy per batch the run
+        crosses and each reward signal's n-step sums take ``n`` array operations; no
+        intermediate batch is built. Each batch is checked against the buffer once, with
+        shape tuples, however many calls read it. Otherwise (an episode end inside, more
+        than ``capacity`` transitions, anything a check would refuse) it runs
+        :meth:`add_chunks` and :meth:`ReplayBuffer.add`, which also give the errors.
+
+        The last steps of the running episode that wait for more rewards are kept as
+        views of the last batch, not copied: do not change that batch but for the rows
+        given in the next call (as the off-policy trainer sets its held step's next mask).
+        Any other method of the accumulator copies them first.
+
+        :param buffer: the replay buffer to insert into; its observation shapes and reward
+            signals those of the steps.
+        :param agent: the agent all steps belong to.
+        :param parts: consecutive steps of ``agent`` in time order, as ``(batch, start,
+            stop)``: rows ``[start, stop)`` of ``batch`` (1-step transitions as for
+            :meth:`add`).
+        :return: the number of transitions stored.
+        """
+        parts = [(batch, start, stop) for batch, start, stop in parts if stop > start]
+        if not parts:
+            return 0
+        run = self._fast_run(buffer, agent, parts)
+        if run is None:
+            steps = [select_rows(batch, slice(start, stop)) for batch, start, stop in parts]
+            size = sum(stop - start for _, start, stop in parts)
+            stored = 0
+            for chunk in self.add_chunks([agent] * size, steps):
+                if len(np.asarray(chunk.dones)):
+                    stored += len(buffer.add(chunk))
+            return stored
+        segments, length, ended, last_flags, checked = run
+        n = self.n_steps
+        completed = length if ended else max(length - n + 1, 0)  # M
+        full = max(length - n + 1, 0)  # transitions j < full sum n rewards
+        # rewards of the run, float64 [L + n - 1, S], zero past its end (K < n there)
+        rewards = np.zeros((length + n - 1, len(self.signals)))
+        for columns, start, stop, offset in segments:
+            if "rewards" in columns:  # copied pending steps, already [P, S]
+                rewards[offset : offset + stop - start] = columns["rewards"][start:stop]
+            else:
+                for i, key in enumerate(self._reward_keys):
+                    rewards[offset : offset + stop - start, i] = columns[key][start:stop]
+        if completed:
+            ring_start, head = buffer._reserve(completed)
+            storage = buffer._storage
+
+            def put(key: str, lo: int, hi: int, rows: Any) -> None:
+                """Output rows ``[lo, hi)`` of column ``key`` := ``rows`` (or a scalar)."""
+                array = storage[key]
+                if hi <= head:
+                    array[ring_start + lo : ring_start + hi] = rows
+                elif lo >= head:
+                    array[lo - head : hi - head] = rows
+                else:
+                    many = isinstance(rows, np.ndarray) and rows.ndim and len(rows) == hi - lo
+                    array[ring_start + lo :] = rows[: head - lo] if many else rows
+                    array[: hi - head] = rows[head - lo :] if many else rows
+
+            for key, from_last in self._fast_plan:
+                if not from_last:
+                    _copy_run_rows(segments, key, 0, completed, put)
+                else:
+                    _copy_run_rows(segments, key, n - 1, full, put)
+                    if completed > full:  # cut short by the episode end: its last step
+                        columns, _, stop, _ = segments[-1]
+                        put(key, full, completed, columns[key][stop - 1 : stop])
+            for key, flag in zip(("dones", "truncated"), last_flags, strict=True):
+                put(key, 0, completed, False)  # the run has no end but at its last step
+                if ended:
+                    put(key, max(length - n, 0), completed, flag)
+            total = rewards[:completed] * self._gamma_powers[0]
+            for step in range(1, n):  # sum_{k<K} gamma^k r[j+k], in the order of k
+                total += self._gamma_powers[step] * rewards[step : step + completed]
+            for i, signal in enumerate(self.signals):
+                put(f"rewards[{signal}]", 0, completed, total[:, i])
+                put(f"discounts[{signal}]", 0, full, self._discount_table[n, i])
+                if completed > full:  # gamma^K with K = L - j
+                    cut = self._discount_table[length - np.arange(full, completed), i]
+                    put(f"discounts[{signal}]", full, completed, cut)
+        if ended or completed >= length:  # a new episode goes last, as in _advance
+            self._pending.pop(agent, None)
+        if completed < length:  # the last n - 1 steps, in the running episode, stay
+            columns, start, stop, offset = segments[-1]
+            if completed >= offset and "rewards" not in columns:  # in the last batch: views
+                self._pending[agent] = _Waiting(
+                    parts[-1][0], checked, start + completed - offset, stop
+                )
+            else:
+                pending = {
+                    key: _run_rows_copy(segments, key, completed, length)
+                    for key, _, _ in self._plan
+                    if key not in ("dones", "truncated")
+                }
+                pending["dones"] = np.zeros(length - completed, bool)
+                pending["truncated"] = np.zeros(length - completed, bool)
+                pending["rewards"] = rewards[completed:length].copy()
+                self._pending[agent] = pending
+        return completed
+
+    def _fast_run(
+        self, buffer: ReplayBuffer, agent: Hashable, parts: Sequence[tuple[Transitions, int, int]]
+    ) -> tuple[list[_Segment], int, bool, tuple[bool, bool], _Checked] | None:
+        """For :meth:`add_to`: the run ``pending + parts`` as segments ``(columns, start,
+        stop, offset in the run)``, its length, whether it ends an episode, the (done,
+        truncated) of its last step and the checks of the last part's batch; ``None`` when
+        the general path must take it."""
+        if self._empty is None:
+            return None  # the first batch sets the plan
+        if buffer is not self._fast_buffer and not self._check_buffer(buffer):
+            return None
+        segments: list[_Segment] = []
+        length = 0
+        checked: _Checked | None = None
+        pending = self._pending.get(agent)
+        waiting = None
+        if isinstance(pending, _Waiting):
+            waiting = pending
+            segments.append((waiting.checked[0], waiting.start, waiting.stop, 0))
+            length = waiting.stop - waiting.start
+        elif pending is not None:
+            length = len(pending["dones"])
+            segments.append((pending, 0, length, 0))
+        flags = (False, False)
+        for index, (batch, start, stop) in enumerate(parts):
+            if waiting is not None and batch is waiting.batch:
+                checked = waiting.checked
+            else:
+                checked = self._check_batch(buffer, batch)
+            if checked is None:
+                return None
+            columns, size, ends = checked
+            if not 0 <= start < stop <= size:
+                return None
+            for end in ends:
+                if start <= end < stop:
+                    if end != stop - 1 or index != len(parts) - 1:
+                        return None  # an episode ends inside the run
+                    done = bool(columns["dones"][end])
+                    flags = (done, not done)
+            last = segments[-1] if segments else None
+            if last is not None and last[0] is columns and last[2] == start:
+                segments[-1] = (columns, last[1], stop, last[3])  # rows that follow: one
+            else:
+                segments.append((columns, start, stop, length))
+            length += stop - start
+        ended = flags != (False, False)
+        if (length if ended else length - self.n_steps + 1) > buffer.capacity:
+            return None
+        assert checked is not None
+        return segments, length, ended, flags, checked
+
+    def _check_buffer(self, buffer: ReplayBuffer) -> bool:
+        """Whether :meth:`add_to` may write into ``buffer`` directly; if so remember its
+        columns' shapes and the dtypes the steps must have (those the plan casts to)."""
+        self._copied_pending()  # the checks of views were against the buffer before
+        if len(buffer.obs_shapes) != self._n_obs:
+            return False
+        if sorted(buffer.reward_signals) != sorted(self.signals):
+            return False
+        layout: dict[str, tuple[tuple[int, ...], np.dtype | None]] = {
+            key: (shape, None)
+            for key, (shape, _) in buffer._layout.items()
+            if not key.startswith("discounts[")
+        }
+        for key, _, dtype in self._plan:  # flags may be any type, as in _normalise
+            if key not in layout:
+                return False
+            layout[key] = (layout[key][0], None if key in _OUTPUT_DTYPES else dtype)
+        self._fast_buffer, self._fast_layout = buffer, layout
+        self._fast_plan = [  # columns of zero width (no continuous actions) hold nothing
+            (key, from_last)
+            for key, from_last, _ in self._plan
+            if key not in _OUTPUT_DTYPES and 0 not in layout[key][0]
+        ]
+        return True
+
+    def _check_batch(self, buffer: ReplayBuffer, batch: Transitions) -> _Checked | None:
+        """``batch``'s columns, its number of rows and the rows that end an episode, if
+        every row passes the checks of :meth:`add` and :meth:`ReplayBuffer.add` with the
+        dtypes of the first batch; else ``None``."""
+        if batch.discounts is not None or batch.rewards.keys() != self._signal_set:
+            return None
+        if len(batch.obs) != self._n_obs or len(batch.next_obs) != self._n_obs:
+            return None
+        columns = {key: np.asarray(value) for key, value in _columns(batch).items()}
+        rows = columns["dones"].shape
+        if len(rows) != 1:
+            return None
+        for key, (shape, dtype) in self._fast_layout.items():
+            column = columns[key]
+            if column.shape[1:] != shape or column.shape[:1] != rows:
+                return None
+            if dtype is not None and column.dtype != dtype:
+                return None
+        actions = columns["discrete_actions"]
+        if actions.size and (
+            actions.dtype.kind not in "iu"
+            or actions.min() < 0
+            or (actions >= buffer._branch_sizes).any()
+        ):
+            return None
+        dones, truncated = columns["dones"], columns["truncated"]
+        ends = []  # most batches have none: two counts are cheaper than a flatnonzero
+        if np.count_nonzero(dones) or np.count_nonzero(truncated):
+            ends = np.flatnonzero(np.logical_or(dones, truncated)).tolist()
+        return columns, rows[0], ends
+
+    def _copied_pending(self) -> dict[Hashable, dict[str, Array]]:
+        """The pending steps, those :meth:`add_to` keeps as views copied first."""
+        for agent, waiting in list(self._pending.items()):
+            if not isinstance(waiting, _Waiting):
+                continue
+            columns, start, stop = waiting.checked[0], waiting.start, waiting.stop
+            run = [(columns, start, stop, 0)]
+            pending = {
+                key: _run_rows_copy(run, key, 0, stop - start)
+                for key, _, _ in self._plan
+                if key not in ("dones", "truncated")
+            }
+            pending["dones"] = np.zeros(stop - start, bool)
+            pending["truncated"] = np.zeros(stop - start, bool)
+            pending["rewards"] = np.stack(
+                [columns[key][start:stop] for key in self._reward_keys], axis=1
+            ).astype(np.float64)
+            self._pending[agent] = pending
+        return cast(dict[Hashable, dict[str, Array]], self._pending)
+
     def _empty_output(self) -> Transitions:
         if self._empty is None:
             raise ValueError("nothing was added yet")
@@ -694,7 +968,7 @@ class NStepAccumulator:
         :raises ValueError: if :meth:`add` was never called (no shapes to build a batch).
         """
         chunks = [self._empty_output()]
-        for pending in self._pending.values():
+        for pending in self._copied_pending().values():
             size = len(pending["dones"])
             truncated = pending["truncated"].copy()
             truncated[-1] = True  # a pending step is never done: those are emitted
@@ -725,7 +999,7 @@ class NStepAccumulator:
             completed it, int ``[M]`` (negative for those completed in ``before``).
         """
         n = self.n_steps
-        pending = self._pending.get(agent)
+        pending = cast("dict[str, Array] | None", self._pending.get(agent))
         sources = ([] if pending is None else [(pending, None)]) + [*before, (new, ends)]
         sizes = [len(columns["dones"]) for columns, _ in sources]
         shift = sum(sizes[:-1])  # steps of the run before ``new``
@@ -835,6 +1109,37 @@ def _run_rows(
     if stop <= p:
         return pending[key][start:stop]
     return np.concatenate([pending[key][start:], new[key][: stop - p]])
+
+
+def _copy_run_rows(
+    segments: Sequence[_Segment],
+    key: str,
+    first: int,
+    count: int,
+    put: Any,
+) -> None:
+    """``put(key, lo, hi, rows)`` of run rows ``[first, first + count)`` of column ``key``,
+    as output rows ``[0, count)``, one slice per segment ``(columns, start, stop, offset)``
+    of the run they cross."""
+    for columns, start, stop, offset in segments:
+        lo = max(first, offset)
+        hi = min(first + count, offset + stop - start)
+        if lo < hi:
+            put(
+                key, lo - first, hi - first, columns[key][start + lo - offset : start + hi - offset]
+            )
+
+
+def _run_rows_copy(segments: Sequence[_Segment], key: str, first: int, stop: int) -> Array:
+    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments."""
+    pieces = [
+        columns[key][
+            start + max(first, offset) - offset : start + min(stop, offset + end - start) - offset
+        ]
+        for columns, start, end, offset in segments
+        if max(first, offset) < min(stop, offset + end - start)
+    ]
+    return pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _run_take(
