@@ -23,7 +23,7 @@ import nox
 import tomllib
 
 ROOT = Path(__file__).parent
-PACKAGES = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
+PACKAGES = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c", "mla-sweep"]
 # Legend: oldest = lowest supported release, latest = newest supported release.
 MLAGENTS_RELEASES = {"0.30.0": "oldest", "1.0.0": "middle", "1.1.0": "latest"}
 UV_CONFIG = ROOT / "uv.toml"
