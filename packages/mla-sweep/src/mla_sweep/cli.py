@@ -1,7 +1,7 @@
 """``mla-sweep``: run sweeps of ``mlagents-learn`` on Ray Tune and report them.
 
-    mla-sweep run FILE [--address ADDR] [--storage PATH] [--resume] [--max-steps N]
-    mla-sweep report DIR [DIR ...] [--out OUT] [--title TEXT]
+mla-sweep run FILE [--address ADDR] [--storage PATH] [--resume] [--max-steps N]
+mla-sweep report DIR [DIR ...] [--out OUT] [--title TEXT]
 """
 
 from __future__ import annotations

@@ -261,15 +261,11 @@ def resolve_env(env: str) -> str:
     if found is None and os.path.isfile(env) and os.access(env, os.X_OK):
         found = env
     if found is None:
-        raise _error(
-            "sweep.env", f"{env!r} is neither an executable file nor a command on PATH"
-        )
+        raise _error("sweep.env", f"{env!r} is neither an executable file nor a command on PATH")
     return str(Path(found).resolve())
 
 
-def _parse_search(
-    block: Mapping[str, Any], where: str
-) -> dict[str, tuple[str, list[Any]]]:
+def _parse_search(block: Mapping[str, Any], where: str) -> dict[str, tuple[str, list[Any]]]:
     space: dict[str, tuple[str, list[Any]]] = {}
     for key, spec in block.items():
         here = f"{where}: {key}"
@@ -280,7 +276,9 @@ def _parse_search(
             )  # fmt: skip
         dist, args = next(iter(spec.items()))
         if dist not in DISTRIBUTIONS:
-            raise _error(where, f"{key}: unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}")
+            raise _error(
+                where, f"{key}: unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}"
+            )
         if not isinstance(args, list) or not args:
             raise _error(where, f"{key}: {dist} takes a list of arguments, got {args!r}")
         arity = DISTRIBUTIONS[dist]
@@ -328,7 +326,9 @@ def draw_variants(
     """
     import numpy as np
 
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    combos = [
+        dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+    ] or [{}]
     if not space:
         return combos
     rng = np.random.RandomState(random.Random(0).randrange(2**31))
@@ -375,7 +375,9 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     for key, values in _mapping(block.get("grid"), "sweep.grid").items():
         _check_key(key, trainer_config, full, "sweep.grid")
         if not isinstance(values, list) or not values:
-            raise _error("sweep.grid", f"{key}: {values!r} is not allowed: must be a non-empty list")
+            raise _error(
+                "sweep.grid", f"{key}: {values!r} is not allowed: must be a non-empty list"
+            )
         grid[key] = values
     search_block = _mapping(block.get("search"), "sweep.search")
     for key in search_block:
@@ -389,7 +391,9 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
 
     search_alg = block.get("search_alg", "random")
     if search_alg not in SEARCH_ALGS:
-        raise _error("sweep.search_alg", f"{search_alg!r} is not allowed: one of {', '.join(SEARCH_ALGS)}")
+        raise _error(
+            "sweep.search_alg", f"{search_alg!r} is not allowed: one of {', '.join(SEARCH_ALGS)}"
+        )
     if search_alg == "optuna":
         if not space:
             raise _error("sweep.search_alg", "optuna needs a sweep.search space")
@@ -398,17 +402,25 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         try:
             import optuna  # noqa: F401
         except ImportError as err:
-            raise _error("sweep.search_alg", "optuna is not installed: pip install 'mla-sweep[optuna]'") from err
+            raise _error(
+                "sweep.search_alg", "optuna is not installed: pip install 'mla-sweep[optuna]'"
+            ) from err
 
     metric_block = _mapping(block.get("metric"), "sweep.metric")
     _unknown(metric_block, METRIC_KEYS, "sweep.metric")
     behavior = metric_block.get("behavior")
     if behavior is None:
         if len(behaviors) != 1:
-            raise _error("sweep.metric.behavior", f"required with several behaviors: one of {', '.join(behaviors)}")
+            raise _error(
+                "sweep.metric.behavior",
+                f"required with several behaviors: one of {', '.join(behaviors)}",
+            )
         behavior = next(iter(behaviors))
     elif behavior not in behaviors:
-        raise _error("sweep.metric.behavior", f"{behavior!r} is not a behavior of the YAML: {', '.join(behaviors)}")
+        raise _error(
+            "sweep.metric.behavior",
+            f"{behavior!r} is not a behavior of the YAML: {', '.join(behaviors)}",
+        )
     mode = metric_block.get("mode", "max")
     if mode not in MODES:
         raise _error("sweep.metric.mode", f"{mode!r} is not allowed: max or min")
@@ -419,7 +431,9 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     metric = Metric(
         name=name,
         mode=mode,
-        over_last_steps=_int(metric_block.get("over_last_steps", 0), "sweep.metric.over_last_steps", 0),
+        over_last_steps=_int(
+            metric_block.get("over_last_steps", 0), "sweep.metric.over_last_steps", 0
+        ),
         threshold=None if threshold is None else _number(threshold, "sweep.metric.threshold"),
         behavior=str(behavior),
     )
@@ -447,9 +461,7 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         search_alg=search_alg, metric=metric, scheduler=scheduler, cpu=cpu, num_envs=num_envs,
         max_concurrent=max_concurrent, learn_args=learn_args, max_steps=max_steps,
     )  # fmt: skip
-    sweep.variants = (
-        draw_variants(grid, space, samples) if search_alg == "random" else [{}]
-    )
+    sweep.variants = draw_variants(grid, space, samples) if search_alg == "random" else [{}]
     _check_values(sweep)
     return sweep
 
@@ -463,8 +475,12 @@ def _parse_scheduler(value: Any, max_steps: int) -> Asha | None:
         options = _mapping(value["asha"], f"{where}.asha")
         _unknown(options, ASHA_KEYS, f"{where}.asha")
     elif value != "asha":
-        raise _error(where, f"{value!r} is not allowed: one of {', '.join(SCHEDULERS)} or {{asha: {{...}}}}")
-    grace = _int(options.get("grace_period", max(1, max_steps // 10)), f"{where}.asha.grace_period", 1)
+        raise _error(
+            where, f"{value!r} is not allowed: one of {', '.join(SCHEDULERS)} or {{asha: {{...}}}}"
+        )
+    grace = _int(
+        options.get("grace_period", max(1, max_steps // 10)), f"{where}.asha.grace_period", 1
+    )
     factor = _number(options.get("reduction_factor", 2), f"{where}.asha.reduction_factor")
     if factor <= 1:
         raise _error(f"{where}.asha.reduction_factor", f"{factor!r} is not allowed: must be > 1")

@@ -40,8 +40,10 @@ class TrialRecord:
     def first_step_reaching(self, threshold: float) -> int | None:
         """First summary step whose windowed metric is at or beyond ``threshold``."""
         over = int(self.info.get("over_last_steps") or 0)
-        better = (lambda v: v >= threshold) if self.info.get("mode", "max") == "max" else (
-            lambda v: v <= threshold
+        better = (
+            (lambda v: v >= threshold)
+            if self.info.get("mode", "max") == "max"
+            else (lambda v: v <= threshold)
         )
         for i in range(len(self.points)):
             if better(windowed(self.points[: i + 1], over)):

@@ -213,4 +213,3 @@ def trial_count(sweep: Sweep) -> int:
     if sweep.search_alg == "optuna":
         return sweep.samples
     return len(sweep.variants) * len(sweep.seeds)
-

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import ray
 import yaml
 from ray import tune
 
@@ -114,9 +115,10 @@ class SweepTrial(tune.Trainable):
         config_path = self.run_dir / "trainer_config.yaml"
         config_path.write_text(yaml.safe_dump(sweep.trial_config(self.overrides)))
         self.log_path = self.run_dir / LOG_FILE
-        self._describe(status="running")
+        self.node_id = ray.get_runtime_context().get_node_id()
         self.ports = PortReservation(sweep.num_envs)
         self.base_port = self.ports.base
+        self._describe(status="running")
         command = learn_command(
             sweep, config_path, runs, self.run_id, self.seed, self.base_port, resume
         )
@@ -145,6 +147,8 @@ class SweepTrial(tune.Trainable):
             "threshold": self.sweep.metric.threshold,
             "max_steps": self.sweep.max_steps,
             "status": status,
+            "node": self.node_id,
+            "base_port": getattr(self, "base_port", None),
             "returncode": returncode,
         }
         (self.run_dir / TRIAL_FILE).write_text(json.dumps(info, indent=1))
