@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from mla_sweep.config import SweepConfigError, load_sweep, set_dotted
 
 

@@ -6,10 +6,11 @@ import csv
 import json
 
 import pytest
+from torch.utils.tensorboard import SummaryWriter
+
 from mla_sweep.cli import main
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import collect, write_report
-from torch.utils.tensorboard import SummaryWriter
 
 TAG = "Environment/Cumulative Reward"
 
