@@ -197,3 +197,21 @@ def integration(session: nox.Session, mlagents: str) -> None:
         *session.posargs,
         env={"MLA_WHEELS": str(wheels), "MLA_MLAGENTS": mlagents},
     )  # fmt: skip
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark suite on mla-sweep (not run by plain ``nox``): ``nox -s bench [-- --quick]``.
+
+    DQN vs SAC on Basic, A2C vs PPO on 3DBall, DQN and A2C on CartPole-v1 (with SB3 as a
+    reference), 3 seeds each; writes benchmarks/results/ and docs/benchmarks.md.
+    """
+    packages = ["mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c", "mla-sweep"]
+    install_with_mlagents(
+        session,
+        "1.1.0",
+        *[f"-e{ROOT / 'packages' / name}" for name in packages],
+        # benchmark-only: the reference on the Gymnasium tasks
+        "stable-baselines3",
+    )
+    session.run("python", str(ROOT / "benchmarks" / "bench.py"), *session.posargs)
