@@ -21,6 +21,7 @@ TINY_DQN: dict[str, Any] = {
             "trainer_type": "dqn",
             "hyperparameters": {
                 "learning_rate": 1.0e-3,
+                "learning_rate_schedule": "constant",
                 "batch_size": 32,
                 "buffer_size": 5000,
                 "buffer_init_steps": 200,

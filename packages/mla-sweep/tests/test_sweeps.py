@@ -60,66 +60,6 @@ def processes_on_port(port: int) -> list[str]:
     return found
 
 
-def test_two_nodes_parallel_trials_a_failing_one_and_the_report(
-    cluster, sweep_file, tmp_path, capsys
-):
-    path = sweep_file(
-        {
-            "seeds": [1, 2],
-            # a checkpoint that does not exist: those two trials fail when mlagents loads it
-            "grid": {"behaviors.Basic.init_path": [None, "/nonexistent/Basic/checkpoint.pt"]},
-            "metric": {"over_last_steps": 1000, "threshold": 0.5},
-            "resources": {"cpu": 1},
-        },
-        name="cluster",
-    )
-    storage = tmp_path / "storage"
-    results = run_sweep(load_sweep(path), storage, address=cluster.address)
-    infos = trials(storage, "cluster")
-    finished = [i for i in infos if i["status"] == "finished"]
-    failed = [i for i in infos if i["status"] == "failed"]
-    assert [i["seed"] for i in finished] == [1, 2] and len(failed) == 2, infos
-    assert all(i["label"] == "init_path=None" for i in finished)
-    assert len({i["node"] for i in infos}) == 2  # trials ran on both nodes
-    assert len({i["base_port"] for i in infos}) == 4
-    errors = [r.error for r in results if r.error is not None]
-    assert len(errors) == 2
-    printed = capsys.readouterr().out
-    assert "FAILED" in printed and "last lines of" in printed and "exited with status" in printed
-    assert "step 1500/1500" in printed
-    table, files = write_report([storage / "cluster"], tmp_path / "report")
-    assert "| cluster: init_path=None | 1 2 |" in table
-    assert files[2].read_bytes().startswith(b"\x89PNG")
-
-
-def test_asha_stops_a_poor_trial_and_its_processes_exit(cluster, sweep_file, tmp_path):
-    # Trials run one after the other, so the poor one meets the good one's result at the
-    # rung: never exploring less than always-random is clearly worse at 1,000 steps.
-    path = sweep_file(
-        {
-            "seeds": [1],
-            "grid": {"behaviors.Basic.hyperparameters.exploration_final_eps": [0.02, 1.0]},
-            "metric": {"over_last_steps": 500},
-            "scheduler": {"asha": {"grace_period": 1000, "reduction_factor": 2}},
-            "max_concurrent": 1,
-            "resources": {"cpu": 1},
-        },
-        name="asha",
-    )
-    storage = tmp_path / "storage"
-    run_sweep(load_sweep(path), storage, address=cluster.address)
-    good, poor = trials(storage, "asha")
-    assert good["label"] == "exploration_final_eps=0.02" and good["status"] == "finished"
-    assert poor["status"] == "stopped", poor
-    run = storage / "asha" / "runs"
-    poor_dir = next(p for p in run.iterdir() if p.name.startswith("exploration_final_eps=1"))
-    # SIGINT: mlagents saved the model of the interrupted run
-    assert list((poor_dir / "Basic").glob("*.onnx")) or (poor_dir / "Basic.onnx").exists()
-    assert poor["returncode"] == 0
-    time.sleep(2)
-    assert processes_on_port(poor["base_port"]) == []
-
-
 def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     path = sweep_file(
         {"seeds": [1, 2], "max_concurrent": 1, "resources": {"cpu": 1}}, name="resumable"
@@ -159,3 +99,65 @@ def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     launches = sorted(log.read_text().count("$ ") for log in logs)
     assert launches == [1, 2]  # the finished trial did not run again; the other continued
     assert "--resume" in "".join(log.read_text() for log in logs)
+
+
+def test_two_nodes_parallel_trials_a_failing_one_and_the_report(
+    cluster, sweep_file, tmp_path, capsys
+):
+    path = sweep_file(
+        {
+            "seeds": [1, 2],
+            # a checkpoint that does not exist: those two trials fail when mlagents loads it
+            "grid": {"behaviors.Basic.init_path": [None, "/nonexistent/Basic/checkpoint.pt"]},
+            "metric": {"over_last_steps": 1000, "threshold": 0.5},
+            "resources": {"cpu": 1},
+        },
+        name="cluster",
+    )
+    storage = tmp_path / "storage"
+    results = run_sweep(load_sweep(path), storage, address=cluster.address)
+    infos = trials(storage, "cluster")
+    finished = [i for i in infos if i["status"] == "finished"]
+    failed = [i for i in infos if i["status"] == "failed"]
+    assert [i["seed"] for i in finished] == [1, 2] and len(failed) == 2, infos
+    assert all(i["label"] == "init_path=None" for i in finished)
+    assert len({i["node"] for i in infos}) == 2  # trials ran on both nodes
+    assert len({i["base_port"] for i in infos}) == 4
+    errors = [r.error for r in results if r.error is not None]
+    assert len(errors) == 2
+    printed = capsys.readouterr().out
+    assert "FAILED" in printed and "last lines of" in printed and "exited with status" in printed
+    assert "step 1500/1500" in printed
+    table, files = write_report([storage / "cluster"], tmp_path / "report")
+    assert "| cluster: init_path=None | 1 2 |" in table
+    assert files[2].read_bytes().startswith(b"\x89PNG")
+
+
+def test_asha_stops_a_poor_trial_and_its_processes_exit(cluster, sweep_file, tmp_path):
+    # Trials run one after the other, so the second meets the first one's result at the
+    # rung. The metric is one the trainer reports every summary and that the grid sets
+    # (DQN's learning rate, constant), so the order is certain: ASHA's mechanics, not
+    # learning, are under test.
+    path = sweep_file(
+        {
+            "seeds": [1],
+            "grid": {"behaviors.Basic.hyperparameters.learning_rate": [1.0e-3, 1.0e-5]},
+            "metric": {"name": "Policy/Learning Rate"},
+            "scheduler": {"asha": {"grace_period": 1000, "reduction_factor": 2}},
+            "max_concurrent": 1,
+            "resources": {"cpu": 1},
+        },
+        name="asha",
+    )
+    storage = tmp_path / "storage"
+    run_sweep(load_sweep(path), storage, address=cluster.address)
+    good, poor = trials(storage, "asha")
+    assert good["label"] == "learning_rate=0.001" and good["status"] == "finished"
+    assert poor["status"] == "stopped", poor
+    run = storage / "asha" / "runs"
+    poor_dir = next(p for p in run.iterdir() if p.name.startswith("learning_rate=1e-05"))
+    # SIGINT: mlagents saved the model of the interrupted run
+    assert list((poor_dir / "Basic").glob("*.onnx")) or (poor_dir / "Basic.onnx").exists()
+    assert poor["returncode"] == 0
+    time.sleep(2)
+    assert processes_on_port(poor["base_port"]) == []

@@ -28,6 +28,9 @@ AGENT_PORTS = (
 )
 #: Object store per node: a sweep passes only small results through it.
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
+#: Health checks of the nodes: Ray's defaults (10 s timeout, 5 misses) declare a node dead
+#: on a machine whose cores the trials keep busy; a node here dies only with this process.
+HEALTH_CHECKS = {"health_check_timeout_ms": 30_000, "health_check_failure_threshold": 20}
 
 
 def _pass_listen_port() -> None:
@@ -86,7 +89,9 @@ def start_cluster(num_cpus: int | None = None, worker_cpus: tuple[int, ...] = ()
     from ray.cluster_utils import Cluster
 
     _pass_listen_port()
-    cluster = Cluster(initialize_head=True, head_node_args=node_args(num_cpus))
+    # The system config is the cluster's: the head node sets it for all.
+    head = node_args(num_cpus, _system_config=dict(HEALTH_CHECKS))
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     for cpus in worker_cpus:
         cluster.add_node(**node_args(cpus))
     return cluster

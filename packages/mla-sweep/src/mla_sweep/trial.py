@@ -132,6 +132,7 @@ class SweepTrial(tune.Trainable):
             )  # fmt: skip
         self.ports.hand_over(self.process.pid)
         self.reader = MetricReader(self.run_dir, sweep.metric.behavior, sweep.metric.name)
+        self.reported = 0  # summaries of self.reader.points handed to Tune so far
 
     def _describe(self, status: str, returncode: int | None = None) -> None:
         info = {
@@ -153,8 +154,9 @@ class SweepTrial(tune.Trainable):
         }
         (self.run_dir / TRIAL_FILE).write_text(json.dumps(info, indent=1))
 
-    def _result(self, done: bool) -> dict[str, Any]:
-        points = self.reader.points
+    def _result(self, upto: int, done: bool) -> dict[str, Any]:
+        """The Tune result of the summary ``self.reader.points[upto - 1]``."""
+        points = self.reader.points[:upto]
         return {
             "metric": windowed(points, self.sweep.metric.over_last_steps),
             "env_steps": points[-1].step,
@@ -164,30 +166,35 @@ class SweepTrial(tune.Trainable):
         }
 
     def step(self) -> dict[str, Any]:
+        """One result per summary, in order (several may have arrived since the last call:
+        each is reported, so that ASHA sees every rung)."""
         while True:
+            if self.reported < len(self.reader.points):
+                self.reported += 1
+                return self._result(self.reported, done=False)
             exited = self.process.poll() is not None
-            new = self.reader.poll()
+            if self.reader.poll():
+                continue
             if exited:
-                returncode = self.process.returncode
-                self.ports.release()
-                if returncode != 0:
-                    self._describe(status="failed", returncode=returncode)
-                    raise TrialFailed(
-                        f"mlagents-learn of {self.run_id} exited with status {returncode}; "
-                        f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
-                    )
-                if not self.reader.points:
-                    self._describe(status="failed", returncode=returncode)
-                    raise TrialFailed(
-                        f"mlagents-learn of {self.run_id} wrote no {self.sweep.metric.name!r} "
-                        f"for {self.sweep.metric.behavior}; last lines of {self.log_path}:\n"
-                        f"{log_tail(self.log_path)}"
-                    )
-                self._describe(status="finished", returncode=returncode)
-                return self._result(done=True)
-            if new:
-                return self._result(done=False)
+                return self._finish()
             time.sleep(POLL_SECONDS)
+
+    def _finish(self) -> dict[str, Any]:
+        returncode = self.process.returncode
+        self.ports.release()
+        if returncode != 0 or not self.reader.points:
+            self._describe(status="failed", returncode=returncode)
+            what = (
+                f"exited with status {returncode}"
+                if returncode != 0
+                else f"wrote no {self.sweep.metric.name!r} for {self.sweep.metric.behavior}"
+            )
+            raise TrialFailed(
+                f"mlagents-learn of {self.run_id} {what}; last lines of {self.log_path}:\n"
+                f"{log_tail(self.log_path)}"
+            )
+        self._describe(status="finished", returncode=returncode)
+        return self._result(len(self.reader.points), done=True)
 
     def cleanup(self) -> None:
         """Stop ``mlagents-learn`` like Ctrl-C does (it saves) and wait for it."""
