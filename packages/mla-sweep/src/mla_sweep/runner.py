@@ -58,7 +58,7 @@ class ProgressLines(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        early = result.get("env_steps", 0) < self.sweep.max_steps and not result.get("done")
+        early = result.get("env_steps", 0) < self.sweep.max_steps
         how = "stopped early by the scheduler" if early else "finished"
         self._print(f"{self._name(trial)}: {how} at step {result.get('env_steps', 0)}")
 

@@ -197,15 +197,30 @@ class SweepTrial(tune.Trainable):
         return self._result(len(self.reader.points), done=True)
 
     def cleanup(self) -> None:
-        """Stop ``mlagents-learn`` like Ctrl-C does (it saves) and wait for it."""
+        """Stop ``mlagents-learn`` like Ctrl-C does (it saves) and wait for it.
+
+        A run whose last summary reached ``max_steps`` is finishing by itself (Tune stops a
+        trial at its last result, before the process exits): it is waited for, not
+        interrupted.
+        """
         process = getattr(self, "process", None)
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            points = self.reader.points
+            reached = bool(points) and points[-1].step >= self.sweep.max_steps
+            if not reached:
+                process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            self._describe(status="stopped", returncode=process.returncode)
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            finished = reached and process.returncode == 0
+            self._describe(
+                status="finished" if finished else "stopped", returncode=process.returncode
+            )
         if hasattr(self, "ports"):
             self.ports.release()
