@@ -151,12 +151,17 @@ def main() -> int:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--storage", type=Path, help="sweep storage (default: <out>/sweeps)")
+    parser.add_argument(
+        "--storage",
+        type=Path,
+        default=ROOT / ".bench-storage",
+        help="trial folders of the sweeps (default: .bench-storage, not in git)",
+    )
     parser.add_argument("--skip-sb3", action="store_true")
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    storage = (args.storage or args.out / "storage").resolve()
+    storage = args.storage.resolve()
     sweeps_dir = args.out / "sweeps"
     sweeps_dir.mkdir(exist_ok=True)
     mode = "quick" if args.quick else "full"
