@@ -113,7 +113,12 @@ class SweepTrial(tune.Trainable):
         # --resume continues from them instead of starting over.
         resume = (self.run_dir / "run_logs" / "training_status.json").is_file()
         config_path = self.run_dir / "trainer_config.yaml"
-        config_path.write_text(yaml.safe_dump(sweep.trial_config(self.overrides)))
+        trainer_config = sweep.trial_config(self.overrides)
+        config_path.write_text(yaml.safe_dump(trainer_config))
+        # this trial's own budget (a grid may vary max_steps)
+        self.max_steps = max(
+            int(b.get("max_steps", sweep.max_steps)) for b in trainer_config["behaviors"].values()
+        )
         self.log_path = self.run_dir / LOG_FILE
         self.node_id = ray.get_runtime_context().get_node_id()
         self.ports = PortReservation(sweep.num_envs)
@@ -146,7 +151,7 @@ class SweepTrial(tune.Trainable):
             "mode": self.sweep.metric.mode,
             "over_last_steps": self.sweep.metric.over_last_steps,
             "threshold": self.sweep.metric.threshold,
-            "max_steps": self.sweep.max_steps,
+            "max_steps": self.max_steps,
             "status": status,
             "node": self.node_id,
             "base_port": getattr(self, "base_port", None),
@@ -206,7 +211,7 @@ class SweepTrial(tune.Trainable):
         process = getattr(self, "process", None)
         if process is not None and process.poll() is None:
             points = self.reader.points
-            reached = bool(points) and points[-1].step >= self.sweep.max_steps
+            reached = bool(points) and points[-1].step >= self.max_steps
             if not reached:
                 process.send_signal(signal.SIGINT)
             try:
