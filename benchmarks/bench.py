@@ -164,7 +164,9 @@ def main() -> int:
     storage = args.storage.resolve()
     sweeps_dir = args.out / "sweeps"
     sweeps_dir.mkdir(exist_ok=True)
-    mode = "quick" if args.quick else "full"
+    mode = (
+        f"--max-steps {args.max_steps}" if args.max_steps else ("quick" if args.quick else "full")
+    )
     sections = []
     failures = 0
     for task in args.tasks:
@@ -195,7 +197,7 @@ def main() -> int:
                              "--threshold", str(TASKS[task]["threshold"]),
                              "--out", str(sb3_csv)]) != 0  # fmt: skip
             if sb3_csv.exists():
-                body += "\nStable-Baselines3 on the same budget (plain Gymnasium CartPole-v1, 8 envs):\n\n"
+                body += "\nStable-Baselines3 on the same budget (plain Gymnasium CartPole-v1; DQN on 1 env, A2C on 8, as in RL Zoo):\n\n"
                 body += sb3_table(sb3_csv)
         sections.append(f"## {task} ({steps:,} environment steps per run)\n\n{body}")
 
@@ -206,8 +208,8 @@ def main() -> int:
         "# Benchmarks\n\n"
         f"Made by `nox -s bench{' -- --quick' if args.quick else ''}` (`benchmarks/bench.py`, "
         f"{mode} budget) on {stamp}.\n\n"
-        f"- machine: {machine()}; trials ran in parallel, one CPU each, so steps/s compare "
-        "within one table only\n"
+        f"- machine: {machine()}; the seeds of a sweep ran in parallel, one CPU each, the "
+        "sweeps of a table one after the other, so steps/s compare within one table only\n"
         f"- versions: {version_text}\n"
         f"- seeds: {' '.join(map(str, args.seeds))}; metric: mlagents' "
         "`Environment/Cumulative Reward` (training episodes), final = mean of the summaries "
