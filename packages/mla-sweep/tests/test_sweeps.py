@@ -19,7 +19,7 @@ import pytest
 import ray
 
 from mla_sweep.config import load_sweep
-from mla_sweep.local_ray import start_cluster
+from mla_sweep.local_ray import start_cluster, stop_cluster
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep
@@ -37,7 +37,7 @@ def cluster():
     ray.init(address=nodes.address, log_to_driver=False)
     yield nodes
     ray.shutdown()
-    nodes.shutdown()
+    stop_cluster(nodes)
 
 
 def trials(storage: Path, name: str) -> list[dict]:

@@ -66,11 +66,16 @@ def _listen_port_of(command: list[str]) -> str | None:
     return None
 
 
+#: Agent port reservations of the nodes started by this process (released by stop_cluster).
+_RESERVATIONS: list[PortReservation] = []
+
+
 def node_args(num_cpus: int | None, **extra: Any) -> dict[str, Any]:
     """``Cluster.add_node`` arguments for one node with fixed, reserved agent ports."""
     import os
 
     reservation = PortReservation(len(AGENT_PORTS))
+    _RESERVATIONS.append(reservation)
     ports = {name: reservation.base + i for i, name in enumerate(AGENT_PORTS)}
     # The ports stay reserved while this process (and so the node it started) lives.
     args: dict[str, Any] = {
@@ -95,3 +100,10 @@ def start_cluster(num_cpus: int | None = None, worker_cpus: tuple[int, ...] = ()
     for cpus in worker_cpus:
         cluster.add_node(**node_args(cpus))
     return cluster
+
+
+def stop_cluster(cluster: Any) -> None:
+    """Stop the nodes of ``cluster`` and give their agent ports back."""
+    cluster.shutdown()
+    while _RESERVATIONS:
+        _RESERVATIONS.pop().release()

@@ -181,8 +181,10 @@ def run_sweep(
 def shutdown_local_ray() -> None:
     """Disconnect, and stop the Ray nodes :func:`init_ray` started here (if any)."""
     if _LOCAL_CLUSTER:
+        from mla_sweep.local_ray import stop_cluster
+
         ray.shutdown()
-        _LOCAL_CLUSTER.pop().shutdown()
+        stop_cluster(_LOCAL_CLUSTER.pop())
 
 
 def _fit(sweep: Sweep, storage: str | os.PathLike[str], path: Path, resume: bool) -> Any:
