@@ -23,7 +23,7 @@ import nox
 import tomllib
 
 ROOT = Path(__file__).parent
-PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
+PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c", "mla-sweep"]
 # Installed as a wheel, never editable, in every session: its .pth file (the import hook that
 # lets mlagents load its messages on current protobuf) must be there exactly as users get it.
 NOT_EDITABLE = {"mla-protobuf"}
@@ -247,3 +247,23 @@ def integration(session: nox.Session, mlagents: str) -> None:
         *session.posargs,
         env={"MLA_WHEELS": str(wheels), "MLA_MLAGENTS": mlagents},
     )  # fmt: skip
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark suite on mla-sweep (not run by plain ``nox``): ``nox -s bench [-- --quick]``.
+
+    DQN vs SAC on Basic, A2C vs PPO on 3DBall, DQN and A2C on CartPole-v1 (with SB3 as a
+    reference), 3 seeds each; writes benchmarks/results/ and docs/benchmarks.md.
+    """
+    packages = ["mla-dqn", "mla-a2c", "mla-sweep"]
+    packages += [p for name in packages for p in local_dependencies(name) if p not in packages]
+    install_with_mlagents(
+        session,
+        "1.1.0",
+        *[arg for name in dict.fromkeys(packages) for arg in local_install(name)],
+        PROTOBUF_CURRENT,
+        # benchmark-only: the reference on the Gymnasium tasks
+        "stable-baselines3",
+    )
+    session.run("python", str(ROOT / "benchmarks" / "bench.py"), *session.posargs)

@@ -1,0 +1,109 @@
+"""Start Ray nodes on this machine that survive a slow start.
+
+A raylet whose dashboard agent and runtime-env agent were given port 0 waits a fixed 15 s
+for them to write their chosen ports to files, then aborts ("The current node timed out
+during startup"; ray-project/ray#65983). On a loaded machine those Python agents can take
+longer than that to import. Given fixed ports, the raylet does not wait for the files, so
+every node started here gets its own reserved agent ports (:mod:`mla_sweep.ports`). Ray's
+Python side does not hand the raylet the agent's HTTP port (``dashboard_agent_listen_port``,
+a flag the raylet has), so :func:`_pass_listen_port` adds it to the raylet's command line.
+
+``ray.init()`` cannot pass those ports; :class:`ray.cluster_utils.Cluster` (Ray's own way to
+run one or several nodes in this process tree) can. Its nodes are stopped when this
+process exits, and by Ray's reaper process if this process is killed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mla_sweep.ports import PortReservation
+
+#: The agent ports a raylet would otherwise wait for (RayParams names).
+AGENT_PORTS = (
+    "metrics_agent_port",
+    "metrics_export_port",
+    "dashboard_agent_listen_port",
+    "runtime_env_agent_port",
+)
+#: Object store per node: a sweep passes only small results through it.
+OBJECT_STORE_BYTES = 200 * 1024 * 1024
+#: Health checks of the nodes: Ray's defaults (10 s timeout, 5 misses) declare a node dead
+#: on a machine whose cores the trials keep busy; a node here dies only with this process.
+HEALTH_CHECKS = {"health_check_timeout_ms": 30_000, "health_check_failure_threshold": 20}
+
+
+def _pass_listen_port() -> None:
+    """Give every raylet started from this process its ``--dashboard_agent_listen_port``."""
+    from ray._private import services
+
+    original = services.start_ray_process
+    if getattr(original, "_mla_sweep", False):
+        return
+
+    def start_ray_process(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
+        if command and command[0] == services.RAYLET_EXECUTABLE:
+            flag = "--dashboard_agent_listen_port"
+            if not any(part.startswith(flag) for part in command):
+                listen = next(
+                    (p.split("=", 1)[1] for p in command if p.startswith("--listen-port=")), None
+                )
+                if listen is None:
+                    listen = _listen_port_of(command)
+                if listen not in (None, "0"):
+                    command = [*command, f"{flag}={listen}"]
+        return original(command, process_type, *args, **kwargs)
+
+    start_ray_process._mla_sweep = True  # type: ignore[attr-defined]
+    services.start_ray_process = start_ray_process
+
+
+def _listen_port_of(command: list[str]) -> str | None:
+    """The ``--listen-port`` given to the dashboard agent inside the raylet's command."""
+    for part in command:
+        if "--listen-port=" in part:
+            return part.split("--listen-port=", 1)[1].split()[0].strip("'\"")
+    return None
+
+
+#: Agent port reservations of the nodes started by this process (released by stop_cluster).
+_RESERVATIONS: list[PortReservation] = []
+
+
+def node_args(num_cpus: int | None, **extra: Any) -> dict[str, Any]:
+    """``Cluster.add_node`` arguments for one node with fixed, reserved agent ports."""
+    import os
+
+    reservation = PortReservation(len(AGENT_PORTS))
+    _RESERVATIONS.append(reservation)
+    ports = {name: reservation.base + i for i, name in enumerate(AGENT_PORTS)}
+    # The ports stay reserved while this process (and so the node it started) lives.
+    args: dict[str, Any] = {
+        "num_cpus": num_cpus if num_cpus is not None else os.cpu_count() or 1,
+        "object_store_memory": OBJECT_STORE_BYTES,
+        "include_dashboard": False,
+        **ports,
+    }
+    args.update(extra)
+    return args
+
+
+def start_cluster(num_cpus: int | None = None, worker_cpus: tuple[int, ...] = ()) -> Any:
+    """A Ray head node on this machine with ``num_cpus`` CPUs, plus one worker node per
+    entry of ``worker_cpus``; returns the :class:`ray.cluster_utils.Cluster`."""
+    from ray.cluster_utils import Cluster
+
+    _pass_listen_port()
+    # The system config is the cluster's: the head node sets it for all.
+    head = node_args(num_cpus, _system_config=dict(HEALTH_CHECKS))
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    for cpus in worker_cpus:
+        cluster.add_node(**node_args(cpus))
+    return cluster
+
+
+def stop_cluster(cluster: Any) -> None:
+    """Stop the nodes of ``cluster`` and give their agent ports back."""
+    cluster.shutdown()
+    while _RESERVATIONS:
+        _RESERVATIONS.pop().release()

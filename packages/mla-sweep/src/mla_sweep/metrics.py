@@ -1,0 +1,76 @@
+"""Read a metric from the TensorBoard event files ``mlagents-learn`` writes, while it runs.
+
+mlagents' ``TensorboardWriter`` writes one folder per behavior under the run folder and
+flushes after each summary (every ``summary_freq`` steps), so the events are the run's own
+record of its statistics: the sweep reads them live for Tune and again for the report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: File in each trial's run folder describing the trial (written by the trial, read by the report).
+TRIAL_FILE = "sweep_trial.json"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One summary: environment step, metric value, wall-clock time (seconds since epoch)."""
+
+    step: int
+    value: float
+    wall_time: float
+
+
+class MetricReader:
+    """The points of one TensorBoard tag of one behavior, read incrementally.
+
+    :param run_dir: ``<results-dir>/<run-id>`` of an ``mlagents-learn`` run.
+    :param behavior: behavior name (the subfolder mlagents writes its events to).
+    :param tag: the tag, e.g. ``Environment/Cumulative Reward``.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], behavior: str, tag: str) -> None:
+        self.folder = Path(run_dir) / behavior
+        self.tag = tag
+        self.points: list[Point] = []
+        self._accumulator = None
+
+    def poll(self) -> list[Point]:
+        """Read what was written since the last call; return the new points."""
+        if self._accumulator is None:
+            if not self.folder.is_dir() or not any(self.folder.glob("events.out.tfevents.*")):
+                return []
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+            self._accumulator = EventAccumulator(str(self.folder), size_guidance={"scalars": 0})
+        self._accumulator.Reload()
+        if self.tag not in self._accumulator.Tags()["scalars"]:
+            return []
+        events = self._accumulator.Scalars(self.tag)
+        # A resumed run appends to its events: keep one point per step, the newest.
+        by_step = {p.step: p for p in self.points}
+        for event in events:
+            by_step[event.step] = Point(int(event.step), float(event.value), float(event.wall_time))
+        merged = sorted(by_step.values(), key=lambda p: p.step)
+        new = [p for p in merged if p not in self.points]
+        self.points = merged
+        return new
+
+
+def windowed(points: Sequence[Point], over_last_steps: int) -> float:
+    """The metric at the last point: the mean over the summaries in its last ``over_last_steps``
+    steps (``(s - over_last_steps, s]``); the last value alone when ``over_last_steps`` is 0."""
+    last = points[-1].step
+    window = [p.value for p in points if p.step > last - over_last_steps] or [points[-1].value]
+    return sum(window) / len(window)
+
+
+def steps_per_second(points: Sequence[Point]) -> float | None:
+    """Environment steps per wall-clock second between the first and the last summary."""
+    if len(points) < 2 or points[-1].wall_time <= points[0].wall_time:
+        return None
+    return (points[-1].step - points[0].step) / (points[-1].wall_time - points[0].wall_time)

@@ -1,0 +1,83 @@
+"""The report: from trial folders (sweep_trial.json + TensorBoard events) to table, CSV, PNG."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from mla_sweep.cli import main
+from mla_sweep.metrics import TRIAL_FILE
+from mla_sweep.report import collect, write_report
+
+TAG = "Environment/Cumulative Reward"
+
+
+def trial(runs, label, seed, values, *, status="finished", max_steps=3000, lr=None):
+    run_dir = runs / f"{label}_seed{seed}"
+    writer = SummaryWriter(str(run_dir / "Basic"))
+    for i, value in enumerate(values):
+        writer.add_scalar(TAG, value, (i + 1) * 1000, walltime=100.0 + 10 * i)
+    writer.close()
+    info = {
+        "sweep": "demo", "label": label, "overrides": {"lr": lr if lr is not None else label},
+        "seed": seed, "metric": TAG, "behavior": "Basic", "mode": "max",
+        "over_last_steps": 2000, "threshold": 0.5, "max_steps": max_steps, "status": status,
+    }  # fmt: skip
+    (run_dir / TRIAL_FILE).write_text(json.dumps(info))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = tmp_path / "demo" / "runs"
+    trial(runs, "slow", 1, [0.0, 0.2, 0.4])
+    trial(runs, "slow", 2, [0.0, 0.4, 0.6])
+    trial(runs, "fast", 1, [0.3, 0.8, 0.9])
+    trial(runs, "fast", 2, [0.5, 0.9, 0.9])
+    trial(runs, "stopped", 1, [0.0], max_steps=3000)
+    failed = runs / "broken_seed1"
+    failed.mkdir()
+    (failed / TRIAL_FILE).write_text(json.dumps({
+        "sweep": "demo", "label": "broken", "overrides": {"lr": "broken"}, "seed": 1,
+        "metric": TAG, "behavior": "Basic", "status": "failed",
+    }))  # fmt: skip
+    return tmp_path / "demo"
+
+
+def test_configurations_best_first_with_statistics(runs):
+    summaries = collect([runs])
+    assert [s.label for s in summaries] == ["fast", "slow", "stopped", "broken"]
+    fast = summaries[0].row()
+    # final = mean of the summaries in the last 2000 steps: (0.8 + 0.9) / 2 and (0.9 + 0.9) / 2
+    assert fast["final_mean"] == pytest.approx(0.875)
+    assert fast["final_std"] == pytest.approx(0.025)
+    assert fast["final_min"] == pytest.approx(0.85)
+    # windowed metric first >= 0.5: seed 1 at 2000 ((0.3+0.8)/2), seed 2 at 1000 (0.5)
+    assert fast["steps_to_threshold"] == pytest.approx(1500)
+    assert fast["reached_threshold"] == "2/2"
+    assert fast["steps_per_second"] == pytest.approx(100.0)  # 2000 steps in 20 s
+    slow = summaries[1].row()
+    assert slow["reached_threshold"] == "1/2"
+    assert summaries[2].row()["stopped_early"] == 1
+    assert summaries[3].row()["failed"] == 1 and not summaries[3].trials
+
+
+def test_report_files(runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["report", str(runs), "--out", str(out), "--title", "Demo"]) == 0
+    table = (out / "report.md").read_text()
+    lines = [line for line in table.splitlines() if line.startswith("| demo")]
+    assert lines[0].startswith("| demo: fast | 1 2 | 0.875 ± 0.025 | 0.85 | 1,500 (2/2) | 100 |")
+    assert "steps to 0.5" in table
+    rows = list(csv.DictReader(open(out / "report.csv")))
+    assert [r["configuration"] for r in rows] == ["fast", "slow", "stopped", "broken"]
+    png = (out / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "demo: fast" in capsys.readouterr().out
+
+
+def test_report_of_a_folder_without_trials(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trials"):
+        write_report([tmp_path], tmp_path / "out")

@@ -1,0 +1,163 @@
+"""Whole sweeps of the real ``mlagents-learn`` on Ray: one two-node cluster for the module.
+
+The cluster runs on this machine (two raylets, one CPU each), so trials that run at the same
+time share this machine's ports: each gets its own reserved range. These tests run on the
+newest supported mlagents only (see conftest), a few short DQN runs on Basic each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from mla_sweep.config import load_sweep
+from mla_sweep.local_ray import start_cluster, stop_cluster
+from mla_sweep.metrics import TRIAL_FILE
+from mla_sweep.report import write_report
+from mla_sweep.runner import run_sweep
+
+from .conftest import e2e_enabled
+
+pytestmark = pytest.mark.skipif(
+    not e2e_enabled(), reason="end-to-end sweeps run against the newest mlagents only"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = start_cluster(num_cpus=1, worker_cpus=(1,))
+    ray.init(address=nodes.address, log_to_driver=False)
+    yield nodes
+    ray.shutdown()
+    stop_cluster(nodes)
+
+
+def trials(storage: Path, name: str) -> list[dict]:
+    infos = [json.loads(p.read_text()) for p in (storage / name / "runs").glob(f"*/{TRIAL_FILE}")]
+    return sorted(infos, key=lambda i: (i["label"], i["seed"]))
+
+
+def processes_on_port(port: int) -> list[str]:
+    """Command lines of live processes mentioning ``port`` (trainer or environment)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(port).encode() in args:
+            found.append(b" ".join(args).decode(errors="replace"))
+    return found
+
+
+def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
+    path = sweep_file(
+        {"seeds": [1, 2], "max_concurrent": 1, "resources": {"cpu": 1}}, name="resumable"
+    )
+    storage = tmp_path / "storage"
+    command = [sys.executable, "-m", "mla_sweep.cli", "run", str(path), "--storage",
+               str(storage), "--num-cpus", "1"]  # fmt: skip
+    log = open(tmp_path / "driver.log", "w")
+    driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    runs = storage / "resumable" / "runs"
+    while time.monotonic() < deadline:
+        infos = trials(storage, "resumable") if runs.is_dir() else []
+        # kill once the first trial finished and the second wrote its first checkpoint
+        if any(i["status"] == "finished" for i in infos) and len(infos) == 2:
+            if len(list(runs.glob("*/run_logs/training_status.json"))) == 2:
+                break
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+        time.sleep(0.5)
+    else:
+        pytest.fail("the first trial did not finish in time")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    second = next(i for i in trials(storage, "resumable") if i["status"] == "running")
+    # the killed driver's trial goes too (its Ray worker dies; the kernel sends SIGINT)
+    for _ in range(120):
+        if not processes_on_port(second["base_port"]):
+            break
+        time.sleep(1)
+    assert processes_on_port(second["base_port"]) == []
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    infos = trials(storage, "resumable")
+    assert [i["status"] for i in infos] == ["finished", "finished"]
+    logs = sorted((storage / "resumable" / "runs").glob("*/mlagents-learn.log"))
+    launches = sorted(log.read_text().count("$ ") for log in logs)
+    assert launches == [1, 2]  # the finished trial did not run again; the other continued
+    assert "--resume" in "".join(log.read_text() for log in logs)
+
+
+def test_two_nodes_parallel_trials_a_failing_one_and_the_report(
+    cluster, sweep_file, tmp_path, capsys
+):
+    path = sweep_file(
+        {
+            "seeds": [1, 2],
+            # a checkpoint that does not exist: those two trials fail when mlagents loads it
+            "grid": {"behaviors.Basic.init_path": [None, "/nonexistent/Basic/checkpoint.pt"]},
+            "metric": {"over_last_steps": 1000, "threshold": 0.5},
+            "resources": {"cpu": 1},
+        },
+        name="cluster",
+    )
+    storage = tmp_path / "storage"
+    results = run_sweep(load_sweep(path), storage, address=cluster.address)
+    infos = trials(storage, "cluster")
+    finished = [i for i in infos if i["status"] == "finished"]
+    failed = [i for i in infos if i["status"] == "failed"]
+    assert [i["seed"] for i in finished] == [1, 2] and len(failed) == 2, infos
+    assert all(i["label"] == "init_path=None" for i in finished)
+    assert len({i["node"] for i in infos}) == 2  # trials ran on both nodes
+    assert len({i["base_port"] for i in infos}) == 4
+    errors = [r.error for r in results if r.error is not None]
+    assert len(errors) == 2
+    printed = capsys.readouterr().out
+    assert "FAILED" in printed and "last lines of" in printed and "exited with status" in printed
+    assert "step 1500/1500" in printed
+    table, files = write_report([storage / "cluster"], tmp_path / "report")
+    assert "| cluster: init_path=None | 1 2 |" in table
+    assert files[2].read_bytes().startswith(b"\x89PNG")
+
+
+def test_asha_stops_a_poor_trial_and_its_processes_exit(cluster, sweep_file, tmp_path):
+    # Trials run one after the other, so the second meets the first one's result at the
+    # rung. The metric is one the trainer reports every summary and that the grid sets
+    # (DQN's learning rate, constant), so the order is certain: ASHA's mechanics, not
+    # learning, are under test.
+    path = sweep_file(
+        {
+            "seeds": [1],
+            "grid": {"behaviors.Basic.hyperparameters.learning_rate": [1.0e-3, 1.0e-5]},
+            "metric": {"name": "Policy/Learning Rate"},
+            "scheduler": {"asha": {"grace_period": 1000, "reduction_factor": 2}},
+            "max_concurrent": 1,
+            "resources": {"cpu": 1},
+        },
+        name="asha",
+    )
+    storage = tmp_path / "storage"
+    run_sweep(load_sweep(path), storage, address=cluster.address)
+    good, poor = trials(storage, "asha")
+    assert good["label"] == "learning_rate=0.001" and good["status"] == "finished"
+    assert poor["status"] == "stopped", poor
+    run = storage / "asha" / "runs"
+    poor_dir = next(p for p in run.iterdir() if p.name.startswith("learning_rate=1e-05"))
+    # SIGINT: mlagents saved the model of the interrupted run
+    assert list((poor_dir / "Basic").glob("*.onnx")) or (poor_dir / "Basic.onnx").exists()
+    assert poor["returncode"] == 0
+    time.sleep(2)
+    assert processes_on_port(poor["base_port"]) == []
