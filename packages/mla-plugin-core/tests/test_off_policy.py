@@ -333,8 +333,8 @@ def _trainer_with_signals(tmp_path: Path, signals: dict, **hyperparameters) -> R
     return trainer
 
 
-def test_curiosity_learns_from_replay_samples(tmp_path):
-    torch.manual_seed(0)
+def _curiosity_trainer(tmp_path: Path) -> RecordingTrainer:
+    """A trainer with extrinsic and curiosity signals and one 20-step episode in replay."""
     signals = {
         RewardSignalType.EXTRINSIC: RewardSignalSettings(),
         RewardSignalType.CURIOSITY: CuriositySettings(learning_rate=1e-3),
@@ -344,6 +344,12 @@ def test_curiosity_learns_from_replay_samples(tmp_path):
     )
     steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
     trainer._process_trajectory(trajectory("a", steps, 20))
+    return trainer
+
+
+def test_curiosity_learns_from_replay_samples(tmp_path):
+    torch.manual_seed(0)
+    trainer = _curiosity_trainer(tmp_path)
     curiosity = trainer.optimizer.reward_signals["curiosity"]
     transitions = sample_to_agent_buffer(trainer.replay.sample(20))
     with torch.no_grad():
@@ -369,15 +375,7 @@ def test_curiosity_learns_from_replay_samples(tmp_path):
 def test_a_non_finite_reward_signal_loss_stops_training(tmp_path):
     from mla_plugin_core.finite import NonFiniteError
 
-    signals = {
-        RewardSignalType.EXTRINSIC: RewardSignalSettings(),
-        RewardSignalType.CURIOSITY: CuriositySettings(learning_rate=1e-3),
-    }
-    trainer = _trainer_with_signals(
-        tmp_path, signals, batch_size=16, buffer_size=100, reward_signal_steps_per_update=1.0
-    )
-    steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
-    trainer._process_trajectory(trajectory("a", steps, 20))
+    trainer = _curiosity_trainer(tmp_path)
     curiosity = trainer.optimizer.reward_signals["curiosity"]
     with torch.no_grad():
         next(curiosity._network.parameters()).view(-1)[0] = float("nan")
