@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +59,51 @@ def processes_on_port(port: int) -> list[str]:
         if str(port).encode() in args:
             found.append(b" ".join(args).decode(errors="replace"))
     return found
+
+
+def _status(pid: str) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+class TrialProcesses(threading.Thread):
+    """While a sweep runs: each trial's ``mlagents-learn`` (and every process under it) with
+    its allowed CPUs and OMP_NUM_THREADS, sampled twice a second."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[dict[str, tuple[str, set[str], str]]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            parents, cpus, trainers = {}, {}, []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    status = _status(pid)
+                    if b"mla_sweep.learn" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                        omp = next((v[16:].decode() for v in environ
+                                    if v.startswith(b"OMP_NUM_THREADS=")), "")  # fmt: skip
+                        trainers.append((pid, omp))
+                except OSError:
+                    continue
+                parents[pid], cpus[pid] = status["PPid"], status["Cpus_allowed_list"]
+            # mlagents' env worker is a fork of mlagents-learn: the same command line
+            learners = {pid for pid, _ in trainers}
+            sample = {}
+            for trainer, omp in trainers:
+                if parents.get(trainer) in learners:
+                    continue
+                below = set()
+                for pid in cpus:
+                    ancestor = parents.get(pid)
+                    while ancestor not in (None, "0", "1", trainer):
+                        ancestor = parents.get(ancestor)
+                    if ancestor == trainer:
+                        below.add(cpus[pid])
+                sample[trainer] = (cpus[trainer], below, omp)
+            self.samples.append(sample)
 
 
 def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
@@ -115,7 +161,20 @@ def test_two_nodes_parallel_trials_a_failing_one_and_the_report(
         name="cluster",
     )
     storage = tmp_path / "storage"
-    results = run_sweep(load_sweep(path), storage, address=cluster.address)
+    watch = TrialProcesses()
+    watch.start()
+    try:
+        results = run_sweep(load_sweep(path), storage, address=cluster.address)
+    finally:
+        watch.done.set()
+        watch.join()
+    # resources: {cpu: 1}: each trial's trainer and environment on one core of its own,
+    # one thread per pool; trials running at the same time on different cores
+    seen = [trainer for sample in watch.samples for trainer in sample.values()]
+    assert seen and all(c.isdigit() and below <= {c} and omp == "1" for c, below, omp in seen)
+    assert any(below for _, below, _ in seen)  # the environments were seen too
+    together = [sorted(c for c, _, _ in s.values()) for s in watch.samples if len(s) > 1]
+    assert together and all(len(set(cores)) == len(cores) for cores in together), together
     infos = trials(storage, "cluster")
     finished = [i for i in infos if i["status"] == "finished"]
     failed = [i for i in infos if i["status"] == "failed"]
@@ -123,6 +182,7 @@ def test_two_nodes_parallel_trials_a_failing_one_and_the_report(
     assert all(i["label"] == "init_path=None" for i in finished)
     assert len({i["node"] for i in infos}) == 2  # trials ran on both nodes
     assert len({i["base_port"] for i in infos}) == 4
+    assert all(len(i["cpus"]) == 1 for i in infos)
     errors = [r.error for r in results if r.error is not None]
     assert len(errors) == 2
     printed = capsys.readouterr().out

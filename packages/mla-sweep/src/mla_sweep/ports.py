@@ -3,19 +3,18 @@
 ``mlagents-learn`` listens on ``--base-port + worker_id`` for each of its ``--num-envs``
 environments, and binds only once it starts, seconds after its ports were chosen. A port
 that is merely free (the bind test of :func:`mla_plugin_core.testing.learn.free_base_port`)
-could be chosen by two trials starting together; here a range is also *reserved*: one file
-per port, created exclusively in a folder every trial of this machine shares and holding the
-reserving process id. A reservation whose process is gone is stale and taken over.
+could be chosen by two trials starting together; here a range is also *reserved*: one lock
+file per port (:mod:`mla_sweep.locks`) in a folder every trial of this machine shares.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import random
 import socket
 import tempfile
 from pathlib import Path
+
+from mla_sweep.locks import LockFiles
 
 #: Where the reservations of this machine live (one folder for every sweep and user).
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "mla-sweep-ports"
@@ -32,16 +31,6 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class PortReservation:
     """Ports ``base .. base + count - 1`` reserved for one run until :meth:`release`.
 
@@ -55,10 +44,8 @@ class PortReservation:
         attempts: int = 500,
     ) -> None:  # fmt: skip
         self.count = count
-        self.folder = Path(folder or DEFAULT_FOLDER)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.owner = os.getpid() if owner is None else owner
-        self._files: list[Path] = []
+        self._locks = LockFiles(Path(folder or DEFAULT_FOLDER), owner)
+        self.folder = self._locks.folder
         for _ in range(attempts):
             base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
             if self._claim(base):
@@ -66,33 +53,14 @@ class PortReservation:
                 return
         raise RuntimeError(f"no {count} consecutive free ports found in {PORT_RANGE}")
 
-    def _claim_one(self, port: int) -> bool:
-        path = self.folder / f"{port}.lock"
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                try:
-                    holder = int(path.read_text() or "0")
-                except (OSError, ValueError):
-                    return False  # being written right now: someone else's
-                if holder and _alive(holder):
-                    return False
-                try:
-                    path.unlink()  # stale: its process is gone
-                except OSError as err:
-                    if err.errno != errno.ENOENT:
-                        return False
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(str(self.owner))
-            self._files.append(path)
-            return True
-        return False
+    @property
+    def owner(self) -> int:
+        """The process the ports are reserved for."""
+        return self._locks.owner
 
     def _claim(self, base: int) -> bool:
         for port in range(base, base + self.count):
-            if not (self._claim_one(port) and _bindable(port)):
+            if not (self._locks.claim(str(port)) and _bindable(port)):
                 self.release()
                 return False
         return True
@@ -103,18 +71,11 @@ class PortReservation:
         The ports then stay reserved for as long as that process lives, even when the
         process that reserved them dies first.
         """
-        self.owner = pid
-        for path in self._files:
-            path.write_text(str(pid))
+        self._locks.hand_over(pid)
 
     def release(self) -> None:
         """Give the ports back (idempotent)."""
-        for path in self._files:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-        self._files = []
+        self._locks.release()
 
     def __enter__(self) -> PortReservation:
         return self

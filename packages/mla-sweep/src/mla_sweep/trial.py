@@ -7,6 +7,10 @@ Tune result (:mod:`mla_sweep.metrics`). When Tune stops the trial (ASHA, or the 
 sweep), ``mlagents-learn`` gets SIGINT — it saves its model and closes its environment —
 and is waited for. If the trial's Ray worker dies, the kernel sends the same SIGINT
 (``PR_SET_PDEATHSIG``), so no trainer or environment outlives its trial.
+
+``resources: {cpu: N}`` holds for the trial's processes, not only in Ray's books: they run
+on ``ceil(N)`` cores of the node reserved for the trial, with thread pools of that size
+(:mod:`mla_sweep.cpus`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ import yaml
 from ray import tune
 
 from mla_sweep.config import Sweep
+from mla_sweep.cpus import CpuReservation
 from mla_sweep.metrics import TRIAL_FILE, MetricReader, steps_per_second, windowed
 from mla_sweep.ports import PortReservation
 
@@ -77,13 +82,24 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
 
 
+def _child_setup(cpus: CpuReservation) -> Callable[[], None]:
+    """The ``preexec_fn`` of a trial's ``mlagents-learn``: its cores, and SIGINT with its parent."""
+
+    def setup() -> None:
+        cpus.apply()
+        _die_with_parent()
+
+    return setup
+
+
 def learn_command(
     sweep: Sweep, config_path: Path, runs_root: Path, run_id: str, seed: int, base_port: int,
     resume: bool,
 ) -> list[str]:  # fmt: skip
-    """The ``mlagents-learn`` command line of one trial (``--env-args`` last, as mlagents wants)."""
+    """The ``mlagents-learn`` command line of one trial (``--env-args`` last, as mlagents wants);
+    run through :mod:`mla_sweep.learn`, which sizes torch's threads to the trial's cores."""
     command = [
-        sys.executable, "-m", "mlagents.trainers.learn", str(config_path),
+        sys.executable, "-m", "mla_sweep.learn", str(config_path),
         "--run-id", run_id, "--results-dir", str(runs_root),
         "--resume" if resume else "--force",
         "--seed", str(seed), "--base-port", str(base_port), "--num-envs", str(sweep.num_envs),
@@ -123,19 +139,23 @@ class SweepTrial(tune.Trainable):
         self.node_id = ray.get_runtime_context().get_node_id()
         self.ports = PortReservation(sweep.num_envs)
         self.base_port = self.ports.base
+        self.cpus = CpuReservation(sweep.cpu)
         self._describe(status="running")
         command = learn_command(
             sweep, config_path, runs, self.run_id, self.seed, self.base_port, resume
         )
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(command)}\n".encode())
+            if self.cpus.note:
+                log.write(f"mla-sweep: resources.cpu {sweep.cpu:g}: {self.cpus.note}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True, preexec_fn=_child_setup(self.cpus),
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.cpus.environment()},
             )  # fmt: skip
         self.ports.hand_over(self.process.pid)
+        self.cpus.hand_over(self.process.pid)
         self.reader = MetricReader(self.run_dir, sweep.metric.behavior, sweep.metric.name)
         self.reported = 0  # summaries of self.reader.points handed to Tune so far
 
@@ -155,6 +175,7 @@ class SweepTrial(tune.Trainable):
             "status": status,
             "node": self.node_id,
             "base_port": getattr(self, "base_port", None),
+            "cpus": getattr(getattr(self, "cpus", None), "cores", None),
             "returncode": returncode,
         }
         (self.run_dir / TRIAL_FILE).write_text(json.dumps(info, indent=1))
@@ -186,7 +207,7 @@ class SweepTrial(tune.Trainable):
 
     def _finish(self) -> dict[str, Any]:
         returncode = self.process.returncode
-        self.ports.release()
+        self._release()
         if returncode != 0 or not self.reader.points:
             self._describe(status="failed", returncode=returncode)
             what = (
@@ -227,5 +248,10 @@ class SweepTrial(tune.Trainable):
             self._describe(
                 status="finished" if finished else "stopped", returncode=process.returncode
             )
-        if hasattr(self, "ports"):
-            self.ports.release()
+        self._release()
+
+    def _release(self) -> None:
+        """Give the trial's ports and cores back."""
+        for reservation in ("ports", "cpus"):
+            if hasattr(self, reservation):
+                getattr(self, reservation).release()

@@ -1,0 +1,35 @@
+"""``python -m mla_sweep.learn ARGS``: ``mlagents-learn ARGS`` with the trial's torch threads.
+
+mlagents sizes torch's intra-op thread pool itself when it is imported (half of
+``os.cpu_count()``, at most 4), whatever CPUs the process may use. A trial started by
+:mod:`mla_sweep.trial` sets ``MLA_SWEEP_TORCH_THREADS`` to its core count; this module lets
+mlagents do its sizing, sets that count, prints one line about the trial's CPUs into the log
+and runs ``mlagents-learn``'s own ``main``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mla_sweep.cpus import TORCH_THREADS_VARIABLE, usable_cores
+
+
+def main() -> None:
+    from mlagents.torch_utils import torch  # mlagents sets its own thread count here
+
+    threads = os.environ.get(TORCH_THREADS_VARIABLE)
+    if threads:
+        torch.set_num_threads(int(threads))
+    cores = usable_cores()
+    print(
+        f"mla-sweep: CPUs {cores if cores is not None else 'any'}, "
+        f"torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
+    from mlagents.trainers.learn import main as learn_main
+
+    learn_main()
+
+
+if __name__ == "__main__":
+    main()
