@@ -27,6 +27,8 @@ PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c",
 # Installed as a wheel, never editable, in every session: its .pth file (the import hook that
 # lets mlagents load its messages on current protobuf) must be there exactly as users get it.
 NOT_EDITABLE = {"mla-protobuf"}
+# Optional extras a package's own tests need (installed in its matrix sessions).
+TEST_EXTRAS = {"mla-sweep": "optuna"}
 # The matrix runs on current protobuf (compiled upb, through mla-protobuf's hook); the
 # ``protobuf_legacy`` session checks that the hook stays out of the way of protobuf < 4.
 PROTOBUF_CURRENT = "protobuf>=5"
@@ -60,14 +62,14 @@ def local_package(requirement: str) -> str | None:
     return bare if (ROOT / "packages" / bare).is_dir() else None
 
 
-def local_install(package: str) -> list[str]:
-    """Install arguments for one of this repo's packages: editable, except ``NOT_EDITABLE``
-    ones (built from the tree; ``--refresh-package`` because uv would otherwise reuse the
-    wheel it built before unless pyproject.toml changed)."""
+def local_install(package: str, extra: str | None = None) -> list[str]:
+    """Install arguments for one of this repo's packages (with its optional ``extra``):
+    editable, except ``NOT_EDITABLE`` ones (built from the tree; ``--refresh-package``
+    because uv would otherwise reuse the wheel it built before unless pyproject.toml changed)."""
     path = ROOT / "packages" / package
     if package in NOT_EDITABLE:
         return ["--refresh-package", package, str(path)]
-    return [f"-e{path}"]
+    return [f"-e{path}" + (f"[{extra}]" if extra else "")]
 
 
 def local_dependencies(package: str) -> list[str]:
@@ -106,7 +108,7 @@ def package_requirements(package: str) -> list[str]:
     package's own and its siblings, also indirect ones) from the tree, see ``local_install``."""
     pyproject = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())
     group = pyproject.get("dependency-groups", {}).get("test", [])
-    reqs = local_install(package)
+    reqs = local_install(package, TEST_EXTRAS.get(package))
     reqs += [requirement for requirement in group if not local_package(requirement)]
     for sibling in local_dependencies(package):
         reqs += local_install(sibling)
@@ -168,12 +170,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11", tags=["latest", "static"])
 def typecheck(session: nox.Session) -> None:
-    """mypy on mla-plugin-core (the public API plugin authors build on) and mla-protobuf."""
+    """mypy on mla-plugin-core (the public API plugin authors build on), mla-protobuf and
+    mla-sweep."""
     install_with_mlagents(
         session,
         "1.1.0",
         *local_install("mla-plugin-core"),
         *local_install("mla-protobuf"),
+        *local_install("mla-sweep", "optuna"),
         "mypy==2.4.1",
         "types-PyYAML",
         "pytest",
@@ -184,6 +188,7 @@ def typecheck(session: nox.Session) -> None:
         str(ROOT / "mypy.ini"),
         str(ROOT / "packages" / "mla-plugin-core" / "src"),
         str(ROOT / "packages" / "mla-protobuf" / "src"),
+        str(ROOT / "packages" / "mla-sweep" / "src"),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import ray
+import yaml
 
 from mla_sweep.config import load_sweep
 from mla_sweep.local_ray import start_cluster, stop_cluster
@@ -25,7 +26,7 @@ from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep
 
-from .conftest import e2e_enabled
+from .conftest import TINY_DQN, e2e_enabled
 
 pytestmark = pytest.mark.skipif(
     not e2e_enabled(), reason="end-to-end sweeps run against the newest mlagents only"
@@ -221,3 +222,40 @@ def test_asha_stops_a_poor_trial_and_its_processes_exit(cluster, sweep_file, tmp
     assert poor["returncode"] == 0
     time.sleep(2)
     assert processes_on_port(poor["base_port"]) == []
+
+
+def test_optuna_suggests_the_trials_values_and_the_report_ranks_them(cluster, sweep_file, tmp_path):
+    optuna = pytest.importorskip("optuna")
+    key = "behaviors.Basic.hyperparameters.learning_rate"
+    trainer = json.loads(json.dumps(TINY_DQN))
+    trainer["behaviors"]["Basic"]["max_steps"] = 500  # one summary: enough here
+    path = sweep_file(
+        {
+            "seeds": [3],
+            "search": {key: {"loguniform": [1.0e-4, 1.0e-2]}},
+            "samples": 2,
+            "search_alg": "optuna",
+            "resources": {"cpu": 1},
+        },
+        name="optuna",
+        trainer=trainer,
+    )
+    storage = tmp_path / "storage"
+    results = run_sweep(load_sweep(path), storage, address=cluster.address)
+    assert [r.error for r in results] == [None, None]
+    infos = sorted(trials(storage, "optuna"), key=lambda i: i["trial_id"])
+    assert [i["status"] for i in infos] == ["finished", "finished"]
+    # Optuna's first suggestions for this space with the sweep's seed, in trial order
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3))
+    space = {f"overrides/{key}": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
+    expected = [study.ask(space).params[f"overrides/{key}"] for _ in infos]
+    got = [i["overrides"][key] for i in infos]
+    assert got == pytest.approx(expected) and len(set(got)) == 2
+    assert all(1.0e-4 <= value <= 1.0e-2 for value in got)
+    for info, value in zip(infos, got, strict=True):
+        run_dir = next((storage / "optuna" / "runs").glob(f"*_{info['trial_id']}"))
+        written = yaml.safe_load((run_dir / "trainer_config.yaml").read_text())
+        assert written["behaviors"]["Basic"]["hyperparameters"]["learning_rate"] == value
+    table, _ = write_report([storage / "optuna"], tmp_path / "report")
+    rows = [line for line in table.splitlines() if line.startswith("| optuna: learning_rate=")]
+    assert len(rows) == 2 and all("| 3 |" in row for row in rows), table

@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, FileExistsError) as err:
         print(f"mla-sweep: {err}", file=sys.stderr)
         return 2
-    failed = sum(1 for r in results if r.error is not None)
+    failed = results.num_errors
     print(
         f"mla-sweep: {len(results) - failed} trials done, {failed} failed; "
         f"mla-sweep report {experiment_dir(sweep, args.storage)}",

@@ -332,7 +332,7 @@ def draw_variants(
     if not space:
         return combos
     rng = np.random.RandomState(random.Random(0).randrange(2**31))
-    variants = []
+    variants: list[dict[str, Any]] = []
     for _ in range(samples):
         point = {}
         for key, (dist, args) in space.items():

@@ -11,6 +11,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 #: File in each trial's run folder describing the trial (written by the trial, read by the report).
 TRIAL_FILE = "sweep_trial.json"
@@ -37,20 +41,22 @@ class MetricReader:
         self.folder = Path(run_dir) / behavior
         self.tag = tag
         self.points: list[Point] = []
-        self._accumulator = None
+        self._accumulator: EventAccumulator | None = None  # made once the events exist
 
     def poll(self) -> list[Point]:
         """Read what was written since the last call; return the new points."""
-        if self._accumulator is None:
+        accumulator = self._accumulator
+        if accumulator is None:
             if not self.folder.is_dir() or not any(self.folder.glob("events.out.tfevents.*")):
                 return []
             from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-            self._accumulator = EventAccumulator(str(self.folder), size_guidance={"scalars": 0})
-        self._accumulator.Reload()
-        if self.tag not in self._accumulator.Tags()["scalars"]:
+            accumulator = EventAccumulator(str(self.folder), size_guidance={"scalars": 0})
+            self._accumulator = accumulator
+        accumulator.Reload()
+        if self.tag not in accumulator.Tags()["scalars"]:
             return []
-        events = self._accumulator.Scalars(self.tag)
+        events = accumulator.Scalars(self.tag)
         # A resumed run appends to its events: keep one point per step, the newest.
         by_step = {p.step: p for p in self.points}
         for event in events:

@@ -114,10 +114,15 @@ class SweepTrial(tune.Trainable):
     """A Tune trainable whose training is one ``mlagents-learn`` run.
 
     ``config`` holds ``overrides`` (dotted key -> value) and ``seed``; the sweep and the
-    runs folder come through :func:`ray.tune.with_parameters`.
+    runs folder come through :func:`ray.tune.with_parameters` (keyword arguments of
+    :meth:`setup`, optional only so that it still overrides ``Trainable.setup(config)``).
     """
 
-    def setup(self, config: dict[str, Any], sweep: Sweep, runs_root: str) -> None:
+    def setup(
+        self, config: dict[str, Any], sweep: Sweep | None = None, runs_root: str | None = None
+    ) -> None:
+        if sweep is None or runs_root is None:
+            raise TypeError("SweepTrial needs sweep= and runs_root= (tune.with_parameters)")
         self.sweep = sweep
         self.overrides = dict(config.get("overrides", {}))
         self.seed = int(config["seed"])
