@@ -109,11 +109,13 @@ class TrialProcesses(threading.Thread):
 
 def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     path = sweep_file(
-        {"seeds": [1, 2], "max_concurrent": 1, "resources": {"cpu": 1}}, name="resumable"
+        # one trial at a time on the whole machine (one core each would only be slower)
+        {"seeds": [1, 2], "max_concurrent": 1, "resources": {"cpu": 2}},
+        name="resumable",
     )
     storage = tmp_path / "storage"
     command = [sys.executable, "-m", "mla_sweep.cli", "run", str(path), "--storage",
-               str(storage), "--num-cpus", "1"]  # fmt: skip
+               str(storage), "--num-cpus", "2"]  # fmt: skip
     log = open(tmp_path / "driver.log", "w")
     driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600

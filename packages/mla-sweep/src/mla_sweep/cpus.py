@@ -22,7 +22,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from mla_sweep.locks import LockFiles
+from mla_sweep.locks import LockFiles, Reservation
 
 #: Where the core reservations of this machine live (one folder for every sweep and user).
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "mla-sweep-cpus"
@@ -39,7 +39,7 @@ def usable_cores() -> list[int] | None:
     return sorted(os.sched_getaffinity(0))
 
 
-class CpuReservation:
+class CpuReservation(Reservation):
     """``ceil(cpus)`` cores of this machine reserved for one trial until :meth:`release`.
 
     :param cpus: the trial's ``resources.cpu`` (> 0; a fraction still gets one core).
@@ -86,11 +86,6 @@ class CpuReservation:
                 )
 
     @property
-    def owner(self) -> int:
-        """The process the cores are reserved for."""
-        return self._locks.owner
-
-    @property
     def reserved(self) -> list[int]:
         """The cores held exclusively (a subset of :attr:`cores`)."""
         return sorted(int(path.stem[3:]) for path in self._locks.held)
@@ -107,17 +102,3 @@ class CpuReservation:
         """
         if self.cores is not None:
             os.sched_setaffinity(0, self.cores)
-
-    def hand_over(self, pid: int) -> None:
-        """Make process ``pid`` (the trial's ``mlagents-learn``) the owner of the cores."""
-        self._locks.hand_over(pid)
-
-    def release(self) -> None:
-        """Give the cores back (idempotent)."""
-        self._locks.release()
-
-    def __enter__(self) -> CpuReservation:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()

@@ -11,6 +11,9 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import TypeVar
+
+R = TypeVar("R", bound="Reservation")
 
 
 def alive(pid: int) -> bool:
@@ -76,3 +79,30 @@ class LockFiles:
             except FileNotFoundError:
                 pass
         self.held = []
+
+
+class Reservation:
+    """What a reservation of this machine (ports, cores) held in lock files can do: be handed
+    over to the child process that uses it, and be given back (also by ``with``)."""
+
+    _locks: LockFiles
+
+    @property
+    def owner(self) -> int:
+        """The process the reservation belongs to."""
+        return self._locks.owner
+
+    def hand_over(self, pid: int) -> None:
+        """Make process ``pid`` (the trial's ``mlagents-learn``) the owner: the reservation
+        then lasts as long as that process lives, even if the one that made it dies first."""
+        self._locks.hand_over(pid)
+
+    def release(self) -> None:
+        """Give it back (idempotent)."""
+        self._locks.release()
+
+    def __enter__(self: R) -> R:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()

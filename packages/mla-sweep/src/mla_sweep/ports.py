@@ -14,7 +14,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from mla_sweep.locks import LockFiles
+from mla_sweep.locks import LockFiles, Reservation
 
 #: Where the reservations of this machine live (one folder for every sweep and user).
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "mla-sweep-ports"
@@ -31,7 +31,7 @@ def _bindable(port: int) -> bool:
     return True
 
 
-class PortReservation:
+class PortReservation(Reservation):
     """Ports ``base .. base + count - 1`` reserved for one run until :meth:`release`.
 
     :param count: how many consecutive ports (``--num-envs`` of the run).
@@ -53,32 +53,9 @@ class PortReservation:
                 return
         raise RuntimeError(f"no {count} consecutive free ports found in {PORT_RANGE}")
 
-    @property
-    def owner(self) -> int:
-        """The process the ports are reserved for."""
-        return self._locks.owner
-
     def _claim(self, base: int) -> bool:
         for port in range(base, base + self.count):
             if not (self._locks.claim(str(port)) and _bindable(port)):
                 self.release()
                 return False
         return True
-
-    def hand_over(self, pid: int) -> None:
-        """Make process ``pid`` (the ``mlagents-learn`` that binds the ports) the owner.
-
-        The ports then stay reserved for as long as that process lives, even when the
-        process that reserved them dies first.
-        """
-        self._locks.hand_over(pid)
-
-    def release(self) -> None:
-        """Give the ports back (idempotent)."""
-        self._locks.release()
-
-    def __enter__(self) -> PortReservation:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
