@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-#: The end-to-end sweeps run against the newest supported mlagents only (CI budget); the
-#: rest of the suite runs against every release. MLA_SWEEP_E2E=1 runs them anyway.
-NEWEST_MLAGENTS = "1.1.0"
 
 #: A DQN on Basic that reaches ~0.9 within 2,000 steps on seed 1 (8 agents, ~15 s).
 TINY_DQN: dict[str, Any] = {
@@ -38,13 +32,6 @@ TINY_DQN: dict[str, Any] = {
         }
     }
 }
-
-
-def e2e_enabled() -> bool:
-    return (
-        os.environ.get("MLA_SWEEP_E2E") == "1"
-        or importlib.metadata.version("mlagents") == NEWEST_MLAGENTS
-    )
 
 
 def write_sweep(

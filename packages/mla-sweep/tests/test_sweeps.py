@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 import ray
+from sweep_testkit import e2e_enabled
 
 from mla_sweep.config import load_sweep
 from mla_sweep.local_ray import start_cluster, stop_cluster
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep
-
-from .conftest import e2e_enabled
 
 pytestmark = pytest.mark.skipif(
     not e2e_enabled(), reason="end-to-end sweeps run against the newest mlagents only"
