@@ -176,9 +176,11 @@ def _check_buffer_holds_batch(instance: Any) -> None:
 class OnPolicySettings(OnPolicyHyperparamSettings):
     """Common on-policy hyperparameters, validated (every key core's on-policy trainer reads)."""
 
-    #: Experiences per gradient step (minibatch), >= 1.
+    #: Experiences per gradient step (minibatch), >= 1. Each epoch uses every experience
+    #: of the buffer once, the last minibatch taking the remainder.
     batch_size: int = hyperparameter(1024, ge=1)
-    #: Experiences collected before an update, >= ``batch_size``.
+    #: Experiences collected before an update, >= ``batch_size`` (whole trajectories are
+    #: added, so an update can start with a few more).
     buffer_size: int = hyperparameter(10240, ge=1)
     #: Initial optimizer step size, > 0.
     learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
@@ -204,12 +206,9 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
 
     #: Transitions per gradient step, >= 1.
     batch_size: int = hyperparameter(128, ge=1)
-    #: Replay capacity in transitions, >= ``batch_size``.
+    #: Replay capacity in transitions, >= ``batch_size``; once full, the oldest are
+    #: overwritten.
     buffer_size: int = hyperparameter(50000, ge=1)
-    #: Initial optimizer step size, > 0.
-    learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
-    #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``).
-    learning_rate_schedule: ScheduleType = ScheduleType.CONSTANT
     #: Environment steps collected before the first update, >= 0.
     buffer_init_steps: int = hyperparameter(0, ge=0)
     #: Environment steps (all agents count) per gradient step, > 0.
@@ -230,6 +229,10 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
     #: Environment steps over which beta reaches 1, >= 0; 0 means over the whole run
     #: (``max_steps``).
     prioritized_replay_beta_steps: int = hyperparameter(0, ge=0)
+    #: Initial optimizer step size, > 0.
+    learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
+    #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``).
+    learning_rate_schedule: ScheduleType = ScheduleType.CONSTANT
 
     def __attrs_post_init__(self) -> None:
         _check_floats_finite(self)
