@@ -25,7 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv-demo"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c"]
+#: Every package of the tree but mla-sweep (Ray is large, and the demo does not sweep).
+PACKAGES = sorted(
+    path.parent.name
+    for path in ROOT.glob("packages/*/pyproject.toml")
+    if path.parent.name != "mla-sweep"
+)
 SUMMARY = re.compile(
     r"\[INFO\] (?P<behavior>\S+)\. Step: (?P<step>\d+)\..*Mean Reward: (?P<reward>-?\d+(?:\.\d+)?)"
 )

@@ -9,7 +9,7 @@ the releases are installed with the corrected dependency metadata in ``uv.toml``
     nox -s "tests(mla-dqn-mla1.1)"   # one cell of the matrix
     nox -l                   # list sessions
 
-A new package joins the matrix by adding its name to ``PACKAGES``.
+Every folder ``packages/<name>/`` with a ``pyproject.toml`` is a package of the matrix.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import nox
 import tomllib
 
 ROOT = Path(__file__).parent
-PACKAGES = ["mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c", "mla-sweep"]
+PACKAGES = sorted(path.parent.name for path in ROOT.glob("packages/*/pyproject.toml"))
 # Installed as a wheel, never editable, in every session: its .pth file (the import hook that
 # lets mlagents load its messages on current protobuf) must be there exactly as users get it.
 NOT_EDITABLE = {"mla-protobuf"}

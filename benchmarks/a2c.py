@@ -24,21 +24,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import mla_a2c
+from mla_plugin_core.testing import run_mlagents_learn
 
-REWARD_TAG = "Environment/Cumulative Reward"
+#: Seconds before a run is killed: a hung run, not a slow one (500k steps take minutes).
+RUN_TIMEOUT = 4 * 3600.0
 RUNS = ("a2c-3dball", "ppo-3dball", "a2c-cartpole")
 A2C_3DBALL = Path(mla_a2c.__file__).parent / "configs" / "a2c_3DBall.yaml"
 
@@ -83,19 +80,6 @@ A2C_CARTPOLE = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
-def executable(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
-    if found is None:
-        sys.exit(f"{name} not found: install mla-envs")
-    return found
-
-
 def run(
     name: str,
     behavior: str,
@@ -107,48 +91,30 @@ def run(
     env_args: tuple[str, ...] = (),
     seed: int = 1,
 ) -> dict:
-    """One mlagents-learn run; returns its reward curve and throughput."""
+    """One mlagents-learn run (the testing kit's runner); returns its reward curve and
+    throughput."""
     settings = {**settings, "max_steps": max_steps, "summary_freq": summary_freq}
     settings["checkpoint_interval"] = max_steps
-    config = workdir / f"{name}.yaml"
-    config.write_text(yaml.safe_dump({"behaviors": {behavior: settings}}))
-    command = [
-        os.path.join(os.path.dirname(sys.executable), "mlagents-learn"),
-        str(config),
-        "--env",
-        executable(env),
-        "--run-id",
-        name,
-        "--results-dir",
-        str(workdir),
-        "--seed",
-        str(seed),
-        "--no-graphics",
-        "--force",
-        "--base-port",
-        str(free_port()),
-    ]
-    if env_args:
-        command += ["--env-args", *env_args]
     print(f"[{name}] {max_steps} steps ...", flush=True)
     start = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    result = run_mlagents_learn(
+        {"behaviors": {behavior: settings}},
+        env=env,
+        results_dir=workdir,
+        run_id=name,
+        seed=seed,
+        env_args=env_args,
+        timeout=RUN_TIMEOUT,
+    )
     elapsed = time.monotonic() - start
     if result.returncode != 0:
-        print(result.stderr[-3000:], file=sys.stderr)
-    curve = []
-    for events in sorted((workdir / name / behavior).glob("events.out.tfevents.*")):
-        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        accumulator.Reload()
-        if REWARD_TAG in accumulator.Tags()["scalars"]:
-            curve += [(e.step, e.value) for e in accumulator.Scalars(REWARD_TAG)]
-    curve.sort()
+        print(result.output[-3000:], file=sys.stderr)
     return {
         "run": name,
         "exit_code": result.returncode,
         "seconds": round(elapsed, 1),
         "steps_per_second": round(max_steps / elapsed, 1),
-        "curve": curve,
+        "curve": sorted(result.rewards.get(behavior, [])),
     }
 
 

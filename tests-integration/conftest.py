@@ -77,8 +77,8 @@ def mlagents_version() -> str:
 #: cached from an earlier build (it did: a stale mla-plugin-core without a new module).
 REFRESH = [
     arg
-    for name in ("mla-protobuf", "mla-plugin-core", "mla-envs", "mla-dqn", "mla-a2c")
-    for arg in ("--refresh-package", name)
+    for pyproject in sorted(ROOT.glob("packages/*/pyproject.toml"))
+    for arg in ("--refresh-package", pyproject.parent.name)
 ]
 
 

@@ -3,11 +3,13 @@ current tensorboard does): mla-protobuf, which comes with mla-plugin-core, lets 
 build its messages with the new protobuf instead of failing with "Descriptors cannot be
 created directly"."""
 
-import socket
 import subprocess
 
 import yaml
 from conftest import ROOT, torch_pin
+
+from mla_plugin_core.testing import ppo_basic_smoke_config
+from mla_plugin_core.testing.learn import free_base_port
 
 CHECK = (
     "import mlagents.trainers.learn, mla_protobuf\n"
@@ -15,24 +17,6 @@ CHECK = (
     "from mlagents_envs.communicator_objects import unity_message_pb2\n"
     "print(api_implementation.Type(), mla_protobuf.is_hooked(unity_message_pb2))\n"
 )
-CONFIG = {
-    "behaviors": {
-        "Basic": {
-            "trainer_type": "ppo",
-            "hyperparameters": {"batch_size": 32, "buffer_size": 128, "num_epoch": 1},
-            "network_settings": {"hidden_units": 16, "num_layers": 1},
-            "max_steps": 400,
-            "time_horizon": 3,
-            "summary_freq": 200,
-        }
-    }
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
 
 
 def test_upgrading_protobuf_leaves_mlagents_working(make_venv, wheels, tmp_path):
@@ -55,11 +39,11 @@ def test_upgrading_protobuf_leaves_mlagents_working(make_venv, wheels, tmp_path)
     assert after.stdout.split() == ["upb", "True"]
 
     config = tmp_path / "basic.yaml"
-    config.write_text(yaml.safe_dump(CONFIG))
+    config.write_text(yaml.safe_dump(ppo_basic_smoke_config(400)))
     run = venv.run(
         "mlagents-learn", str(config), "--run-id", "upgraded", "--results-dir",
         str(tmp_path / "results"), "--env", str(venv.bin / "mla-env-basic"),
-        "--base-port", str(free_port()), "--no-graphics", timeout=300,
+        "--base-port", str(free_base_port()), "--no-graphics", timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert list((tmp_path / "results" / "upgraded").glob("**/Basic*.onnx"))

@@ -9,10 +9,11 @@ real terminal and V(next_obs) = C after a time-horizon cut or a max-step interru
 import numpy as np
 import pytest
 import torch
+from a2c_testkit import make_trainer
 from mlagents.trainers.buffer import BufferKey, RewardSignalUtil
 from mlagents_envs.base_env import ActionSpec
 
-from .a2c_testkit import behavior_spec, make_trainer, make_trajectory
+from mla_plugin_core.testing.builders import random_trajectory, vector_behavior_spec
 
 GAMMA = 0.9  # the extrinsic gamma of make_trainer
 C = 0.5  # the constant value the critic is set to
@@ -42,10 +43,12 @@ def n_step_returns(rewards: list[float], bootstrap: float, gamma: float) -> np.n
     ids=["terminal", "max-step-interrupted", "time-horizon-cut"],
 )
 def test_n_step_returns_bootstrap_only_when_not_terminal(tmp_path, done, interrupted, bootstrap):
-    trainer = make_trainer(behavior_spec(ActionSpec.create_discrete((3,))), tmp_path, lambd=1.0)
+    trainer = make_trainer(
+        vector_behavior_spec(ActionSpec.create_discrete((3,))), tmp_path, lambd=1.0
+    )
     constant_critic(trainer, C)
     trainer._process_trajectory(
-        make_trajectory(trainer.policy.behavior_spec, REWARDS, done, interrupted)
+        random_trajectory(trainer.policy.behavior_spec, REWARDS, done, interrupted)
     )
 
     buffer = trainer.update_buffer
@@ -58,9 +61,13 @@ def test_n_step_returns_bootstrap_only_when_not_terminal(tmp_path, done, interru
 
 def test_gae_lambda_weights_td_errors(tmp_path):
     lambd = 0.5
-    trainer = make_trainer(behavior_spec(ActionSpec.create_continuous(2)), tmp_path, lambd=lambd)
+    trainer = make_trainer(
+        vector_behavior_spec(ActionSpec.create_continuous(2)), tmp_path, lambd=lambd
+    )
     constant_critic(trainer, C)
-    trainer._process_trajectory(make_trajectory(trainer.policy.behavior_spec, REWARDS, done=False))
+    trainer._process_trajectory(
+        random_trajectory(trainer.policy.behavior_spec, REWARDS, done=False)
+    )
 
     # delta_t = r_t + gamma * C - C for every step (the cut bootstraps from V = C too)
     deltas = np.array(REWARDS) + GAMMA * C - C
@@ -79,11 +86,11 @@ def test_policy_advantage_is_the_mean_over_reward_signals(tmp_path):
     from mlagents.trainers.settings import CuriositySettings, RewardSignalType
 
     trainer = make_trainer(
-        behavior_spec(ActionSpec.create_discrete((3, 2))),
+        vector_behavior_spec(ActionSpec.create_discrete((3, 2))),
         tmp_path,
         extra_signals={RewardSignalType.CURIOSITY: CuriositySettings(gamma=0.99, strength=0.1)},
     )
-    trainer._process_trajectory(make_trajectory(trainer.policy.behavior_spec, REWARDS, done=True))
+    trainer._process_trajectory(random_trajectory(trainer.policy.behavior_spec, REWARDS, done=True))
 
     buffer = trainer.update_buffer
     per_signal = [

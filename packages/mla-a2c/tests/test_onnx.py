@@ -4,12 +4,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from a2c_testkit import OBS_SIZE, make_trainer
 from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 from mlagents_envs.base_env import ActionSpec
 
 from mla_plugin_core.onnx_export import use_legacy_exporter
-
-from .a2c_testkit import OBS_SIZE, behavior_spec, make_trainer
+from mla_plugin_core.testing.builders import vector_behavior_spec
 
 BATCH = 5
 CONTINUOUS = [
@@ -53,7 +53,7 @@ def test_onnx_has_unity_names_and_torch_deterministic_actions(
     tmp_path, action_spec, names, conditional_sigma, activation
 ):
     trainer = make_trainer(
-        behavior_spec(action_spec),
+        vector_behavior_spec(action_spec),
         tmp_path,
         normalize=True,
         conditional_sigma=conditional_sigma,
@@ -82,7 +82,7 @@ def test_onnx_has_unity_names_and_torch_deterministic_actions(
 
 def test_onnx_respects_action_masks(tmp_path):
     action_spec = ActionSpec.create_discrete((3, 2))
-    trainer = make_trainer(behavior_spec(action_spec), tmp_path)
+    trainer = make_trainer(vector_behavior_spec(action_spec), tmp_path)
     session = export(trainer, tmp_path)
     obs = np.random.default_rng(1).normal(size=(BATCH, OBS_SIZE)).astype(np.float32)
     # branch 0: only action 2 allowed; branch 1: only action 0 allowed (1 = allowed)

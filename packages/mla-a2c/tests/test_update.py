@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from a2c_testkit import make_trainer
 from mlagents.trainers.settings import NetworkSettings
 from mlagents.trainers.torch_entities.layers import Swish
 from mlagents_envs.base_env import ActionSpec
 
-from .a2c_testkit import behavior_spec, make_trainer, make_trajectory
+from mla_plugin_core.testing.builders import random_trajectory, vector_behavior_spec
 
 SPECS = {
     "continuous": ActionSpec.create_continuous(2),
@@ -29,7 +30,7 @@ STATS = {
 def fill_and_update(trainer, n_trajectories=4, length=8, memory_size=0):
     for i in range(n_trajectories):
         rewards = list(np.linspace(-1, 1, length))
-        trajectory = make_trajectory(
+        trajectory = random_trajectory(
             trainer.policy.behavior_spec, rewards, done=i % 2 == 0, memory_size=memory_size, seed=i
         )
         trainer._process_trajectory(trajectory)
@@ -68,7 +69,11 @@ def record_minibatch_sizes(trainer) -> list[int]:
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
 def test_update_changes_policy_and_reports_stats(tmp_path, kind, optimizer):
     trainer = make_trainer(
-        behavior_spec(SPECS[kind]), tmp_path, buffer_size=16, batch_size=16, optimizer=optimizer
+        vector_behavior_spec(SPECS[kind]),
+        tmp_path,
+        buffer_size=16,
+        batch_size=16,
+        optimizer=optimizer,
     )
     before, after = fill_and_update(trainer)
     assert policy_changed(before, after)
@@ -79,7 +84,7 @@ def test_update_changes_policy_and_reports_stats(tmp_path, kind, optimizer):
 
 def test_shared_critic_and_conditional_sigma(tmp_path):
     trainer = make_trainer(
-        behavior_spec(SPECS["continuous"]),
+        vector_behavior_spec(SPECS["continuous"]),
         tmp_path,
         buffer_size=16,
         shared_critic=True,
@@ -93,7 +98,7 @@ def test_shared_critic_and_conditional_sigma(tmp_path):
 def test_recurrent_policy_trains_on_sequences(tmp_path):
     memory = NetworkSettings.MemorySettings(sequence_length=4, memory_size=8)
     trainer = make_trainer(
-        behavior_spec(SPECS["discrete-branches"]), tmp_path, memory=memory, buffer_size=16
+        vector_behavior_spec(SPECS["discrete-branches"]), tmp_path, memory=memory, buffer_size=16
     )
     assert trainer.policy.use_recurrent
     before, after = fill_and_update(trainer, memory_size=trainer.policy.m_size)
@@ -103,7 +108,7 @@ def test_recurrent_policy_trains_on_sequences(tmp_path):
 
 def test_minibatches_make_several_steps(tmp_path):
     trainer = make_trainer(
-        behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
+        vector_behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
     )
     steps = record_minibatch_sizes(trainer)
     fill_and_update(trainer)
@@ -112,7 +117,10 @@ def test_minibatches_make_several_steps(tmp_path):
 
 def test_activation_applies_to_actor_and_critic(tmp_path):
     trainer = make_trainer(
-        behavior_spec(SPECS["discrete-branches"]), tmp_path, buffer_size=16, activation="tanh"
+        vector_behavior_spec(SPECS["discrete-branches"]),
+        tmp_path,
+        buffer_size=16,
+        activation="tanh",
     )
     for network in (trainer.policy.actor, trainer.optimizer.critic):
         modules = list(network.modules())
@@ -126,17 +134,17 @@ def test_update_starts_at_buffer_size_and_uses_every_experience(tmp_path):
     """Trajectories arrive whole: an update starts once ``buffer_size`` experiences are in,
     and the last minibatch takes what does not fill a whole one (nothing is dropped)."""
     trainer = make_trainer(
-        behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
+        vector_behavior_spec(SPECS["continuous"]), tmp_path, buffer_size=32, batch_size=8
     )
     steps = record_minibatch_sizes(trainer)
     for i, length in enumerate([8, 8, 8]):
-        trajectory = make_trajectory(
+        trajectory = random_trajectory(
             trainer.policy.behavior_spec, [0.5] * length, done=False, seed=i
         )
         trainer._process_trajectory(trajectory)
     assert not trainer._is_ready_update()  # 24 < 32
     trainer._process_trajectory(
-        make_trajectory(trainer.policy.behavior_spec, [0.5] * 13, done=False, seed=9)
+        random_trajectory(trainer.policy.behavior_spec, [0.5] * 13, done=False, seed=9)
     )
     assert trainer._is_ready_update()  # 37 >= 32
     trainer._update_policy()

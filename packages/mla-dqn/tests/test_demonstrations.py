@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from demo_files import GOAL, N_POSITIONS, RIGHT, START, write_basic_expert_demo
+from dqn_testkit import behavior_spec, make_optimizer, trainer_settings
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.settings import NetworkSettings, TrainerSettings
@@ -11,9 +13,6 @@ from mla_dqn.demonstrations import load_expert_replay
 from mla_dqn.settings import DemonstrationSettings, DQNSettings
 from mla_dqn.trainer import DQNTrainer
 from mla_plugin_core.replay import ReplaySample
-
-from .demo_files import GOAL, N_POSITIONS, RIGHT, START, write_basic_expert_demo
-from .dqn_testkit import behavior_spec, make_optimizer, trainer_settings
 
 GAMMA = 0.99  # extrinsic's default
 

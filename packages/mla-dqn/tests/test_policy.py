@@ -4,6 +4,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from dqn_testkit import behavior_spec, trainer_settings
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.settings import (
     CuriositySettings,
@@ -18,8 +19,6 @@ from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
 from mla_dqn.trainer import DQNPolicy, DQNTrainer, exploration_epsilon
 from mla_plugin_core.onnx_export import use_legacy_exporter
-
-from .dqn_testkit import behavior_spec, trainer_settings
 
 BRANCHES = (3, 4)
 

@@ -3,54 +3,9 @@ per step, a real terminal or a 500-step cut) must reach replay with the right ``
 
 import numpy as np
 import pytest
-from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
-from mlagents.trainers.settings import TrainerSettings
-from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
-from mlagents.trainers.trajectory import AgentExperience, Trajectory
-from mlagents_envs.base_env import ActionTuple
+from dqn_testkit import GAMMA, make_trainer, trajectory
 
-from mla_dqn.settings import DQNSettings
 from mla_dqn.trainer import DQNTrainer
-
-from .dqn_testkit import behavior_spec
-
-BEHAVIOR = "CartPole-v1?team=0"
-GAMMA = 0.99
-
-
-def make_trainer(tmp_path, **hyperparameters) -> DQNTrainer:
-    settings = TrainerSettings(
-        trainer_type="dqn", hyperparameters=DQNSettings(batch_size=4, **hyperparameters)
-    )
-    settings.reward_signals[next(iter(settings.reward_signals))].gamma = GAMMA
-    trainer = DQNTrainer("CartPole-v1", 10, settings, True, False, 0, str(tmp_path))
-    identifiers = BehaviorIdentifiers.from_name_behavior_id(BEHAVIOR)
-    trainer.add_policy(identifiers, trainer.create_policy(identifiers, behavior_spec(4, (2,))))
-    return trainer
-
-
-def experience(t: int, done: bool = False, interrupted: bool = False) -> AgentExperience:
-    """Step ``t`` of an episode: observation ``[t, 0, 0, 0]``, action ``t % 2``, reward 1."""
-    return AgentExperience(
-        obs=[np.array([t, 0, 0, 0], np.float32)],
-        reward=1.0,
-        done=done,
-        action=ActionTuple(discrete=np.array([t % 2], np.int32)),
-        action_probs=LogProbsTuple(discrete=np.zeros(1, np.float32)),
-        action_mask=[np.zeros(2, dtype=bool)],
-        prev_action=np.zeros(1, np.float32),
-        interrupted=interrupted,
-        memory=None,
-        group_status=[],
-        group_reward=0.0,
-    )
-
-
-def trajectory(agent: str, first: int, last: int, **end) -> Trajectory:
-    """Steps ``first..last`` of one agent; ``end`` (``done``, ``interrupted``) on the last."""
-    steps = [experience(t, **(end if t == last else {})) for t in range(first, last + 1)]
-    next_obs = [np.array([last + 1, 0, 0, 0], np.float32)]
-    return Trajectory(steps, next_obs, [], agent, BEHAVIOR)
 
 
 def stored(trainer: DQNTrainer) -> dict[str, np.ndarray]:

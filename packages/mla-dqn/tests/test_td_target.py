@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from dqn_testkit import behavior_spec, make_optimizer, replay_sample, trainer_settings
 from mlagents.trainers.settings import CuriositySettings, RewardSignalType
 
 from mla_dqn.optimizer import large_margin_loss, taken_q, td_targets
-
-from .dqn_testkit import behavior_spec, make_optimizer, replay_sample, trainer_settings
 
 # One transition, one reward signal, two branches of 3 and 2 actions, at next_obs:
 ONLINE_NEXT = [torch.tensor([[[1.0, 5.0, 3.0]]]), torch.tensor([[[2.0, 0.0]]])]

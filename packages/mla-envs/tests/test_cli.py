@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from envs_testkit import free_port, script
 
 from mla_envs import cli
 from mla_envs.cli import build_parser, gym_kwargs
 from mla_envs.protocol.lifeline import process_identity
-
-from .conftest import free_port, script
 
 
 def test_unknown_environment_lists_the_available_ones():

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from envs_testkit import TESTS, free_port, script
 from mlagents_envs.base_env import ActionTuple
 from mlagents_envs.environment import UnityEnvironment
 from mlagents_envs.side_channel.engine_configuration_channel import (
@@ -24,8 +25,6 @@ from mlagents_envs.side_channel.environment_parameters_channel import (
 from mlagents_envs.side_channel.stats_side_channel import StatsSideChannel
 
 from mla_envs.envs import Actions, Ball3DEnv
-
-from .conftest import TESTS, free_port, script
 
 
 @contextlib.contextmanager

@@ -17,14 +17,7 @@ from mlagents.trainers.settings import (
 from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
 from mlagents.trainers.torch_entities.networks import SimpleActor
 from mlagents.trainers.trajectory import AgentExperience, ObsUtil, Trajectory
-from mlagents_envs.base_env import (
-    ActionSpec,
-    ActionTuple,
-    BehaviorSpec,
-    DimensionProperty,
-    ObservationSpec,
-    ObservationType,
-)
+from mlagents_envs.base_env import ActionSpec, ActionTuple
 
 from mla_plugin_core.config_errors import ResumeError
 from mla_plugin_core.off_policy import (
@@ -35,13 +28,11 @@ from mla_plugin_core.off_policy import (
 )
 from mla_plugin_core.replay import PrioritizedReplayBuffer
 from mla_plugin_core.settings import OffPolicySettings
+from mla_plugin_core.testing.builders import vector_behavior_spec
 
 BRANCHES = (3, 2)
 GAMMA = 0.9
-SPEC = BehaviorSpec(
-    [ObservationSpec((2,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vec")],
-    ActionSpec.create_discrete(BRANCHES),
-)
+SPEC = vector_behavior_spec(ActionSpec.create_discrete(BRANCHES), obs_size=2, name="vec")
 
 
 class RecordingOptimizer(OffPolicyOptimizer):
@@ -268,10 +259,7 @@ def test_replay_buffer_resumes_and_a_mismatching_file_is_left_alone(tmp_path):
         "with, move the file away, or set save_replay_buffer: false to start with an empty "
         "buffer"
     )
-    other_spec = BehaviorSpec(
-        [ObservationSpec((5,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vec")],
-        ActionSpec.create_discrete(BRANCHES),
-    )
+    other_spec = vector_behavior_spec(ActionSpec.create_discrete(BRANCHES), 5, name="vec")
     with pytest.raises(ResumeError, match=r"checkpoint.pt: Policy: network shape differs"):
         _resumed(tmp_path, other_spec)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -1,5 +1,7 @@
 """Validated hyperparameters: bad values name the YAML key and what is allowed."""
 
+from pathlib import Path
+
 import attr
 import cattr
 import pytest
@@ -12,6 +14,16 @@ from mla_plugin_core.settings import (
     OnPolicySettings,
     hyperparameter,
 )
+from mla_plugin_core.testing.hyperparameters import (
+    hyperparameter_table,
+    hyperparameters,
+    loose_booleans,
+    readme_table_differences,
+    undocumented,
+    update_readme_tables,
+)
+
+README = Path(__file__).parents[1] / "README.md"
 
 
 @attr.s(auto_attribs=True)
@@ -64,3 +76,54 @@ def test_structured_through_mlagents_strict_machinery():
         strict_to_cls({"n_step": 11}, ExampleSettings)
     # Round trip through cattrs, as mlagents does when it writes configuration.yaml.
     assert cattr.structure(cattr.unstructure(settings), ExampleSettings) == settings
+
+
+@pytest.mark.parametrize("cls", [OnPolicySettings, OffPolicySettings])
+@pytest.mark.parametrize("value", ["false", "true", "maybe", 2, 0, "yes", None])
+def test_booleans_take_true_or_false_only(cls, value):
+    key = "normalize_advantage" if cls is OnPolicySettings else "prioritized_replay"
+    with pytest.raises(HyperparameterError) as info:
+        strict_to_cls({key: value}, cls)  # as mlagents reads the YAML: cattrs first
+    assert str(info.value) == (
+        f"hyperparameters.{key} = {value!r} is not allowed: must be true or false"
+    )
+    assert getattr(strict_to_cls({key: False}, cls), key) is False
+
+
+def test_every_base_hyperparameter_is_documented_and_every_boolean_strict():
+    for cls in (OnPolicySettings, OffPolicySettings):
+        assert undocumented(cls) == [], cls
+        assert loose_booleans(cls) == [], cls
+    assert OnPolicySettings().normalize_advantage is True  # core standardises by default
+    assert OnPolicySettings().lambd == 0.95
+
+
+def test_readme_tables_are_the_declared_fields(tmp_path):
+    assert readme_table_differences(README) == []
+    # A table that drifted (the key core once listed but no class declared) is reported.
+    drifted = tmp_path / "README.md"
+    drifted.write_text(
+        README.read_text().replace("| `lambd` | 0.95 |", "| `lambd` | 0.9 |"), encoding="utf-8"
+    )
+    assert readme_table_differences(drifted) == ["mla_plugin_core.settings:OnPolicySettings"]
+    update_readme_tables(drifted)
+    assert drifted.read_text() == README.read_text()
+
+
+def test_docs_are_read_from_the_comment_above_each_field():
+    (tau,) = [h for h in hyperparameters(DocumentedSettings) if h.name == "tau"]
+    assert tau.doc == "Polyak factor, in (0, 1]. Two lines."
+    assert tau.owner is DocumentedSettings
+    assert undocumented(DocumentedSettings) == ["plain"]
+    assert loose_booleans(DocumentedSettings) == ["plain"]
+    assert "| `tau` | 0.005 | Polyak factor, in (0, 1]. Two lines. |" in hyperparameter_table(
+        DocumentedSettings
+    )
+
+
+@attr.s(auto_attribs=True)
+class DocumentedSettings(OffPolicySettings):
+    #: Polyak factor, in (0, 1].
+    #: Two lines.
+    tau: float = hyperparameter(0.005, gt=0.0, le=1.0)
+    plain: bool = False

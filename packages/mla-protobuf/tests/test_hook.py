@@ -14,9 +14,8 @@ import mla_protobuf
 import pytest
 from google.protobuf.internal import api_implementation
 from mla_protobuf.hook import DescriptorFinder
-
-from .conftest import CURRENT_PROTOBUF, MESSAGE_MODULES, current_only
-from .messages import STEP_MESSAGE_BYTES, step_message
+from protobuf_messages import STEP_MESSAGE_BYTES, step_message
+from protobuf_testkit import CURRENT_PROTOBUF, MESSAGE_MODULES, current_only
 
 # Names old protoc output binds that are its own helpers, not part of the module's API.
 PROTOC_HELPERS = {

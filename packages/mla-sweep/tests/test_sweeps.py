@@ -2,7 +2,7 @@
 
 The cluster runs on this machine (two raylets, one CPU each), so trials that run at the same
 time share this machine's ports: each gets its own reserved range. These tests run on the
-newest supported mlagents only (see conftest), a few short DQN runs on Basic each.
+newest supported mlagents only (see sweep_testkit), a few short DQN runs on Basic each.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from pathlib import Path
 import pytest
 import ray
 import yaml
+from sweep_testkit import TINY_DQN, e2e_enabled
 
 from mla_sweep.config import load_sweep
 from mla_sweep.local_ray import start_cluster, stop_cluster
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep
-
-from .conftest import TINY_DQN, e2e_enabled
 
 pytestmark = pytest.mark.skipif(
     not e2e_enabled(), reason="end-to-end sweeps run against the newest mlagents only"

@@ -27,10 +27,15 @@ import attr
 from mlagents.trainers.settings import ScheduleType
 
 from mla_plugin_core.activation import ACTIVATIONS
-from mla_plugin_core.settings import HyperparameterError, OnPolicySettings, hyperparameter
+from mla_plugin_core.settings import (
+    HyperparameterError,
+    OnPolicySettings,
+    StrictBool,
+    boolean,
+    hyperparameter,
+)
 
 OPTIMIZERS = ("rmsprop", "adam")
-BOOLEANS = (True, False)
 
 
 def _single_epoch(instance: Any, attribute: attr.Attribute, value: Any) -> None:
@@ -47,66 +52,61 @@ def _single_epoch(instance: Any, attribute: attr.Attribute, value: Any) -> None:
 
 @attr.s(auto_attribs=True)
 class A2CSettings(OnPolicySettings):
-    """Validated A2C hyperparameters.
+    """Validated A2C hyperparameters, each documented by the ``#:`` comment above it.
 
     Defaults follow Stable-Baselines3's A2C (lr 7e-4, RMSprop, lambd 1, value_loss_coef
     0.5, max_grad_norm 0.5), except ``beta`` and the schedules, which follow mlagents' PPO.
-
-    :param buffer_size: experiences collected from all agents before an update (A2C's
-        ``n_envs * n_steps``), >= 1. Default 2048.
-    :param batch_size: experiences per gradient step, 1 <= batch_size <= buffer_size.
-        Default: ``buffer_size`` (classic A2C, one gradient step per update).
-    :param num_epoch: passes over each buffer; must be 1 (see :func:`_single_epoch`).
-    :param learning_rate: initial step size of the optimizer, > 0. Default 7e-4 (SB3).
-    :param learning_rate_schedule: ``constant`` or ``linear`` (decays to ~0 at
-        ``max_steps``). Default ``linear``, as mlagents' PPO.
-    :param beta: entropy coefficient (the ``beta`` of Mnih et al. 2016), >= 0. Default 5e-3.
-    :param beta_schedule: ``constant`` or ``linear`` (decays to 1e-5 at ``max_steps``).
-    :param lambd: GAE lambda in [0, 1] (Schulman et al. 2016,
-        https://arxiv.org/abs/1506.02438). 1.0 (default) gives A2C's n-step returns
-        ``sum_k gamma^k r_{t+k} + gamma^n V(s_{t+n})`` up to the end of the trajectory
-        piece, without GAE's exponential weighting; lower values trade variance for bias.
-    :param value_loss_coef: weight of the value loss in the total loss (``c_1`` in
-        Schulman et al. 2017), > 0. Default 0.5.
-    :param max_grad_norm: global L2 norm the gradient is clipped to before each step, > 0.
-        Default 0.5.
-    :param normalize_advantage: standardise advantages over each update buffer (mean 0,
-        std 1). Default False, as in the original A2C.
-    :param optimizer: ``rmsprop`` (default, as in the paper) or ``adam``.
-    :param rmsprop_alpha: RMSprop's decay of the squared-gradient average, in (0, 1).
-        Default 0.99.
-    :param optimizer_eps: epsilon added to the denominator of RMSprop / Adam, > 0.
-        Default 1e-5. torch's RMSprop adds it outside the square root (TensorFlow's
-        inside), so it acts slightly differently from the paper's implementation.
-    :param shared_critic: one network body for the policy and the value heads (True) or a
-        separate value network (False, default).
-    :param activation: activation of the hidden layers of the actor and the critic:
-        ``swish`` (default, mlagents' own networks), ``tanh`` (the paper's and SB3's) or
-        ``relu``. With one unclipped gradient step per sample, Swish networks can collapse
-        to a near-deterministic poor policy for a long time where tanh ones learn steadily:
-        on CartPole-v1 tanh reached a mean return of 475 after 72k-155k steps over three
-        seeds, Swish after 202k-457k (``benchmarks/a2c_probe.py``, README).
-    :param conditional_sigma: continuous actions only: the Gaussian's standard deviation
-        is an output of the network (True) or a learned state-independent parameter
-        (False, default, as in the paper).
     """
 
+    #: Experiences collected from all agents before an update (A2C's ``n_envs * n_steps``),
+    #: >= 1.
     buffer_size: int = hyperparameter(2048, ge=1)
+    #: Experiences per gradient step, 1 <= batch_size <= buffer_size. Default:
+    #: ``buffer_size`` (classic A2C, one gradient step per update).
     batch_size: int = hyperparameter(
         attr.Factory(lambda self: self.buffer_size, takes_self=True), ge=1
     )
+    #: Passes over each buffer; must be 1: A2C is on-policy, more epochs reuse stale
+    #: samples without PPO's clipping (unstable). Use ``trainer_type: ppo`` for more.
     num_epoch: int = attr.ib(default=1, validator=_single_epoch)
+    #: Initial step size of the optimizer, > 0 (SB3's default).
     learning_rate: float = hyperparameter(7.0e-4, gt=0.0)
+    #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``, as mlagents' PPO).
     learning_rate_schedule: ScheduleType = ScheduleType.LINEAR
+    #: Entropy coefficient (the ``beta`` of Mnih et al. 2016), >= 0.
     beta: float = hyperparameter(5.0e-3, ge=0.0)
+    #: ``constant``, or ``linear`` (decays to 1e-5 at ``max_steps``).
     beta_schedule: ScheduleType = ScheduleType.LINEAR
+    #: GAE lambda in [0, 1] (Schulman et al. 2016, https://arxiv.org/abs/1506.02438).
+    #: 1.0 gives A2C's n-step returns ``sum_k gamma^k r_{t+k} + gamma^n V(s_{t+n})`` up to
+    #: the end of the trajectory piece, without GAE's exponential weighting; lower values
+    #: trade variance for bias.
     lambd: float = hyperparameter(1.0, ge=0.0, le=1.0)
+    #: Weight of the value loss in the total loss (``c_1`` in Schulman et al. 2017), > 0.
     value_loss_coef: float = hyperparameter(0.5, gt=0.0)
+    #: Global L2 norm the gradient is clipped to before each step, > 0.
     max_grad_norm: float = hyperparameter(0.5, gt=0.0)
-    normalize_advantage: bool = hyperparameter(False, choices=BOOLEANS)
+    #: Standardise advantages over each update buffer (mean 0, std 1). Off by default, as
+    #: in the original A2C.
+    normalize_advantage: StrictBool = boolean(False)
+    #: ``rmsprop`` (as in the paper) or ``adam``.
     optimizer: str = hyperparameter("rmsprop", choices=OPTIMIZERS)
+    #: RMSprop's decay of the squared-gradient average, in (0, 1).
     rmsprop_alpha: float = hyperparameter(0.99, gt=0.0, lt=1.0)
+    #: Epsilon added to the denominator of RMSprop / Adam, > 0. torch's RMSprop adds it
+    #: outside the square root (TensorFlow's inside), so it acts slightly differently from
+    #: the paper's implementation.
     optimizer_eps: float = hyperparameter(1.0e-5, gt=0.0)
-    shared_critic: bool = hyperparameter(False, choices=BOOLEANS)
+    #: One network body for the policy and the value heads (true) or a separate value
+    #: network (false).
+    shared_critic: StrictBool = boolean(False)
+    #: Activation of the hidden layers of the actor and the critic: ``swish`` (mlagents'
+    #: own networks), ``tanh`` (the paper's and SB3's) or ``relu``. With one unclipped
+    #: gradient step per sample, Swish networks can collapse to a near-deterministic poor
+    #: policy for a long time where tanh ones learn steadily: on CartPole-v1 tanh reached a
+    #: mean return of 475 after 72k-155k steps over three seeds, Swish after 202k-457k
+    #: (``benchmarks/a2c_probe.py``, README).
     activation: str = hyperparameter("swish", choices=tuple(ACTIVATIONS))
-    conditional_sigma: bool = hyperparameter(False, choices=BOOLEANS)
+    #: Continuous actions only: the Gaussian's standard deviation is an output of the
+    #: network (true) or a learned state-independent parameter (false, as in the paper).
+    conditional_sigma: StrictBool = boolean(False)

@@ -19,7 +19,13 @@ import cattr
 from mlagents.trainers.settings import strict_to_cls
 
 from mla_plugin_core.schedules import Schedule
-from mla_plugin_core.settings import HyperparameterError, OffPolicySettings, hyperparameter
+from mla_plugin_core.settings import (
+    HyperparameterError,
+    OffPolicySettings,
+    StrictBool,
+    boolean,
+    hyperparameter,
+)
 
 
 @attr.s(auto_attribs=True)
@@ -35,26 +41,24 @@ class DemonstrationSettings:
         for ``a != a_E`` and ``0`` for ``a = a_E``,
 
     which pushes the expert's action ``large_margin`` above every other action.
-
-    :param path: a ``.demo`` file or a folder of them (as for mlagents' GAIL and
-        behavioral cloning); each file gives its own transitions. Relative paths are
-        relative to the working directory.
-    :param batch_size: expert transitions added to each gradient step's minibatch, >= 1.
-        DQfD's best runs used about a quarter of a minibatch of demonstrations.
-    :param large_margin: the margin ``l`` (in units of return) by which the expert's
-        action must beat every other action, >= 0. DQfD: 0.8.
-    :param margin_weight: weight ``lambda_2`` of ``J_E`` in the loss, >= 0 (0 keeps the
-        demonstrations as plain replay data). DQfD: 1.0.
-    :param pretrain_updates: gradient steps on demonstrations alone before the first
-        environment step (DQfD's pre-training phase), >= 0. With
-        ``network_settings.normalize`` the normaliser first sees the demonstrations'
-        observations. Both skipped on ``--resume``.
     """
 
+    #: A ``.demo`` file or a folder of them (as for mlagents' GAIL and behavioral
+    #: cloning); each file gives its own transitions. Relative paths are relative to the
+    #: working directory.
     path: str
+    #: Expert transitions added to each gradient step's minibatch, >= 1. DQfD's best runs
+    #: used about a quarter of a minibatch of demonstrations.
     batch_size: int = hyperparameter(32, ge=1)
+    #: The margin ``l`` (in units of return) by which the expert's action must beat every
+    #: other action, >= 0. DQfD: 0.8.
     large_margin: float = hyperparameter(0.8, ge=0.0)
+    #: Weight ``lambda_2`` of ``J_E`` in the loss, >= 0 (0 keeps the demonstrations as
+    #: plain replay data). DQfD: 1.0.
     margin_weight: float = hyperparameter(1.0, ge=0.0)
+    #: Gradient steps on demonstrations alone before the first environment step (DQfD's
+    #: pre-training phase), >= 0. With ``network_settings.normalize`` the normaliser first
+    #: sees the demonstrations' observations. Both skipped on ``--resume``.
     pretrain_updates: int = hyperparameter(0, ge=0)
 
 
@@ -71,7 +75,7 @@ class DQNSettings(OffPolicySettings):
     ``batch_size``, ``buffer_size``, ``buffer_init_steps``, ``steps_per_update``,
     ``save_replay_buffer``, ``reward_signal_steps_per_update``, ``n_step``,
     ``prioritized_replay`` (+ ``_alpha``, ``_beta``, ``_beta_steps``), ``learning_rate``
-    and ``learning_rate_schedule`` (``constant``, or ``linear`` to 0 at ``max_steps``).
+    and ``learning_rate_schedule``. Each field is documented by the ``#:`` comment above it.
 
     Steps are environment steps of all agents of the behavior, as mlagents counts them.
     """
@@ -110,14 +114,14 @@ class DQNSettings(OffPolicySettings):
     #: Double DQN targets (van Hasselt et al. 2016, https://arxiv.org/abs/1509.06461): the
     #: online network picks the next action, the target network evaluates it. Off: the
     #: target network's own max, which overestimates.
-    double_dqn: bool = True
+    double_dqn: StrictBool = boolean(True)
     #: Dueling heads (Wang et al. 2016, https://arxiv.org/abs/1511.06581):
     #: ``Q = V + A - mean_a A``, one state value shared by all action branches.
-    dueling: bool = False
+    dueling: StrictBool = boolean(False)
     #: Gradients are clipped to this global L2 norm, > 0 (SB3's DQN: 10).
     max_grad_norm: float = hyperparameter(10.0, gt=0.0)
-    #: Learning from ``.demo`` files (DQfD); ``None`` for none. See
-    #: :class:`DemonstrationSettings`.
+    #: Learning from ``.demo`` files (DQfD), keys of :class:`DemonstrationSettings`;
+    #: none by default.
     demonstrations: Optional[DemonstrationSettings] = None  # noqa: UP045 (old cattrs)
 
     def __attrs_post_init__(self) -> None:

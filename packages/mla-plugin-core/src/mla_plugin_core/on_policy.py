@@ -87,7 +87,7 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
     @property
     def normalize_advantages(self) -> bool:
         """Standardise advantages over the update buffer before an update."""
-        return bool(getattr(self.hyperparameters, "normalize_advantage", True))
+        return self.hyperparameters.normalize_advantage
 
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)

@@ -4,11 +4,21 @@ mlagents structures the ``hyperparameters:`` block of a trainer YAML with its st
 ``strict_to_cls`` (unknown keys are a ``TrainerConfigError``). Our classes are ordinary
 ``attr.s`` classes on top of mlagents' own :class:`OnPolicyHyperparamSettings` and
 :class:`OffPolicyHyperparamSettings`, so that machinery keeps working; what we add are
-validators that reject a bad value with a message naming the YAML key and what is allowed::
+validators that reject a bad value with a message naming the YAML key and what is allowed.
+Each hyperparameter is documented by a ``#:`` comment right above its field (the form
+Sphinx autodoc reads; :mod:`mla_plugin_core.testing.hyperparameters` reads it too, and
+README tables are checked against it)::
 
     @attr.s(auto_attribs=True)
     class MySettings(OffPolicySettings):
+        #: Rewards summed before bootstrapping, 1..10.
         gamma_n: int = hyperparameter(3, ge=1, le=10)
+        #: Use the target network's own max (no double Q-learning).
+        plain_max: StrictBool = boolean(False)
+
+On/off hyperparameters are :data:`StrictBool` fields declared with :func:`boolean`: the
+YAML must say ``true`` or ``false``. (mlagents' cattrs would turn any value into a bool,
+so that ``"false"`` or ``2`` would silently mean true.)
 
 A bad value then stops ``mlagents-learn`` with one line (see :mod:`.config_errors`)::
 
@@ -21,14 +31,22 @@ string (:func:`~mla_plugin_core.entry_point.make_entry_point` refuses such class
 
 import math
 from collections.abc import Collection
-from typing import Any
+from typing import Any, NewType
 
 import attr
+import cattr
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.settings import (
     OffPolicyHyperparamSettings,
     OnPolicyHyperparamSettings,
+    ScheduleType,
 )
+
+#: The type of an on/off hyperparameter (declare it with :func:`boolean`). cattrs passes
+#: the YAML value through unconverted, so that :func:`boolean`'s validator sees what was
+#: written and refuses anything but ``true`` and ``false``.
+StrictBool = NewType("StrictBool", bool)
+cattr.register_structure_hook_func(lambda cls: cls is StrictBool, lambda value, _: value)
 
 
 class HyperparameterError(TrainerConfigError):
@@ -122,6 +140,20 @@ def hyperparameter(
     return attr.ib(default=default, validator=validators)
 
 
+def _is_bool(instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
+    """attrs validator: ``True`` or ``False`` only (not ``"false"``, ``1`` or ``"yes"``)."""
+    if not isinstance(value, bool):
+        raise HyperparameterError(attribute.name, value, "must be true or false")
+
+
+def boolean(default: bool) -> Any:
+    """Declare an on/off hyperparameter field (an ``attr.ib``) of type :data:`StrictBool`.
+
+    :param default: value used when the YAML does not set the key.
+    """
+    return attr.ib(default=default, validator=_is_bool)
+
+
 def _check_floats_finite(instance: Any) -> None:
     """Every float hyperparameter, bounded or not (mlagents' own too), is finite:
     ``learning_rate: .inf`` would otherwise train on to NaN."""
@@ -142,19 +174,26 @@ def _check_buffer_holds_batch(instance: Any) -> None:
 
 @attr.s(auto_attribs=True)
 class OnPolicySettings(OnPolicyHyperparamSettings):
-    """Common on-policy hyperparameters, validated.
+    """Common on-policy hyperparameters, validated (every key core's on-policy trainer reads)."""
 
-    :param batch_size: experiences per gradient step (minibatch), > 0.
-    :param buffer_size: experiences collected before an update, >= batch_size.
-    :param learning_rate: initial optimizer step size, > 0.
-    :param learning_rate_schedule: ``constant`` (default) or ``linear`` (to 0 at ``max_steps``).
-    :param num_epoch: passes over the buffer per update, >= 1.
-    """
-
+    #: Experiences per gradient step (minibatch), >= 1. Each epoch uses every experience
+    #: of the buffer once, the last minibatch taking the remainder.
     batch_size: int = hyperparameter(1024, ge=1)
+    #: Experiences collected before an update, >= ``batch_size`` (whole trajectories are
+    #: added, so an update can start with a few more).
     buffer_size: int = hyperparameter(10240, ge=1)
+    #: Initial optimizer step size, > 0.
     learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
+    #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``).
+    learning_rate_schedule: ScheduleType = ScheduleType.CONSTANT
+    #: Passes over the buffer per update, >= 1.
     num_epoch: int = hyperparameter(3, ge=1)
+    #: GAE lambda in [0, 1] (Schulman et al. 2016, https://arxiv.org/abs/1506.02438);
+    #: 1.0 gives Monte-Carlo returns minus the value baseline. 0.95 is mlagents' PPO default.
+    lambd: float = hyperparameter(0.95, ge=0.0, le=1.0)
+    #: Standardise the advantages (mean 0, std 1) over each update buffer, once before
+    #: the update's minibatches, as mlagents' PPO does.
+    normalize_advantage: StrictBool = boolean(True)
 
     def __attrs_post_init__(self) -> None:
         _check_floats_finite(self)
@@ -163,36 +202,37 @@ class OnPolicySettings(OnPolicyHyperparamSettings):
 
 @attr.s(auto_attribs=True)
 class OffPolicySettings(OffPolicyHyperparamSettings):
-    """Common off-policy hyperparameters, validated.
+    """Common off-policy hyperparameters, validated (every key core's off-policy trainer reads)."""
 
-    :param batch_size: transitions per gradient step, > 0.
-    :param buffer_size: replay capacity in transitions, >= batch_size.
-    :param buffer_init_steps: environment steps collected before the first update, >= 0.
-    :param steps_per_update: environment steps per gradient step (all agents count), > 0.
-    :param save_replay_buffer: save the replay buffer with each checkpoint for ``--resume``.
-    :param reward_signal_steps_per_update: environment steps per reward-signal update, > 0.
-    :param n_step: rewards summed before bootstrapping (n-step returns), 1..100; 1 is
-        plain one-step TD.
-    :param prioritized_replay: sample transitions in proportion to their TD error
-        (Schaul et al. 2016, https://arxiv.org/abs/1511.05952) instead of uniformly.
-    :param prioritized_replay_alpha: priority exponent in [0, 1]; 0 is uniform. Paper: 0.6.
-    :param prioritized_replay_beta: initial importance-sampling exponent in [0, 1], annealed
-        linearly to 1. Paper: 0.4.
-    :param prioritized_replay_beta_steps: environment steps over which beta reaches 1;
-        0 means over the whole run (``max_steps``).
-    """
-
+    #: Transitions per gradient step, >= 1.
     batch_size: int = hyperparameter(128, ge=1)
+    #: Replay capacity in transitions, >= ``batch_size``; once full, the oldest are
+    #: overwritten.
     buffer_size: int = hyperparameter(50000, ge=1)
-    learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
+    #: Environment steps collected before the first update, >= 0.
     buffer_init_steps: int = hyperparameter(0, ge=0)
+    #: Environment steps (all agents count) per gradient step, > 0.
     steps_per_update: float = hyperparameter(1.0, gt=0.0)
+    #: Save the replay buffer with each checkpoint, and reload it on ``--resume``.
+    save_replay_buffer: StrictBool = boolean(False)
+    #: Environment steps per update of learning reward signals (curiosity, GAIL, RND), > 0.
     reward_signal_steps_per_update: float = hyperparameter(4.0, gt=0.0)
+    #: Rewards summed before bootstrapping (n-step returns), 1..100; 1 is plain one-step TD.
     n_step: int = hyperparameter(1, ge=1, le=100)
-    prioritized_replay: bool = False
+    #: Sample transitions in proportion to their TD error (Schaul et al. 2016,
+    #: https://arxiv.org/abs/1511.05952) instead of uniformly.
+    prioritized_replay: StrictBool = boolean(False)
+    #: Priority exponent in [0, 1]; 0 is uniform. Paper: 0.6.
     prioritized_replay_alpha: float = hyperparameter(0.6, ge=0.0, le=1.0)
+    #: Initial importance-sampling exponent in [0, 1], annealed linearly to 1. Paper: 0.4.
     prioritized_replay_beta: float = hyperparameter(0.4, ge=0.0, le=1.0)
+    #: Environment steps over which beta reaches 1, >= 0; 0 means over the whole run
+    #: (``max_steps``).
     prioritized_replay_beta_steps: int = hyperparameter(0, ge=0)
+    #: Initial optimizer step size, > 0.
+    learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
+    #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``).
+    learning_rate_schedule: ScheduleType = ScheduleType.CONSTANT
 
     def __attrs_post_init__(self) -> None:
         _check_floats_finite(self)

@@ -3,9 +3,15 @@
 - :func:`run_mlagents_learn` runs the real ``mlagents-learn`` on a trainer YAML against an
   environment executable (the ``mla-env-*`` console scripts of ``mla-envs``) and returns a
   :class:`TrainingRun` with the reward curve read from its TensorBoard events;
-  :func:`mlagents_learn_command` gives the same command line, to start it yourself.
+  :func:`mlagents_learn_command` gives the same command line, to start it yourself;
+  :func:`ppo_basic_smoke_config` is a seconds-long run of built-in PPO for pipeline tests.
 - :func:`add_policy_like_mlagents` adds a trainer's policy in a unit test as
-  ``mlagents-learn`` does (its end-of-run save follows a failure).
+  ``mlagents-learn`` does (its end-of-run save follows a failure); :mod:`.builders` makes
+  behavior specs, ``TrainerSettings``, trainers and random trajectories for unit tests.
+- :mod:`.conformance`: ``PluginConformance``, the tests every plugin's suite subclasses
+  (registration, documented hyperparameters, strict booleans, shipped configs, ONNX).
+- :mod:`.hyperparameters`: the ``#:`` documentation of settings classes, and the README
+  tables generated from it (``python -m mla_plugin_core.testing.hyperparameters README.md``).
 - The pytest plugin (loaded automatically when this package is installed) offers the
   fixture ``mla_train``, the same function with ``results_dir`` set to the test's
   temporary folder::
@@ -19,6 +25,7 @@ from mla_plugin_core.testing.learn import (
     TrainingRun,
     environment_executable,
     mlagents_learn_command,
+    ppo_basic_smoke_config,
     read_reward_curve,
     run_mlagents_learn,
 )
@@ -29,6 +36,7 @@ __all__ = [
     "add_policy_like_mlagents",
     "environment_executable",
     "mlagents_learn_command",
+    "ppo_basic_smoke_config",
     "read_reward_curve",
     "run_mlagents_learn",
 ]

@@ -93,6 +93,30 @@ def environment_executable(env: str) -> str:
     return found
 
 
+def ppo_basic_smoke_config(max_steps: int = 600) -> dict[str, Any]:
+    """A trainer YAML, as a mapping, of mlagents' built-in PPO on ``Basic`` that goes
+    through the whole pipeline (updates, summaries, checkpoints, ONNX) in seconds.
+
+    It learns nothing: a tiny network, 3-step trajectories, an update every 128 steps. For
+    tests of what surrounds training (installs, protobuf, ports), not of a trainer.
+
+    :param max_steps: the run's length in steps; summaries every 200.
+    """
+    return {
+        "behaviors": {
+            "Basic": {
+                "trainer_type": "ppo",
+                "hyperparameters": {"batch_size": 32, "buffer_size": 128, "num_epoch": 1},
+                "network_settings": {"hidden_units": 16, "num_layers": 1},
+                "reward_signals": {"extrinsic": {"gamma": 0.9, "strength": 1.0}},
+                "max_steps": max_steps,
+                "time_horizon": 3,
+                "summary_freq": 200,
+            }
+        }
+    }
+
+
 def read_reward_curve(run_dir: str | os.PathLike[str]) -> dict[str, list[tuple[int, float]]]:
     """Mean episode reward per summary step, per behavior, from a run's TensorBoard events."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -155,8 +179,24 @@ def mlagents_learn_command(
     """The ``mlagents-learn`` command line of :func:`run_mlagents_learn`, and its run folder.
 
     Writes the (overridden) YAML to ``results_dir/<run_id>.yaml``; for tests that start the
-    process themselves (``subprocess.Popen``), e.g. to kill it at a chosen moment. The
-    parameters are those of :func:`run_mlagents_learn`.
+    process themselves (``subprocess.Popen``), e.g. to kill it at a chosen moment.
+
+    :param config: a trainer YAML path, or the same content as a mapping.
+    :param env: ``Basic``, ``3DBall``, ``gym``, a console script or an executable path
+        (see :func:`environment_executable`).
+    :param results_dir: folder for ``--results-dir``; the run lands in ``results_dir/run_id``.
+    :param run_id: ``--run-id``, the run's folder name.
+    :param max_steps: if given, replaces ``max_steps`` of every behavior.
+    :param overrides: deep-merged into every behavior's settings, e.g.
+        ``{"hyperparameters": {"learning_rate": 1e-3}}``.
+    :param seed: ``--seed``; with the same seed and config a run is reproducible.
+    :param num_envs: ``--num-envs``, environment processes (each on its own free port).
+    :param env_args: the environment's own options, passed after ``--env-args`` (which
+        comes last), e.g. ``["CartPole-v1", "--num-agents", "4"]`` with ``env="gym"``
+        (see ``mla-env-gym --help``).
+    :param extra_args: more ``mlagents-learn`` options, e.g. ``["--resume"]``.
+    :return: the command (``python -m mlagents.trainers.learn ...``, with a free
+        ``--base-port``) and ``results_dir/run_id``.
     """
     if isinstance(config, Mapping):
         settings: dict[str, Any] = copy.deepcopy(dict(config))
@@ -186,44 +226,20 @@ def mlagents_learn_command(
 def run_mlagents_learn(
     config: str | os.PathLike[str] | Mapping[str, Any],
     *,
-    env: str,
-    results_dir: str | os.PathLike[str],
-    run_id: str = "run",
-    max_steps: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    num_envs: int = 1,
-    env_args: Sequence[str] = (),
-    extra_args: Sequence[str] = (),
     timeout: float = 900.0,
+    **options: Any,
 ) -> TrainingRun:
     """Train with the real ``mlagents-learn`` and return the reward curves.
 
     :param config: a trainer YAML path, or the same content as a mapping.
-    :param env: ``Basic``, ``3DBall``, ``gym``, a console script or an executable path.
-    :param results_dir: folder for ``--results-dir``; the run lands in ``results_dir/run_id``.
-    :param max_steps: if given, replaces ``max_steps`` of every behavior.
-    :param overrides: deep-merged into every behavior's settings, e.g.
-        ``{"hyperparameters": {"learning_rate": 1e-3}}``.
-    :param seed: ``--seed``; with the same seed and config a run is reproducible.
-    :param env_args: passed after ``--env-args`` (e.g. ``["--gym-id", "CartPole-v1"]``).
-    :param extra_args: more ``mlagents-learn`` options, e.g. ``["--resume"]``.
     :param timeout: seconds before the run is killed (a ``subprocess.TimeoutExpired``).
+    :param options: the keyword parameters of :func:`mlagents_learn_command`: ``env`` and
+        ``results_dir`` (required), ``run_id``, ``max_steps``, ``overrides``, ``seed``,
+        ``num_envs``, ``env_args``, ``extra_args``.
 
     The run listens on free ports (``--base-port``), so runs may go on in parallel.
     """
-    command, run_dir = mlagents_learn_command(
-        config,
-        env=env,
-        results_dir=results_dir,
-        run_id=run_id,
-        max_steps=max_steps,
-        overrides=overrides,
-        seed=seed,
-        num_envs=num_envs,
-        env_args=env_args,
-        extra_args=extra_args,
-    )
+    command, run_dir = mlagents_learn_command(config, **options)
     completed = subprocess.run(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )

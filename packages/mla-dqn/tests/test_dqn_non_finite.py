@@ -8,11 +8,9 @@ import onnxruntime as ort
 import pytest
 import torch
 import yaml
+from dqn_testkit import basic_config, learn, make_trainer, trajectory
 
 from mla_plugin_core.finite import NonFiniteError, non_finite_entries
-
-from .test_mlagents_learn import basic_config, learn
-from .test_replay_data import make_trainer, trajectory
 
 
 def trained_trainer(tmp_path, **hyperparameters):

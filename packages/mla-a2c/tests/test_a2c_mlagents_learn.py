@@ -12,12 +12,12 @@ import onnxruntime as ort
 import pytest
 import torch
 import yaml
+from a2c_testkit import make_trainer
 from mlagents_envs.base_env import ActionSpec
 
 import mla_a2c
 from mla_plugin_core.testing import run_mlagents_learn
-
-from .a2c_testkit import behavior_spec, make_trainer
+from mla_plugin_core.testing.builders import vector_behavior_spec
 
 CONFIGS = Path(mla_a2c.__file__).parent / "configs"
 #: The seed every run here uses (the numbers quoted below were measured with it).
@@ -97,7 +97,7 @@ def test_resume_continues_the_step_count_and_exports_matching_onnx(tmp_path):
     ]
     behavior = yaml.safe_load((CONFIGS / "a2c_basic.yaml").read_text())["behaviors"]["Basic"]
     trainer = make_trainer(
-        behavior_spec(ActionSpec.create_discrete((3,)), obs_size=20),
+        vector_behavior_spec(ActionSpec.create_discrete((3,)), obs_size=20),
         tmp_path / "rebuilt",
         hidden_units=behavior["network_settings"]["hidden_units"],
         num_layers=behavior["network_settings"]["num_layers"],

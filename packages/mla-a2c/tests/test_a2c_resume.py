@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from a2c_testkit import make_trainer
 from mlagents_envs.base_env import ActionSpec
 
 from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.testing.builders import vector_behavior_spec
 
-from .a2c_testkit import behavior_spec, make_trainer
-
-SPEC = behavior_spec(ActionSpec.create_discrete((3,)))
+SPEC = vector_behavior_spec(ActionSpec.create_discrete((3,)))
 
 
 def test_resume_with_other_hidden_units_is_refused_and_nothing_is_saved(tmp_path):

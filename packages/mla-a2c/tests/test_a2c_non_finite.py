@@ -6,19 +6,21 @@ import os
 import numpy as np
 import pytest
 import torch
+from a2c_testkit import make_trainer
 from mlagents_envs.base_env import ActionSpec
 
 from mla_plugin_core.finite import NonFiniteError
-
-from .a2c_testkit import behavior_spec, make_trainer, make_trajectory
+from mla_plugin_core.testing.builders import random_trajectory, vector_behavior_spec
 
 
 def filled_trainer(tmp_path, action_spec, **hyperparameters):
-    trainer = make_trainer(behavior_spec(action_spec), tmp_path, buffer_size=32, **hyperparameters)
+    trainer = make_trainer(
+        vector_behavior_spec(action_spec), tmp_path, buffer_size=32, **hyperparameters
+    )
     for i in range(4):
         rewards = list(np.linspace(-1, 1, 8))
         trainer._process_trajectory(
-            make_trajectory(trainer.policy.behavior_spec, rewards, done=i % 2 == 0, seed=i)
+            random_trajectory(trainer.policy.behavior_spec, rewards, done=i % 2 == 0, seed=i)
         )
     trainer._step = 32
     return trainer

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from envs_testkit import mlagents_learn_command, scalars
 
 from mla_envs.protocol.lifeline import parent_pid, process_identity
-
-from .conftest import mlagents_learn_command, scalars
 
 REWARD = "Environment/Cumulative Reward"
 

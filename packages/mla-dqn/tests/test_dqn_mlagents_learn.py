@@ -1,46 +1,9 @@
 """End to end through the real ``mlagents-learn`` with mla-envs' Basic (no Unity)."""
 
-import socket
-from importlib import resources
-
 import numpy as np
 import onnxruntime as ort
 import pytest
-import yaml
-
-from mla_dqn.settings import DQNSettings
-from mla_dqn.trainer import DQNTrainer
-from mla_plugin_core.testing import run_mlagents_learn
-
-BASIC_CONFIG = resources.files("mla_dqn") / "configs" / "dqn_basic.yaml"
-#: Steps of the Basic learning test (it runs once per mlagents version in CI).
-BASIC_TEST_STEPS = 7000
-
-
-def free_port() -> int:
-    """A free TCP port for ``--base-port``, so that parallel runs do not collide."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def learn(tmp_path, config, **kwargs):
-    extra = ["--base-port", str(free_port()), *kwargs.pop("extra_args", [])]
-    return run_mlagents_learn(
-        config, env="Basic", results_dir=tmp_path, seed=1, extra_args=extra, **kwargs
-    )
-
-
-def basic_config(**hyperparameters):
-    config = yaml.safe_load(BASIC_CONFIG.read_text())
-    config["behaviors"]["Basic"]["hyperparameters"].update(hyperparameters)
-    return config
-
-
-def test_registration_offers_dqn(registered_plugins):
-    trainer_types, settings = registered_plugins
-    assert trainer_types["dqn"] is DQNTrainer
-    assert settings["dqn"] is DQNSettings
+from dqn_testkit import BASIC_CONFIG, BASIC_TEST_STEPS, basic_config, learn
 
 
 def test_dqn_basic_yaml_solves_basic_and_exports_a_walking_policy(tmp_path):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import textwrap
 
-from mla_plugin_core.testing import run_mlagents_learn
+from protobuf_testkit import CURRENT_PROTOBUF
 
-from .conftest import CURRENT_PROTOBUF
+from mla_plugin_core.testing import ppo_basic_smoke_config, run_mlagents_learn
 
 PROBE = textwrap.dedent(
     """
@@ -57,20 +57,6 @@ PROBE = textwrap.dedent(
     """
 )
 
-CONFIG = {
-    "behaviors": {
-        "Basic": {
-            "trainer_type": "ppo",
-            "hyperparameters": {"batch_size": 32, "buffer_size": 128, "num_epoch": 1},
-            "network_settings": {"hidden_units": 16, "num_layers": 1},
-            "reward_signals": {"extrinsic": {"gamma": 0.9, "strength": 1.0}},
-            "max_steps": 600,
-            "time_horizon": 3,
-            "summary_freq": 200,
-        }
-    }
-}
-
 
 def test_trainer_env_worker_and_env_use_the_hooked_classes(tmp_path, monkeypatch):
     probe_dir, reports = tmp_path / "probe", tmp_path / "reports"
@@ -80,7 +66,9 @@ def test_trainer_env_worker_and_env_use_the_hooked_classes(tmp_path, monkeypatch
     monkeypatch.setenv("PYTHONPATH", str(probe_dir))
     monkeypatch.setenv("MLA_PROTOBUF_PROBE", str(reports))
 
-    run = run_mlagents_learn(CONFIG, env="Basic", results_dir=tmp_path / "results", timeout=300)
+    run = run_mlagents_learn(
+        ppo_basic_smoke_config(600), env="Basic", results_dir=tmp_path / "results", timeout=300
+    )
 
     assert run.returncode == 0, run.summary()
     assert run.curve("Basic"), "no TensorBoard summary was written"

@@ -1,0 +1,172 @@
+"""What every trainer plugin must satisfy, as a test class its own tests subclass.
+
+mlagents drops a plugin whose entry point fails with one log line, reads the YAML with
+cattrs (which turns ``"false"`` into ``True``), and exports ONNX at the end of a run: the
+checks below catch each of these in seconds, without running ``mlagents-learn``::
+
+    from pathlib import Path
+
+    from mla_plugin_core.testing.conformance import PluginConformance
+
+
+    class TestConformance(PluginConformance):
+        trainer_type = "my_dqn"
+        readme = Path(__file__).parents[1] / "README.md"  # or None: no table to check
+
+The subclass's name must start with ``Test`` for pytest to collect it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attr
+import numpy as np
+import pytest
+import yaml
+from mlagents.plugins.trainer_type import register_trainer_plugins
+from mlagents.trainers.settings import RunOptions
+from mlagents_envs.base_env import ActionSpec
+
+from mla_plugin_core.off_policy import OffPolicyPluginTrainer
+from mla_plugin_core.on_policy import OnPolicyPluginTrainer
+from mla_plugin_core.settings import (
+    HyperparameterError,
+    OffPolicySettings,
+    OnPolicySettings,
+    StrictBool,
+)
+from mla_plugin_core.testing.builders import make_trainer, trainer_settings, vector_behavior_spec
+from mla_plugin_core.testing.hyperparameters import (
+    loose_booleans,
+    readme_table_differences,
+    undocumented,
+)
+
+#: Values a strict boolean refuses (YAML ``"false"`` is a string, which cattrs makes true).
+NOT_BOOLEANS = ("false", "true", "maybe", 2, 0, "yes")
+
+
+class PluginConformance:
+    """Conformance tests of one trainer type; subclass as ``Test...`` and set the attributes.
+
+    :cvar trainer_type: the ``trainer_type`` of the YAML (the entry point's key).
+    :cvar readme: the README whose ``<!-- hyperparameters: ... -->`` tables must equal the
+        settings classes (see :mod:`.hyperparameters`); ``None`` to skip that check.
+    :cvar action_specs: the actions the ONNX export is checked with: one trainer each.
+    :cvar obs_size: size of the single vector observation of those trainers.
+    """
+
+    trainer_type: ClassVar[str]
+    readme: ClassVar[Path | None] = None
+    action_specs: ClassVar[Sequence[ActionSpec]] = (ActionSpec.create_discrete((3, 2)),)
+    obs_size: ClassVar[int] = 4
+
+    def registered(self) -> tuple[Any, type]:
+        """The trainer and settings classes mlagents' registry offers for ``trainer_type``
+        (calling every installed entry point, as ``mlagents-learn`` does first)."""
+        trainer_types, settings_types = register_trainer_plugins()
+        assert self.trainer_type in trainer_types, (
+            f"mlagents does not offer trainer_type {self.trainer_type!r} (its entry point "
+            f"is missing or failed; mlagents only logs that): has {sorted(trainer_types)}"
+        )
+        return trainer_types[self.trainer_type], settings_types[self.trainer_type]
+
+    def test_is_registered_and_derives_from_core(self) -> None:
+        trainer_cls, settings_cls = self.registered()
+        assert trainer_cls.get_trainer_name() == self.trainer_type
+        pairs = [
+            (OnPolicyPluginTrainer, OnPolicySettings),
+            (OffPolicyPluginTrainer, OffPolicySettings),
+        ]
+        assert any(
+            issubclass(trainer_cls, trainer_base) and issubclass(settings_cls, settings_base)
+            for trainer_base, settings_base in pairs
+        ), f"{trainer_cls.__name__} / {settings_cls.__name__} do not derive from core's bases"
+
+    def test_every_hyperparameter_is_documented(self) -> None:
+        _, settings_cls = self.registered()
+        for cls in _settings_classes(settings_cls):
+            assert undocumented(cls) == [], f"{cls.__name__}: no '#:' comment above these"
+
+    def test_booleans_take_true_or_false_only(self) -> None:
+        _, settings_cls = self.registered()
+        for cls in _settings_classes(settings_cls):
+            assert loose_booleans(cls) == [], f"{cls.__name__}: declare with boolean()"
+        for field in attr.fields(settings_cls):
+            if field.type is StrictBool:
+                for value in NOT_BOOLEANS:
+                    with pytest.raises(HyperparameterError, match="must be true or false"):
+                        settings_cls(**{field.name: value})
+
+    def test_readme_tables_equal_the_settings(self) -> None:
+        if self.readme is None:
+            pytest.skip("no README given")
+        stale = readme_table_differences(self.readme)
+        assert stale == [], (
+            f"{self.readme}: the tables of {stale} differ from the classes; rewrite them with "
+            f"`python -m mla_plugin_core.testing.hyperparameters {self.readme}`"
+        )
+
+    def test_shipped_configs_load(self) -> None:
+        trainer_cls, settings_cls = self.registered()
+        package = importlib.import_module(trainer_cls.__module__.split(".")[0])
+        configs = sorted((Path(str(package.__file__)).parent / "configs").glob("*.yaml"))
+        for config in configs:
+            options = RunOptions.from_dict(yaml.safe_load(config.read_text()))
+            for name, behavior in options.behaviors.items():
+                assert behavior.trainer_type == self.trainer_type, (config.name, name)
+                assert isinstance(behavior.hyperparameters, settings_cls), (config.name, name)
+
+    def test_onnx_export_runs_in_onnxruntime(self, tmp_path: Path) -> None:
+        ort = pytest.importorskip("onnxruntime")
+        from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
+
+        from mla_plugin_core.onnx_export import use_legacy_exporter
+
+        trainer_cls, settings_cls = self.registered()
+        use_legacy_exporter()
+        for i, action_spec in enumerate(self.action_specs):
+            spec = vector_behavior_spec(action_spec, self.obs_size)
+            settings = trainer_settings(self.trainer_type, settings_cls())
+            trainer = make_trainer(trainer_cls, settings, spec, tmp_path / f"run{i}")
+            path = tmp_path / f"policy{i}"
+            ModelSerializer(trainer.policy).export_policy_model(str(path))
+            session = ort.InferenceSession(
+                str(path.with_suffix(".onnx")), providers=["CPUExecutionProvider"]
+            )
+            feed = {node.name: _ones(node) for node in session.get_inputs()}
+            names = [output.name for output in session.get_outputs()]
+            outputs = dict(zip(names, session.run(None, feed), strict=True))
+            if action_spec.discrete_size:
+                actions = outputs["deterministic_discrete_actions"]
+                assert actions.shape == (2, action_spec.discrete_size)
+                assert all(
+                    0 <= a < n
+                    for a, n in zip(actions[0], action_spec.discrete_branches, strict=True)
+                )
+            if action_spec.continuous_size:
+                actions = outputs["deterministic_continuous_actions"]
+                assert actions.shape == (2, action_spec.continuous_size)
+                assert np.isfinite(actions).all()
+
+
+def _settings_classes(settings_cls: type) -> list[type]:
+    """``settings_cls`` and the attrs classes of its nested blocks (e.g. demonstrations)."""
+    found = [settings_cls]
+    for field in attr.fields(settings_cls):
+        for candidate in (field.type, *getattr(field.type, "__args__", ())):
+            if isinstance(candidate, type) and attr.has(candidate) and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+def _ones(node: Any) -> np.ndarray:
+    """An input of two samples for an ONNX graph input (dynamic dimensions become 2): zero
+    observations, every action allowed (``action_masks`` 1)."""
+    shape = [d if isinstance(d, int) else 2 for d in node.shape]
+    fill = 1.0 if node.name == "action_masks" else 0.0
+    return np.full(shape, fill, dtype=np.float32)
