@@ -50,7 +50,7 @@ RESUME_ADVICE = (
 
 
 #: Module names of earlier releases' checkpoints -> the name they load under today (the
-#: torch optimizer of every plugin optimizer is ``Optimizer:optimizer`` since 0.2.0).
+#: torch optimizer of every plugin optimizer is ``Optimizer:optimizer`` after 0.1.0).
 RENAMED_MODULES = {
     "Optimizer:a2c_optimizer": "Optimizer:optimizer",
     "Optimizer:adam": "Optimizer:optimizer",

@@ -71,6 +71,7 @@ from mla_plugin_core.replay import (
     Transitions,
     select_rows,
 )
+from mla_plugin_core.schedules import scheduled_value
 
 logger = get_logger(__name__)
 
@@ -386,7 +387,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         environment steps (``0``: over ``max_steps``)."""
         start = float(self.hyperparameters.prioritized_replay_beta)
         horizon = int(self.hyperparameters.prioritized_replay_beta_steps) or self.get_max_steps
-        return start + (1.0 - start) * min(1.0, self._step / max(horizon, 1))
+        return scheduled_value("linear", start, 1.0, self._step, max(horizon, 1))
 
     def sample_replay(self) -> ReplaySample:
         """One batch of ``batch_size`` transitions (uniform or prioritized)."""
