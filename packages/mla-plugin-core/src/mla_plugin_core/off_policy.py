@@ -363,9 +363,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)
         agent_id = trajectory.agent_id
-        buffer = trajectory.to_agentbuffer()
-        self._warn_if_group_reward(buffer)
-        self.update_normalization(buffer)
+        buffer = self.trajectory_buffer(trajectory)
         rewards = self.evaluate_reward_signals(buffer, agent_id)
         if self.should_still_train:
             steps = self._transitions(buffer, trajectory, rewards)

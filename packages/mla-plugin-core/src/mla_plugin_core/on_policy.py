@@ -88,9 +88,7 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)
         agent_id = trajectory.agent_id
-        buffer = trajectory.to_agentbuffer()
-        self._warn_if_group_reward(buffer)
-        self.update_normalization(buffer)
+        buffer = self.trajectory_buffer(trajectory)
 
         terminal = trajectory.done_reached and not trajectory.interrupted
         values, value_next, critic_memories = self.optimizer.get_trajectory_value_estimates(

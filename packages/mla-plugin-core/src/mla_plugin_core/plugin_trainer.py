@@ -16,6 +16,7 @@ from mlagents.trainers.policy import Policy
 from mlagents.trainers.policy.checkpoint_manager import ModelCheckpoint
 from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.stats import StatsReporter
+from mlagents.trainers.trajectory import Trajectory
 from mlagents_envs.logging_util import get_logger
 
 from mla_plugin_core import finite
@@ -60,7 +61,7 @@ class PluginTrainerMixin:
     """Atomic checkpoints, a strict ``--resume`` that writes nothing when it refuses, a
     stop at the first NaN/inf, the single policy a (non self-play) trainer owns, and the
     work every trainer does with a trajectory and after an update, whatever its algorithm:
-    :meth:`update_normalization`, :meth:`evaluate_reward_signals`,
+    :meth:`trajectory_buffer`, :meth:`update_normalization`, :meth:`evaluate_reward_signals`,
     :meth:`report_mean_stats`, :meth:`update_behavioral_cloning`.
 
     Put it first among the bases: ``class T(PluginTrainerMixin, OnPolicyTrainer)``.
@@ -90,6 +91,15 @@ class PluginTrainerMixin:
         return self.policy
 
     # -- trajectories and updates ----------------------------------------------------------
+
+    def trajectory_buffer(self, trajectory: Trajectory) -> AgentBuffer:
+        """``trajectory`` as an ``AgentBuffer`` (length T), with the observation
+        normalisation updated on it (:meth:`update_normalization`); warns once if the
+        environment sends group rewards, which these trainers do not learn from."""
+        buffer = trajectory.to_agentbuffer()
+        self._warn_if_group_reward(buffer)  # type: ignore[attr-defined]
+        self.update_normalization(buffer)
+        return buffer
 
     def update_normalization(self, buffer: AgentBuffer) -> None:
         """Update the running observation statistics of the actor and, if any, the critic.
