@@ -18,22 +18,17 @@ trainers.
 from typing import NamedTuple, cast
 
 import torch
-from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
-from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
+from mlagents.trainers.buffer import AgentBuffer
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
-from mlagents.trainers.torch_entities.agent_action import AgentAction
-from mlagents.trainers.torch_entities.networks import ValueNetwork
 from mlagents.trainers.torch_entities.utils import ModelUtils
-from mlagents.trainers.trajectory import ObsUtil
 
 from mla_a2c.settings import A2CSettings
 from mla_plugin_core.activation import set_activation
-from mla_plugin_core.schedules import scheduled_value
+from mla_plugin_core.optimizer import OnPolicyOptimizer
 
-# Values the linear schedules reach at max_steps (those of mlagents' PPO): a learning rate
-# of exactly 0 would make the last updates no-ops, and a small beta keeps some exploration.
-FINAL_LEARNING_RATE = 1.0e-10
+# Where the linear beta schedule ends at max_steps (that of mlagents' PPO): a small beta
+# keeps some exploration. (The learning rate's floor is core's FINAL_LEARNING_RATE.)
 FINAL_BETA = 1.0e-5
 
 
@@ -98,119 +93,51 @@ def make_torch_optimizer(
     )
 
 
-class A2COptimizer(TorchOptimizer):
-    """Owns the critic and the torch optimizer; ``update`` is one A2C gradient step."""
+class A2COptimizer(OnPolicyOptimizer):
+    """Owns the critic and the torch optimizer; ``update`` is one A2C gradient step.
+
+    Checkpoints hold ``Optimizer:optimizer`` (RMSprop or Adam), ``Optimizer:critic`` and
+    the reward providers (checkpoints of 0.1.x named the optimizer
+    ``Optimizer:a2c_optimizer``; they still load).
+    """
 
     def __init__(self, policy: TorchPolicy, trainer_settings: TrainerSettings):
-        super().__init__(policy, trainer_settings)
-        self.hyperparameters = cast(A2CSettings, trainer_settings.hyperparameters)
-        stream_names = [signal.value for signal in trainer_settings.reward_signals]
-        params = list(policy.actor.parameters())
-        if self.hyperparameters.shared_critic:
-            self._critic = policy.actor
-        else:
-            self._critic = ValueNetwork(
-                stream_names,
-                policy.behavior_spec.observation_specs,
-                network_settings=trainer_settings.network_settings,
-            )
-            set_activation(self._critic, self.hyperparameters.activation)
-            params += list(self._critic.parameters())
-        self.params = params
-        self.optimizer = make_torch_optimizer(params, self.hyperparameters)
-        self.stream_names = list(self.reward_signals.keys())
-
-    @property
-    def critic(self):
-        return self._critic
-
-    def scheduled(self, initial: float, schedule, final: float) -> float:
-        """A hyperparameter's value at the policy's current step under its schedule."""
-        return scheduled_value(
-            schedule,
-            initial,
-            final,
-            self.policy.get_current_step(),
-            self.trainer_settings.max_steps,
-        )
-
-    def _memories(self, batch: AgentBuffer, key: BufferKey) -> torch.Tensor | None:
-        """The initial memory of each sequence of the batch, [1, n_sequences, memory_size]."""
-        stored = batch[key]
-        first_of_sequences = [
-            ModelUtils.list_to_tensor(stored[i])
-            for i in range(0, len(stored), self.policy.sequence_length)
-        ]
-        if not first_of_sequences:
-            return None
-        return torch.stack(first_of_sequences).unsqueeze(0)
+        hyperparameters = cast(A2CSettings, trainer_settings.hyperparameters)
+        super().__init__(policy, trainer_settings, shared_critic=hyperparameters.shared_critic)
+        self.hyperparameters = hyperparameters
+        if not hyperparameters.shared_critic:
+            set_activation(self.critic, hyperparameters.activation)
+        self.params = self.trainable_parameters()
+        self.optimizer = make_torch_optimizer(self.params, hyperparameters)
 
     def update(self, batch: AgentBuffer, num_sequences: int) -> dict[str, float]:
         """One gradient step of A2C on a minibatch.
 
         :param batch: B experiences with observations, actions, action masks, advantages
-            (``BufferKey.ADVANTAGES``) and, per reward signal, returns.
+            and, per reward signal, returns (:class:`~mla_plugin_core.batches.Minibatch`).
         :param num_sequences: B / sequence_length (recurrent policies).
         :return: stats for mlagents' reporter.
         """
         hp = self.hyperparameters
-        step_size = self.scheduled(hp.learning_rate, hp.learning_rate_schedule, FINAL_LEARNING_RATE)
         beta = self.scheduled(hp.beta, hp.beta_schedule, FINAL_BETA) if hp.beta > 0 else 0.0
-
-        n_obs = len(self.policy.behavior_spec.observation_specs)
-        b_obs = [ModelUtils.list_to_tensor(obs) for obs in ObsUtil.from_buffer(batch, n_obs)]
-        b_actions = AgentAction.from_buffer(batch)
-        b_action_masks = ModelUtils.list_to_tensor(batch[BufferKey.ACTION_MASK])
-        b_advantages = ModelUtils.list_to_tensor(batch[BufferKey.ADVANTAGES])
-        b_returns = {
-            name: ModelUtils.list_to_tensor(batch[RewardSignalUtil.returns_key(name)])
-            for name in self.reward_signals
-        }
-        b_loss_masks = ModelUtils.list_to_tensor(batch[BufferKey.MASKS], dtype=torch.bool)
-
-        stats = self.policy.actor.get_stats(
-            b_obs,
-            b_actions,
-            masks=b_action_masks,
-            memories=self._memories(batch, BufferKey.MEMORY),
-            sequence_length=self.policy.sequence_length,
-        )
-        b_values, _ = self.critic.critic_pass(
-            b_obs,
-            memories=self._memories(batch, BufferKey.CRITIC_MEMORY),
-            sequence_length=self.policy.sequence_length,
-        )
+        mb = self.minibatch(batch)
+        log_probs, entropy = self.policy_stats(mb)
         loss = a2c_loss(
-            stats["log_probs"].flatten(),
-            stats["entropy"],
-            b_advantages,
-            b_values,
-            b_returns,
-            b_loss_masks,
+            log_probs,
+            entropy,
+            mb.advantages,
+            self.values(mb),
+            mb.returns,
+            mb.loss_masks,
             hp.value_loss_coef,
             beta,
         )
-
-        ModelUtils.update_learning_rate(self.optimizer, step_size)
-        self.optimizer.zero_grad()
-        loss.total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, hp.max_grad_norm)
-        self.optimizer.step()
+        grad_norm = self.apply_gradients(loss.total, self.params, hp.max_grad_norm)
         return {
             "Losses/Policy Loss": loss.policy_loss.item(),
             "Losses/Value Loss": loss.value_loss.item(),
             "Losses/Entropy": loss.entropy.item(),
-            "Losses/Gradient Norm": grad_norm.item(),
-            "Policy/Learning Rate": step_size,
+            "Losses/Gradient Norm": float(grad_norm or 0.0),
+            "Policy/Learning Rate": self.learning_rate(),
             "Policy/Beta": beta,
         }
-
-    def get_modules(self) -> dict[str, object]:
-        """What a checkpoint saves and ``--resume`` restores, besides the policy."""
-        modules: dict[str, object] = {
-            "Optimizer:a2c_optimizer": self.optimizer,
-            "Optimizer:critic": self._critic,
-        }
-        for reward_provider in self.reward_signals.values():
-            modules.update(reward_provider.get_modules())
-        return modules

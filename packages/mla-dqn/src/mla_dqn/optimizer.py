@@ -28,32 +28,18 @@ from __future__ import annotations
 
 from typing import cast
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
-from torch import nn
 
 from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
+from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
 from mla_plugin_core.q_network import branch_masks, masked_q_values
 from mla_plugin_core.replay import ReplayBuffer, ReplaySample
-from mla_plugin_core.schedules import scheduled_value
-from mla_plugin_core.target_network import hard_update, make_target, soft_update
-
-#: ``learning_rate_schedule: linear`` ends here at ``max_steps`` (mlagents' own floor).
-FINAL_LEARNING_RATE = 1.0e-10
-
-
-class UpdateCounter(nn.Module):
-    """Gradient steps taken, as a module so that checkpoints save it (hard target updates
-    stay in phase across ``--resume``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+from mla_plugin_core.target_network import TargetUpdate, make_target
 
 
 def taken_q(q_per_branch: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
@@ -145,7 +131,6 @@ class DQNOptimizer(OffPolicyOptimizer):
     def __init__(self, policy: TorchPolicy, trainer_settings: TrainerSettings):
         super().__init__(policy, trainer_settings)
         self.hyperparameters = cast(DQNSettings, trainer_settings.hyperparameters)
-        self.max_steps = int(trainer_settings.max_steps)
         self.q_network = cast(QNetwork, policy.actor)
         self.target_network = cast(QNetwork, make_target(self.q_network))
         self.signal_names = list(self.q_network.reward_signals)
@@ -159,10 +144,13 @@ class DQNOptimizer(OffPolicyOptimizer):
             [float(not self.reward_signals[s].ignore_done) for s in self.signal_names]
         )
         self._trained = [p for p in self.q_network.parameters() if p.requires_grad]
-        self.adam = torch.optim.Adam(
+        self.optimizer = torch.optim.Adam(
             self._trained, lr=self.hyperparameters.learning_rate, foreach=True
         )
-        self.updates = UpdateCounter()
+        #: Counts gradient steps (checkpointed) and updates the target network after each.
+        self.updates = TargetUpdate(
+            self.hyperparameters.target_update_interval, self.hyperparameters.tau
+        )
         #: Expert transitions (DQfD); set by the trainer when ``demonstrations`` is given.
         self.expert_replay: ReplayBuffer | None = None
 
@@ -170,63 +158,33 @@ class DQNOptimizer(OffPolicyOptimizer):
     def critic(self) -> QNetwork:
         return self.q_network
 
-    def get_modules(self) -> dict[str, object]:
-        """What a checkpoint saves besides the policy: target network, Adam, update count
-        and the reward signals' own networks."""
-        modules: dict[str, object] = {
+    def checkpointed_modules(self) -> dict[str, object]:
+        """Besides the policy, Adam (``Optimizer:optimizer``; ``Optimizer:adam`` in 0.1.x
+        checkpoints, which still load) and the reward providers: the target network and the
+        update count."""
+        return {
             "Optimizer:target_network": self.target_network,
-            "Optimizer:adam": self.adam,
             "Optimizer:updates": self.updates,
         }
-        for provider in self.reward_signals.values():
-            modules.update(provider.get_modules())
-        return modules
 
     # -- one gradient step ---------------------------------------------------------------
 
-    def learning_rate(self) -> float:
-        """The learning rate at the policy's current step (``learning_rate_schedule``)."""
-        return scheduled_value(
-            self.hyperparameters.learning_rate_schedule,
-            self.hyperparameters.learning_rate,
-            FINAL_LEARNING_RATE,
-            self.policy.get_current_step(),
-            self.max_steps,
-        )
+    def _tensors(self, sample: ReplaySample) -> ReplayBatch:
+        """A replay sample as tensors, rewards and discounts ``[B, S]`` in Q-head order."""
+        return self.replay_batch(sample, self.signal_names)
 
-    def _tensors(self, sample: ReplaySample) -> dict[str, object]:
-        """A replay sample as tensors; rewards and discounts stacked to ``[B, S]``."""
-        return {
-            "obs": [torch.as_tensor(o) for o in sample.obs],
-            "next_obs": [torch.as_tensor(o) for o in sample.next_obs],
-            "actions": torch.as_tensor(sample.discrete_actions, dtype=torch.long),
-            "action_masks": torch.as_tensor(sample.action_masks),
-            "next_action_masks": torch.as_tensor(sample.next_action_masks),
-            "rewards": torch.as_tensor(
-                np.stack([sample.rewards[s] for s in self.signal_names], axis=1)
-            ),
-            "discounts": torch.as_tensor(
-                np.stack([sample.discounts[s] for s in self.signal_names], axis=1)
-            ),
-            "dones": torch.as_tensor(sample.dones, dtype=torch.float32),
-            "weights": torch.as_tensor(sample.weights, dtype=torch.float32),
-        }
-
-    def _online_q(self, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    def _online_q(self, batch: ReplayBatch) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
         """Online Q at ``obs`` (with gradient) and, for double DQN, at ``next_obs``
         (detached), per branch ``[B, S, n_d]``; one network pass over both."""
         if not self.hyperparameters.double_dqn:
-            return self.q_network.signal_q_values(batch["obs"]), None
-        n = batch["rewards"].shape[0]
-        both = [
-            torch.cat([o, o_next])
-            for o, o_next in zip(batch["obs"], batch["next_obs"], strict=True)
-        ]
+            return self.q_network.signal_q_values(batch.obs), None
+        n = batch.rewards.shape[0]
+        both = [torch.cat([o, o_next]) for o, o_next in zip(batch.obs, batch.next_obs, strict=True)]
         q_both = self.q_network.signal_q_values(both)
         return [q[:n] for q in q_both], [q[n:].detach() for q in q_both]
 
     def td_target(
-        self, batch: dict, online_next_q: list[torch.Tensor] | None = None
+        self, batch: ReplayBatch, online_next_q: list[torch.Tensor] | None = None
     ) -> torch.Tensor:
         """TD targets ``[B, S]`` of a batch from :meth:`_tensors` (no gradient).
 
@@ -234,26 +192,26 @@ class DQNOptimizer(OffPolicyOptimizer):
         """
         with torch.no_grad():
             if self.hyperparameters.double_dqn and online_next_q is None:
-                online_next_q = self.q_network.signal_q_values(batch["next_obs"])
-            target_next_q = self.target_network.signal_q_values(batch["next_obs"])
-            n = batch["rewards"].shape[0]
-            next_masks = branch_masks(batch["next_action_masks"], self.q_network.branches, n)
+                online_next_q = self.q_network.signal_q_values(batch.next_obs)
+            target_next_q = self.target_network.signal_q_values(batch.next_obs)
+            n = batch.rewards.shape[0]
+            next_masks = branch_masks(batch.next_action_masks, self.q_network.branches, n)
             return td_targets(
                 target_next_q,
                 next_masks,
-                batch["rewards"],
-                batch["discounts"],
-                batch["dones"],
+                batch.rewards,
+                batch.discounts,
+                batch.dones,
                 online_next_q if self.hyperparameters.double_dqn else None,
                 self.use_dones,
             )
 
-    def _td_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def _td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Per-transition Huber TD loss ``[B]``, TD errors ``[B]`` and the online Q-values
         at ``obs`` (per branch ``[B, S, n_d]``)."""
         q_per_branch, online_next_q = self._online_q(batch)
         td_target = self.td_target(batch, online_next_q).unsqueeze(2)  # [B, S, 1]
-        q_taken = taken_q(q_per_branch, batch["actions"])  # [B, S, n_branches]
+        q_taken = taken_q(q_per_branch, batch.discrete_actions)  # [B, S, n_branches]
         loss = F.smooth_l1_loss(q_taken, td_target.expand_as(q_taken), reduction="none")
         # Priority: |error| of the summed return, averaged over branches.
         td_error = (td_target - q_taken).detach().sum(dim=1).abs().mean(dim=1)
@@ -269,7 +227,7 @@ class DQNOptimizer(OffPolicyOptimizer):
         self.target_network.copy_normalization(self.q_network)
         batch = self._tensors(sample)
         td_loss, td_errors, q_per_branch = self._td_loss(batch)
-        loss = (batch["weights"] * td_loss).mean()
+        loss = (batch.weights * td_loss).mean()
         stats = {"Losses/Q Loss": td_loss.mean().item()}
         if self.expert_replay is not None and hp.demonstrations is not None:
             expert_loss, expert_stats = self.expert_loss(hp.demonstrations.batch_size)
@@ -280,7 +238,7 @@ class DQNOptimizer(OffPolicyOptimizer):
         self._step(loss)
         q_mean = torch.stack([q.sum(dim=1).mean() for q in q_per_branch]).mean()
         stats["Policy/Q Mean"] = q_mean.item()
-        stats["Policy/Learning Rate"] = self.adam.param_groups[0]["lr"]
+        stats["Policy/Learning Rate"] = self.optimizer.param_groups[0]["lr"]
         return ReplayUpdate(stats, td_errors.numpy())
 
     def expert_loss(self, batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -289,8 +247,8 @@ class DQNOptimizer(OffPolicyOptimizer):
         assert self.expert_replay is not None and demos is not None
         batch = self._tensors(self.expert_replay.sample(batch_size))
         td_loss, _, q_per_branch = self._td_loss(batch)
-        masks = branch_masks(batch["action_masks"], self.q_network.branches, batch_size)
-        j_e = large_margin_loss(q_per_branch, batch["actions"], masks, demos.large_margin)
+        masks = branch_masks(batch.action_masks, self.q_network.branches, batch_size)
+        j_e = large_margin_loss(q_per_branch, batch.discrete_actions, masks, demos.large_margin)
         loss = td_loss.mean() + demos.margin_weight * j_e.mean()
         return loss, {
             "Losses/Expert Q Loss": td_loss.mean().item(),
@@ -310,16 +268,5 @@ class DQNOptimizer(OffPolicyOptimizer):
 
     def _step(self, loss: torch.Tensor) -> None:
         """Adam step with gradient clipping, then the target network update."""
-        hp = self.hyperparameters
-        for group in self.adam.param_groups:
-            group["lr"] = self.learning_rate()
-        self.adam.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(self._trained, hp.max_grad_norm, foreach=True)
-        self.adam.step()
-        self.updates.count += 1
-        if hp.target_update_interval > 0:
-            if int(self.updates.count) % hp.target_update_interval == 0:
-                hard_update(self.target_network, self.q_network)
-        else:
-            soft_update(self.target_network, self.q_network, hp.tau)
+        self.apply_gradients(loss, self._trained, self.hyperparameters.max_grad_norm, foreach=True)
+        self.updates.step(self.target_network, self.q_network)

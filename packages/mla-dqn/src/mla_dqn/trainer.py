@@ -15,7 +15,7 @@ from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy import Policy
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import NetworkSettings
-from mlagents_envs.base_env import BehaviorSpec, DecisionSteps
+from mlagents_envs.base_env import BehaviorSpec
 from mlagents_envs.logging_util import get_logger
 
 from mla_dqn.demonstrations import expert_replay, load_expert_steps
@@ -24,30 +24,34 @@ from mla_dqn.optimizer import DQNOptimizer
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.entry_point import make_entry_point
 from mla_plugin_core.off_policy import OffPolicyPluginTrainer, one_step_reward_signals
-from mla_plugin_core.schedules import scheduled_value
-from mla_plugin_core.trajectory_processing import update_normalization
+from mla_plugin_core.q_network import EpsilonGreedyQPolicy
+from mla_plugin_core.schedules import ScheduledValue
 
 logger = get_logger(__name__)
 
 TRAINER_NAME = "dqn"
 
 
-def exploration_epsilon(settings: DQNSettings, step: int) -> float:
-    """Epsilon at environment step ``step`` (``exploration_schedule`` from
-    ``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_steps``).
-
-    A function of the step only, so ``--resume`` continues where it stopped."""
-    return scheduled_value(
+def epsilon_schedule(settings: DQNSettings) -> ScheduledValue:
+    """Epsilon by environment step: ``exploration_schedule`` from
+    ``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_steps``."""
+    return ScheduledValue(
         settings.exploration_schedule,
         settings.exploration_initial_eps,
         settings.exploration_final_eps,
-        step,
         settings.exploration_steps,
     )
 
 
-class DQNPolicy(TorchPolicy):
-    """A ``TorchPolicy`` whose Q-network acts epsilon-greedily at the current step's epsilon.
+def exploration_epsilon(settings: DQNSettings, step: int) -> float:
+    """Epsilon at environment step ``step`` (a function of the step only, so ``--resume``
+    continues where it stopped)."""
+    return epsilon_schedule(settings)(step)
+
+
+class DQNPolicy(EpsilonGreedyQPolicy):
+    """Core's epsilon-greedy Q policy with a :class:`~mla_dqn.networks.QNetwork` (one Q
+    head per reward signal) and DQN's exploration schedule.
 
     :param greedy: act greedily whatever the step (for runs that do not train).
     """
@@ -65,20 +69,12 @@ class DQNPolicy(TorchPolicy):
             seed,
             behavior_spec,
             network_settings,
+            epsilon_schedule(settings),
             QNetwork,
             {"reward_signals": reward_signals, "dueling": settings.dueling, "seed": seed},
+            greedy,
         )
         self.settings = settings
-        self.greedy = greedy
-
-    @property
-    def epsilon(self) -> float:
-        """The probability of a random action now."""
-        return 0.0 if self.greedy else exploration_epsilon(self.settings, self.get_current_step())
-
-    def evaluate(self, decision_requests: DecisionSteps, global_agent_ids: list[str]) -> dict:
-        cast(QNetwork, self.actor).exploration_epsilon = self.epsilon
-        return super().evaluate(decision_requests, global_agent_ids)
 
 
 class DQNTrainer(OffPolicyPluginTrainer):
@@ -164,7 +160,7 @@ class DQNTrainer(OffPolicyPluginTrainer):
             ) from err
         fresh = self.is_training and not self.load
         if fresh:
-            update_normalization(self, steps.buffer)
+            self.update_normalization(steps.buffer)
         expert = expert_replay(
             steps, spec, self.optimizer.reward_signals, self.hyperparameters.n_step, self.seed
         )

@@ -49,6 +49,25 @@ RESUME_ADVICE = (
 )
 
 
+#: Module names of earlier releases' checkpoints -> the name they load under today (the
+#: torch optimizer of every plugin optimizer is ``Optimizer:optimizer`` after 0.1.0).
+RENAMED_MODULES = {
+    "Optimizer:a2c_optimizer": "Optimizer:optimizer",
+    "Optimizer:adam": "Optimizer:optimizer",
+}
+
+
+def renamed_modules(saved_names: Any, modules: Mapping[str, Any]) -> dict[str, str]:
+    """Old name -> today's name for each module ``saved_names`` holds under an old name
+    only (:data:`RENAMED_MODULES`) and ``modules`` wants under today's name."""
+    saved_names = set(saved_names)
+    return {
+        old: new
+        for old, new in RENAMED_MODULES.items()
+        if old in saved_names and new not in saved_names and new in modules
+    }
+
+
 def _names(keys: Any, limit: int = 3) -> str:
     keys = sorted(str(k) for k in keys)
     shown = ", ".join(keys[:limit])
@@ -120,6 +139,8 @@ def resume_mismatch(
             f"saved by trainer_type {metadata.get('trainer_type')!r}, the configuration asks "
             f"for {trainer_type!r}"
         )
+    renamed = renamed_modules(saved, modules)
+    saved = {renamed.get(name, name): value for name, value in saved.items()}
     saved_names = set(saved) - {METADATA_KEY}
     only_saved, only_now = saved_names - set(modules), set(modules) - saved_names
     if only_saved or only_now:
@@ -141,6 +162,9 @@ def resume_mismatch(
 class AtomicTorchModelSaver(TorchModelSaver):
     """``TorchModelSaver`` with write-then-rename checkpoints (same files, same layout), a
     strict ``--resume``, and the ``trainer_type`` and step recorded in each checkpoint."""
+
+    #: Name -> module to save and load (set by mlagents' ``TorchModelSaver``).
+    modules: dict[str, Any]
 
     def __init__(
         self, trainer_settings: TrainerSettings, model_path: str, load: bool = False
@@ -200,6 +224,25 @@ class AtomicTorchModelSaver(TorchModelSaver):
         )
         if problem is not None:
             raise ResumeError(f"cannot resume {path}: {problem}; {RESUME_ADVICE}")
+
+    def _load_model(
+        self, load_path: str, policy: Any = None, reset_global_steps: bool = False
+    ) -> None:
+        """mlagents' loading, with modules saved under an old name (:data:`RENAMED_MODULES`)
+        loaded into today's."""
+        renamed: dict[str, str] = {}
+        if policy is None:
+            renamed = renamed_modules(torch.load(load_path, map_location="cpu"), self.modules)
+        if not renamed:
+            super()._load_model(load_path, policy, reset_global_steps)
+            return
+        old_name = {new: old for old, new in renamed.items()}
+        current = self.modules
+        self.modules = {old_name.get(name, name): module for name, module in current.items()}
+        try:
+            super()._load_model(load_path, policy, reset_global_steps)
+        finally:
+            self.modules = current
 
     def initialize_or_load(self, policy: Any = None) -> None:
         """mlagents' loading, after :meth:`check_resumable` on ``--resume``; then remove the

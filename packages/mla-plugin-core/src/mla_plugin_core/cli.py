@@ -1,9 +1,11 @@
-"""The ``mla-plugin`` command: scaffold a plugin, find the configs plugins ship."""
+"""The ``mla-plugin`` command: scaffold a plugin, find the configs plugins ship, print the
+corrected mlagents install metadata."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 from pathlib import Path
 
 from mla_plugin_core.scaffold.generate import KINDS, PluginNames, generate
@@ -41,6 +43,11 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uv_toml(args: argparse.Namespace) -> int:
+    sys.stdout.write(resources.files("mla_plugin_core").joinpath("uv.toml").read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mla-plugin", description="Tools for ML-Agents trainer plugins."
@@ -64,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     config = commands.add_parser("config", help="print the path of one shipped example YAML")
     config.add_argument("name", help="e.g. dqn_basic.yaml")
     config.set_defaults(handler=_config)
+
+    uv_toml = commands.add_parser(
+        "uv-toml",
+        help="print the corrected dependency metadata mlagents needs on Python 3.11, for "
+        "`uv pip install --config-file uv.toml` (e.g. mla-plugin uv-toml > uv.toml)",
+    )
+    uv_toml.set_defaults(handler=_uv_toml)
 
     args = parser.parse_args(argv)
     return int(args.handler(args))

@@ -53,14 +53,15 @@ from typing import NamedTuple
 import numpy as np
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.buffer import AgentBuffer, BufferKey
-from mlagents.trainers.optimizer.torch_optimizer import TorchOptimizer
 from mlagents.trainers.policy import Policy
 from mlagents.trainers.settings import RewardSignalType
 from mlagents.trainers.trainer.off_policy_trainer import OffPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 from mlagents_envs.logging_util import get_logger
 
+from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.optimizer import PluginOptimizer
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
 from mla_plugin_core.replay import (
     NStepAccumulator,
@@ -70,7 +71,7 @@ from mla_plugin_core.replay import (
     Transitions,
     select_rows,
 )
-from mla_plugin_core.trajectory_processing import evaluate_reward_signals, update_normalization
+from mla_plugin_core.schedules import scheduled_value
 
 logger = get_logger(__name__)
 
@@ -89,12 +90,23 @@ class ReplayUpdate(NamedTuple):
     td_errors: np.ndarray | None = None
 
 
-class OffPolicyOptimizer(TorchOptimizer):
-    """A ``TorchOptimizer`` that learns from replay samples instead of ``AgentBuffer`` batches."""
+class OffPolicyOptimizer(PluginOptimizer):
+    """A :class:`~mla_plugin_core.optimizer.PluginOptimizer` that learns from replay
+    samples instead of ``AgentBuffer`` batches."""
 
     @abc.abstractmethod
     def update_from_replay(self, sample: ReplaySample) -> ReplayUpdate:
-        """One gradient step on ``sample`` (arrays ``[B, ...]``, see :class:`ReplaySample`)."""
+        """One gradient step on ``sample`` (arrays ``[B, ...]``, see :class:`ReplaySample`;
+        :meth:`replay_batch` gives them as tensors)."""
+
+    def replay_batch(
+        self, sample: ReplaySample, signal_names: list[str] | None = None
+    ) -> ReplayBatch:
+        """``sample`` as tensors, rewards and discounts ``[B, S]`` with one column per
+        reward signal (``signal_names``' order, default that of ``self.reward_signals``)."""
+        return ReplayBatch.from_sample(
+            sample, list(self.reward_signals) if signal_names is None else signal_names
+        )
 
     def update(self, batch: AgentBuffer, num_sequences: int) -> dict[str, float]:
         raise NotImplementedError(
@@ -351,10 +363,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)
         agent_id = trajectory.agent_id
-        buffer = trajectory.to_agentbuffer()
-        self._warn_if_group_reward(buffer)
-        update_normalization(self, buffer)
-        rewards = evaluate_reward_signals(self, buffer, agent_id)
+        buffer = self.trajectory_buffer(trajectory)
+        rewards = self.evaluate_reward_signals(buffer, agent_id)
         if self.should_still_train:
             steps = self._transitions(buffer, trajectory, rewards)
             self._store(agent_id, steps, trajectory.done_reached)
@@ -375,7 +385,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         environment steps (``0``: over ``max_steps``)."""
         start = float(self.hyperparameters.prioritized_replay_beta)
         horizon = int(self.hyperparameters.prioritized_replay_beta_steps) or self.get_max_steps
-        return start + (1.0 - start) * min(1.0, self._step / max(horizon, 1))
+        return scheduled_value("linear", start, 1.0, self._step, max(horizon, 1))
 
     def sample_replay(self) -> ReplaySample:
         """One batch of ``batch_size`` transitions (uniform or prioritized)."""
@@ -434,13 +444,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             for name, value in result.stats.items():
                 stats[name].append(value)
             self.update_steps += 1
-        for name, values in stats.items():
-            self._stats_reporter.add_stat(name, float(np.mean(values)))
-        if self.optimizer.bc_module:
-            bc_stats = self.optimizer.bc_module.update()
-            self.stop_if_non_finite(bc_stats)
-            for name, value in bc_stats.items():
-                self._stats_reporter.add_stat(name, value)
+        self.report_mean_stats(stats)
+        self.update_behavioral_cloning()
         self._update_reward_signals()
         return bool(stats)
 
@@ -470,5 +475,4 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
                 for name, value in signal_stats.items():
                     stats[name].append(value)
             self.reward_signal_update_steps += 1
-        for name, values in stats.items():
-            self._stats_reporter.add_stat(name, float(np.mean(values)))
+        self.report_mean_stats(stats)

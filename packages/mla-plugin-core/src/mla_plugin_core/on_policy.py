@@ -41,10 +41,6 @@ from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
-from mla_plugin_core.trajectory_processing import (
-    evaluate_reward_signals,
-    update_normalization,
-)
 
 ADVANTAGE_EPSILON = 1e-8  # keeps advantage normalisation finite when all advantages agree
 
@@ -92,9 +88,7 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)
         agent_id = trajectory.agent_id
-        buffer = trajectory.to_agentbuffer()
-        self._warn_if_group_reward(buffer)
-        update_normalization(self, buffer)
+        buffer = self.trajectory_buffer(trajectory)
 
         terminal = trajectory.done_reached and not trajectory.interrupted
         values, value_next, critic_memories = self.optimizer.get_trajectory_value_estimates(
@@ -103,7 +97,7 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
         if critic_memories is not None:
             buffer[BufferKey.CRITIC_MEMORY].set(critic_memories)
 
-        rewards = evaluate_reward_signals(self, buffer, agent_id)
+        rewards = self.evaluate_reward_signals(buffer, agent_id)
         advantages: list[np.ndarray] = []
         returns: list[np.ndarray] = []
         for name, signal_rewards in rewards.items():
@@ -199,14 +193,8 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
                 self.stop_if_non_finite(update_stats)
                 for name, value in update_stats.items():
                     stats[name].append(value)
-        for name, values in stats.items():
-            self._stats_reporter.add_stat(name, float(np.mean(values)))
-
-        if self.optimizer.bc_module:
-            bc_stats = self.optimizer.bc_module.update()
-            self.stop_if_non_finite(bc_stats)
-            for name, value in bc_stats.items():
-                self._stats_reporter.add_stat(name, value)
+        self.report_mean_stats(stats)
+        self.update_behavioral_cloning()
         self.stop_if_non_finite(self.probe_policy(minibatch), state=True)
         self._clear_update_buffer()
         return True

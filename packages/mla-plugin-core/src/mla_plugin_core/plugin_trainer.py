@@ -6,14 +6,17 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.model_saver.model_saver import BaseModelSaver
 from mlagents.trainers.policy import Policy
 from mlagents.trainers.policy.checkpoint_manager import ModelCheckpoint
 from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.stats import StatsReporter
+from mlagents.trainers.trajectory import Trajectory
 from mlagents_envs.logging_util import get_logger
 
 from mla_plugin_core import finite
@@ -56,7 +59,10 @@ NON_FINITE_STAT = "Errors/Non-finite"
 
 class PluginTrainerMixin:
     """Atomic checkpoints, a strict ``--resume`` that writes nothing when it refuses, a
-    stop at the first NaN/inf, and the single policy a (non self-play) trainer owns.
+    stop at the first NaN/inf, the single policy a (non self-play) trainer owns, and the
+    work every trainer does with a trajectory and after an update, whatever its algorithm:
+    :meth:`trajectory_buffer`, :meth:`update_normalization`, :meth:`evaluate_reward_signals`,
+    :meth:`report_mean_stats`, :meth:`update_behavioral_cloning`.
 
     Put it first among the bases: ``class T(PluginTrainerMixin, OnPolicyTrainer)``.
     """
@@ -64,6 +70,8 @@ class PluginTrainerMixin:
     policy: Policy
     # Set by mlagents' RLTrainer.
     brain_name: str
+    is_training: bool
+    collected_rewards: dict[str, dict[str, float]]
     hyperparameters: Any
     model_saver: BaseModelSaver
     optimizer: Any
@@ -81,6 +89,67 @@ class PluginTrainerMixin:
 
     def get_policy(self, name_behavior_id: str) -> Policy:
         return self.policy
+
+    # -- trajectories and updates ----------------------------------------------------------
+
+    def trajectory_buffer(self, trajectory: Trajectory) -> AgentBuffer:
+        """``trajectory`` as an ``AgentBuffer`` (length T), with the observation
+        normalisation updated on it (:meth:`update_normalization`); warns once if the
+        environment sends group rewards, which these trainers do not learn from."""
+        buffer = trajectory.to_agentbuffer()
+        self._warn_if_group_reward(buffer)  # type: ignore[attr-defined]
+        self.update_normalization(buffer)
+        return buffer
+
+    def update_normalization(self, buffer: AgentBuffer) -> None:
+        """Update the running observation statistics of the actor and, if any, the critic.
+
+        Only while training: a frozen (inference) run must not drift its normaliser.
+        """
+        if not self.is_training:
+            return
+        self.policy.actor.update_normalization(buffer)  # type: ignore[attr-defined]
+        try:
+            critic = self.optimizer.critic
+        except (AttributeError, NotImplementedError):  # optimizers without a critic
+            critic = None
+        if critic is not None and critic is not self.policy.actor:  # type: ignore[attr-defined]
+            critic.update_normalization(buffer)
+
+    def evaluate_reward_signals(self, buffer: AgentBuffer, agent_id: str) -> dict[str, np.ndarray]:
+        """Evaluate every reward signal of the trainer on a trajectory and record the totals.
+
+        :param buffer: the trajectory as an ``AgentBuffer`` (length T).
+        :param agent_id: the trajectory's agent, whose running episode totals are updated
+            (reported by mlagents at episode end as "Environment/Cumulative Reward" and
+            "Policy/<Signal> Reward").
+        :return: reward-signal name -> float32 array [T] of rewards already scaled by the
+            signal's ``strength``.
+        """
+        self.collected_rewards["environment"][agent_id] += float(
+            np.sum(buffer[BufferKey.ENVIRONMENT_REWARDS].get_batch())
+        )
+        rewards: dict[str, np.ndarray] = {}
+        for name, signal in self.optimizer.reward_signals.items():
+            values = np.asarray(signal.evaluate(buffer), dtype=np.float32) * signal.strength
+            rewards[name] = values
+            self.collected_rewards[name][agent_id] += float(np.sum(values))
+        return rewards
+
+    def report_mean_stats(self, stats: Mapping[str, Sequence[float]]) -> None:
+        """Send the mean of each stat's values (one per gradient step) to TensorBoard."""
+        for name, values in stats.items():
+            self._stats_reporter.add_stat(name, float(np.mean(values)))
+
+    def update_behavioral_cloning(self) -> None:
+        """One update of mlagents' ``behavioral_cloning`` module, if configured; its stats go
+        to TensorBoard, a NaN/inf stops training (:meth:`stop_if_non_finite`)."""
+        if not self.optimizer.bc_module:
+            return
+        bc_stats = self.optimizer.bc_module.update()
+        self.stop_if_non_finite(bc_stats)
+        for name, value in bc_stats.items():
+            self._stats_reporter.add_stat(name, value)
 
     def non_finite_hint(self) -> str:
         """What to change after a NaN/inf: the learning rate(s), for the one-line message."""

@@ -3,7 +3,8 @@
 mlagents' ``TorchPolicy`` acts through its actor's ``get_action_and_stats`` and exports
 the actor's ``forward`` to ONNX for Unity. :class:`DiscreteQActor` gives both for a
 value-based agent: epsilon-greedy actions while training, greedy ones in the exported
-model, with action masks respected everywhere. Several discrete branches get one Q head
+model, with action masks respected everywhere; :class:`EpsilonGreedyQPolicy` is the
+``TorchPolicy`` that sets the epsilon of each decision step from a schedule. Several discrete branches get one Q head
 each (action branching, Tavakoli et al. 2018, https://arxiv.org/abs/1711.08946): the
 greedy joint action is each branch's argmax.
 
@@ -12,14 +13,16 @@ Shapes: ``B`` batch, ``n_d`` actions of branch ``d``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from mlagents.trainers.buffer import AgentBuffer
+from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import NetworkSettings
 from mlagents.trainers.torch_entities.agent_action import AgentAction
 from mlagents.trainers.torch_entities.networks import Actor, NetworkBody
-from mlagents_envs.base_env import ActionSpec, ObservationSpec
+from mlagents_envs.base_env import ActionSpec, BehaviorSpec, DecisionSteps, ObservationSpec
 from torch import nn
 
 #: The model API version Unity's inference reads (``MLAgents2_0``, as mlagents' actors).
@@ -174,3 +177,47 @@ class DiscreteQActor(nn.Module, Actor):
             self.discrete_act_size_vector,
             greedy,
         )
+
+
+class EpsilonGreedyQPolicy(TorchPolicy):
+    """A ``TorchPolicy`` whose Q-network actor acts epsilon-greedily, epsilon following the
+    environment step.
+
+    At each decision step every agent independently takes, with probability ``epsilon``, a
+    uniformly random allowed action in every discrete branch, otherwise the greedy one
+    (each branch's argmax over its allowed actions). The exported ONNX model is greedy.
+
+    :param seed: seed of the network initialisation and of the exploration draws.
+    :param behavior_spec: the behavior (discrete actions only).
+    :param network_settings: the YAML's ``network_settings`` (no ``memory``).
+    :param epsilon: the exploration rate as a function of the environment step, e.g.
+        :class:`~mla_plugin_core.schedules.ScheduledValue` ``("linear", 1.0, 0.05, 10_000)``.
+    :param actor_cls: the Q-network, :class:`DiscreteQActor` or a subclass with the same
+        ``exploration_epsilon`` attribute.
+    :param actor_kwargs: extra arguments of ``actor_cls``; default ``{"seed": seed}``.
+    :param greedy: act greedily whatever the step (runs that do not train).
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        behavior_spec: BehaviorSpec,
+        network_settings: NetworkSettings,
+        epsilon: Callable[[int], float],
+        actor_cls: type = DiscreteQActor,
+        actor_kwargs: dict[str, Any] | None = None,
+        greedy: bool = False,
+    ):
+        kwargs = {"seed": seed} if actor_kwargs is None else actor_kwargs
+        super().__init__(seed, behavior_spec, network_settings, actor_cls, kwargs)
+        self.epsilon_schedule = epsilon
+        self.greedy = greedy
+
+    @property
+    def epsilon(self) -> float:
+        """The probability of a random action now."""
+        return 0.0 if self.greedy else float(self.epsilon_schedule(self.get_current_step()))
+
+    def evaluate(self, decision_requests: DecisionSteps, global_agent_ids: list[str]) -> Any:
+        self.actor.exploration_epsilon = self.epsilon  # type: ignore[union-attr]
+        return super().evaluate(decision_requests, global_agent_ids)

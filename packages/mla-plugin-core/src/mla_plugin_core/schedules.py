@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import NamedTuple
 
 from mlagents.trainers.settings import ScheduleType
+
+#: Where ``learning_rate_schedule: linear`` ends at ``max_steps`` (mlagents' own floor: a
+#: learning rate of exactly 0 would make the last updates no-ops).
+FINAL_LEARNING_RATE = 1.0e-10
 
 
 class Schedule(enum.Enum):
@@ -53,3 +58,24 @@ def scheduled_value(
             f"an exponential schedule needs initial and final > 0, got {initial} and {final}"
         )
     return initial * math.exp(fraction * math.log(final / initial))
+
+
+class ScheduledValue(NamedTuple):
+    """A hyperparameter that follows a schedule over environment steps, e.g. epsilon.
+
+    A function of the step only, so ``--resume`` continues where the run stopped.
+
+    :param schedule: ``constant``, ``linear`` or ``exponential``.
+    :param initial: value at step 0.
+    :param final: value at ``total_steps`` and after.
+    :param total_steps: steps over which the value moves, > 0.
+    """
+
+    schedule: Schedule | ScheduleType | str
+    initial: float
+    final: float
+    total_steps: int
+
+    def __call__(self, step: int) -> float:
+        """The value at environment step ``step`` (:func:`scheduled_value`)."""
+        return scheduled_value(self.schedule, self.initial, self.final, step, self.total_steps)
