@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from a2c_testkit import OBS_SIZE, make_trainer
 from mlagents_envs.base_env import ActionSpec
 
-from .a2c_testkit import behavior_spec, make_trainer
+from mla_plugin_core.testing.builders import vector_behavior_spec
 
-SPEC = behavior_spec(ActionSpec.create_discrete((3,)))
+SPEC = vector_behavior_spec(ActionSpec.create_discrete((3,)), OBS_SIZE)
 
 
 @pytest.mark.parametrize("old_name", ["Optimizer:a2c_optimizer", "Optimizer:adam"])
