@@ -35,6 +35,11 @@ import numpy.typing as npt
 from mla_plugin_core.atomic_file import atomic_write
 from mla_plugin_core.sum_tree import MinTree, SumTree
 
+try:  # numpy's C function, without the dispatch of np.count_nonzero (a few times slower)
+    from numpy._core.multiarray import count_nonzero as _count_nonzero  # numpy >= 2
+except ImportError:  # pragma: no cover - numpy 1
+    from numpy.core.multiarray import count_nonzero as _count_nonzero
+
 #: Version of the layout :meth:`ReplayBuffer.save` writes; :meth:`ReplayBuffer.load`
 #: refuses any other.
 FORMAT_VERSION = 1
@@ -545,8 +550,10 @@ _OUTPUT_DTYPES: dict[str, Any] = {"rewards": np.float32, "dones": bool, "truncat
 _COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
 # add_to(): rows [start, stop) of columns at an offset of the run; a checked batch's
 # columns, number of rows and rows that end an episode
-_Segment = tuple[Mapping[str, Any], int, int, int]
-_Checked = tuple[dict[str, Array], int, list[int]]
+# (columns, start, stop, offset, lists); lists as NStepAccumulator._column_lists gives them
+_Lists = tuple[list[Array], list[Array], list[Array]]
+_Segment = tuple[Mapping[str, Any], int, int, int, _Lists]
+_Checked = tuple[dict[str, Array], int, list[int], _Lists]
 
 
 class _Waiting(NamedTuple):
@@ -616,6 +623,18 @@ class NStepAccumulator:
         self._fast_buffer: ReplayBuffer | None = None
         self._fast_layout: dict[str, tuple[tuple[int, ...], np.dtype | None]] = {}
         self._fast_plan: list[tuple[str, bool]] = []  # columns but flags and rewards
+        self._fast_branches = np.zeros(0, np.uint64)  # the buffer's branch sizes
+        self._fast_dtype_keys: list[str] = []  # the columns whose dtype is fixed, and those
+        self._fast_dtypes: tuple[np.dtype, ...] = ()
+        self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}  # rows -> shapes
+        self._fast_keys: tuple[list[str], list[str]] = ([], [])  # first-step, last-step
+        # the buffer's arrays: first-step, last-step columns, flags, rewards, discounts
+        self._fast_targets: tuple[list[Array], ...] = ([], [], [], [], [])
+        self._fast_powers = [[float(g**k) for k in range(self.n_steps)] for g in self._gammas]
+        self._fast_discounts = [self._discount_table[:, i] for i in range(len(self.signals))]
+        self._reward_pad = np.zeros(self.n_steps - 1)  # the run's rewards past its end
+        self._obs_keys: list[str] = []  # "obs[0]", ... and "next_obs[0]", ..., set by add()
+        self._next_obs_keys: list[str] = []
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
@@ -706,6 +725,8 @@ class NStepAccumulator:
                 if key != "rewards"
             ]
             self._n_obs = len(steps.obs)
+            self._obs_keys = [f"obs[{i}]" for i in range(self._n_obs)]
+            self._next_obs_keys = [f"next_obs[{i}]" for i in range(self._n_obs)]
             self._row_bytes = sum(c.itemsize * int(np.prod(c.shape[1:])) for c in columns.values())
             empty = {key: column[:0].copy() for key, column in columns.items()}
             self._empty = self._output(None, empty, np.zeros(0, np.intp), 0)
@@ -762,55 +783,61 @@ class NStepAccumulator:
         n = self.n_steps
         completed = length if ended else max(length - n + 1, 0)  # M
         full = max(length - n + 1, 0)  # transitions j < full sum n rewards
-        # rewards of the run, float64 [L + n - 1, S], zero past its end (K < n there)
-        rewards = np.zeros((length + n - 1, len(self.signals)))
-        for columns, start, stop, offset in segments:
-            if "rewards" in columns:  # copied pending steps, already [P, S]
-                rewards[offset : offset + stop - start] = columns["rewards"][start:stop]
-            else:
-                for i, key in enumerate(self._reward_keys):
-                    rewards[offset : offset + stop - start, i] = columns[key][start:stop]
+        # each signal's rewards of the run, float64 [L + n - 1], zero past its end (K < n)
+        rewards = [
+            np.concatenate(
+                [segment[4][2][i][segment[1] : segment[2]] for segment in segments]
+                + [self._reward_pad]
+            )
+            for i in range(len(self.signals))
+        ]
         if completed:
             ring_start, head = buffer._reserve(completed)
-            storage = buffer._storage
-
-            def put(key: str, lo: int, hi: int, rows: Any) -> None:
-                """Output rows ``[lo, hi)`` of column ``key`` := ``rows`` (or a scalar)."""
-                array = storage[key]
-                if hi <= head:
-                    array[ring_start + lo : ring_start + hi] = rows
-                elif lo >= head:
-                    array[lo - head : hi - head] = rows
-                else:
-                    many = isinstance(rows, np.ndarray) and rows.ndim and len(rows) == hi - lo
-                    array[ring_start + lo :] = rows[: head - lo] if many else rows
-                    array[: hi - head] = rows[head - lo :] if many else rows
-
-            for key, from_last in self._fast_plan:
-                if not from_last:
-                    _copy_run_rows(segments, key, 0, completed, put)
-                else:
-                    _copy_run_rows(segments, key, n - 1, full, put)
-                    if completed > full:  # cut short by the episode end: its last step
-                        columns, _, stop, _ = segments[-1]
-                        put(key, full, completed, columns[key][stop - 1 : stop])
-            for key, flag in zip(("dones", "truncated"), last_flags, strict=True):
-                put(key, 0, completed, False)  # the run has no end but at its last step
-                if ended:
-                    put(key, max(length - n, 0), completed, flag)
-            total = rewards[:completed] * self._gamma_powers[0]
-            for step in range(1, n):  # sum_{k<K} gamma^k r[j+k], in the order of k
-                total += self._gamma_powers[step] * rewards[step : step + completed]
-            for i, signal in enumerate(self.signals):
-                put(f"rewards[{signal}]", 0, completed, total[:, i])
-                put(f"discounts[{signal}]", 0, full, self._discount_table[n, i])
-                if completed > full:  # gamma^K with K = L - j
-                    cut = self._discount_table[length - np.arange(full, completed), i]
-                    put(f"discounts[{signal}]", full, completed, cut)
+            targets = self._fast_targets
+            # the slices of the run each column's rows come from and the ring slots they
+            # go to: the same for every column, so found once
+            for from_last, first, count in ((0, 0, completed), (1, n - 1, full)):
+                arrays = targets[from_last]
+                for lists, row, row_stop, slot, slot_stop in _ring_pieces(
+                    segments, first, count, ring_start, head
+                ):
+                    for array, column in zip(arrays, lists[from_last], strict=True):
+                        array[slot:slot_stop] = column[row:row_stop]
+            if completed > full:  # cut short by the episode end: next_* of its last step
+                _, _, stop, _, lists = segments[-1]
+                for slot, slot_stop, _, _ in _ring_spans(full, completed, ring_start, head):
+                    for array, column in zip(targets[1], lists[1], strict=True):
+                        array[slot:slot_stop] = column[stop - 1 : stop]
+            # the run has no end but at its last step: transitions j >= L - n end there
+            flagged = max(length - n, 0) if ended else completed
+            running = _ring_spans(0, flagged, ring_start, head)
+            ending = _ring_spans(flagged, completed, ring_start, head)
+            for array, flag in zip(targets[2], last_flags, strict=True):
+                for slot, slot_stop, _, _ in running:
+                    array[slot:slot_stop] = False
+                for slot, slot_stop, _, _ in ending:
+                    array[slot:slot_stop] = flag
+            spans = _ring_spans(0, completed, ring_start, head)
+            bootstrapped = _ring_spans(0, full, ring_start, head)
+            cut = _ring_spans(full, completed, ring_start, head)
+            for run_rewards, powers, discounts, reward_array, discount_array in zip(
+                rewards, self._fast_powers, self._fast_discounts, targets[3], targets[4],
+                strict=True,
+            ):
+                # sum_{k<K} gamma^k r[j+k], in the order of k (gamma^0 r = r exactly)
+                total = run_rewards[:completed]
+                for step in range(1, n):
+                    total = total + powers[step] * run_rewards[step : step + completed]
+                for slot, slot_stop, lo, hi in spans:
+                    reward_array[slot:slot_stop] = total[lo:hi]
+                for slot, slot_stop, _, _ in bootstrapped:
+                    discount_array[slot:slot_stop] = discounts[n]
+                for slot, slot_stop, lo, hi in cut:  # gamma^K with K = L - j, descending
+                    discount_array[slot:slot_stop] = discounts[length - lo : length - hi : -1]
         if ended or completed >= length:  # a new episode goes last, as in _advance
             self._pending.pop(agent, None)
         if completed < length:  # the last n - 1 steps, in the running episode, stay
-            columns, start, stop, offset = segments[-1]
+            columns, start, stop, offset, _ = segments[-1]
             if completed >= offset and "rewards" not in columns:  # in the last batch: views
                 self._pending[agent] = _Waiting(
                     parts[-1][0], checked, start + completed - offset, stop
@@ -823,7 +850,7 @@ class NStepAccumulator:
                 }
                 pending["dones"] = np.zeros(length - completed, bool)
                 pending["truncated"] = np.zeros(length - completed, bool)
-                pending["rewards"] = rewards[completed:length].copy()
+                pending["rewards"] = np.stack([r[completed:length] for r in rewards], axis=1)
                 self._pending[agent] = pending
         return completed
 
@@ -831,9 +858,9 @@ class NStepAccumulator:
         self, buffer: ReplayBuffer, agent: Hashable, parts: Sequence[tuple[Transitions, int, int]]
     ) -> tuple[list[_Segment], int, bool, tuple[bool, bool], _Checked] | None:
         """For :meth:`add_to`: the run ``pending + parts`` as segments ``(columns, start,
-        stop, offset in the run)``, its length, whether it ends an episode, the (done,
-        truncated) of its last step and the checks of the last part's batch; ``None`` when
-        the general path must take it."""
+        stop, offset in the run, column lists)`` (see :meth:`_column_lists`), its length,
+        whether it ends an episode, the (done, truncated) of its last step and the checks
+        of the last part's batch; ``None`` when the general path must take it."""
         if self._empty is None:
             return None  # the first batch sets the plan
         if buffer is not self._fast_buffer and not self._check_buffer(buffer):
@@ -843,35 +870,36 @@ class NStepAccumulator:
         checked: _Checked | None = None
         pending = self._pending.get(agent)
         waiting = None
-        if isinstance(pending, _Waiting):
+        if type(pending) is _Waiting:
             waiting = pending
-            segments.append((waiting.checked[0], waiting.start, waiting.stop, 0))
+            checked = waiting.checked
+            segments.append((checked[0], waiting.start, waiting.stop, 0, checked[3]))
             length = waiting.stop - waiting.start
         elif pending is not None:
             length = len(pending["dones"])
-            segments.append((pending, 0, length, 0))
+            segments.append((pending, 0, length, 0, self._column_lists(pending)))
         flags = (False, False)
+        last_part = len(parts) - 1
         for index, (batch, start, stop) in enumerate(parts):
-            if waiting is not None and batch is waiting.batch:
-                checked = waiting.checked
-            else:
+            if waiting is None or batch is not waiting.batch:
                 checked = self._check_batch(buffer, batch)
-            if checked is None:
-                return None
-            columns, size, ends = checked
+                if checked is None:
+                    return None
+            assert checked is not None
+            columns, size, ends, lists = checked
             if not 0 <= start < stop <= size:
                 return None
             for end in ends:
                 if start <= end < stop:
-                    if end != stop - 1 or index != len(parts) - 1:
+                    if end != stop - 1 or index != last_part:
                         return None  # an episode ends inside the run
                     done = bool(columns["dones"][end])
                     flags = (done, not done)
-            last = segments[-1] if segments else None
-            if last is not None and last[0] is columns and last[2] == start:
-                segments[-1] = (columns, last[1], stop, last[3])  # rows that follow: one
+            if segments and segments[-1][0] is columns and segments[-1][2] == start:
+                previous = segments[-1]  # rows that follow: one segment
+                segments[-1] = (columns, previous[1], stop, previous[3], lists)
             else:
-                segments.append((columns, start, stop, length))
+                segments.append((columns, start, stop, length, lists))
             length += stop - start
         ended = flags != (False, False)
         if (length if ended else length - self.n_steps + 1) > buffer.capacity:
@@ -879,10 +907,25 @@ class NStepAccumulator:
         assert checked is not None
         return segments, length, ended, flags, checked
 
+    def _column_lists(self, columns: Mapping[str, Any]) -> _Lists:
+        """The arrays of ``columns`` as :meth:`add_to` reads them: those taken from a
+        transition's first step and from its last step, in the order of
+        ``_fast_targets``, and each reward signal's ``[B]``."""
+        if "rewards" in columns:  # copied pending steps, rewards [P, S]
+            rewards = [columns["rewards"][:, i] for i in range(len(self.signals))]
+        else:
+            rewards = [columns[key] for key in self._reward_keys]
+        return (
+            [columns[key] for key in self._fast_keys[0]],
+            [columns[key] for key in self._fast_keys[1]],
+            rewards,
+        )
+
     def _check_buffer(self, buffer: ReplayBuffer) -> bool:
         """Whether :meth:`add_to` may write into ``buffer`` directly; if so remember its
         columns' shapes and the dtypes the steps must have (those the plan casts to)."""
         self._copied_pending()  # the checks of views were against the buffer before
+        self._fast_buffer = None  # until every check passed
         if len(buffer.obs_shapes) != self._n_obs:
             return False
         if sorted(buffer.reward_signals) != sorted(self.signals):
@@ -896,44 +939,82 @@ class NStepAccumulator:
             if key not in layout:
                 return False
             layout[key] = (layout[key][0], None if key in _OUTPUT_DTYPES else dtype)
-        self._fast_buffer, self._fast_layout = buffer, layout
-        self._fast_plan = [  # columns of zero width (no continuous actions) hold nothing
+        actions = layout["discrete_actions"][1]
+        if actions is None or actions.kind not in "iu":
+            return False  # the checks of ReplayBuffer.add refuse them
+        # the branch sizes as the unsigned integers of the actions' width
+        self._fast_branches = buffer._branch_sizes.astype(f"u{actions.itemsize}")
+        self._fast_layout = layout
+        self._fast_dtype_keys = [key for key, (_, dtype) in layout.items() if dtype is not None]
+        self._fast_dtypes = tuple(layout[key][1] for key in self._fast_dtype_keys)
+        self._fast_shapes = {}
+        plan = [  # columns of zero width (no continuous actions) hold nothing
             (key, from_last)
             for key, from_last, _ in self._plan
             if key not in _OUTPUT_DTYPES and 0 not in layout[key][0]
         ]
+        self._fast_keys = (
+            [key for key, from_last in plan if not from_last],
+            [key for key, from_last in plan if from_last],
+        )
+        storage = buffer._storage
+        self._fast_targets = (
+            [storage[key] for key in self._fast_keys[0]],
+            [storage[key] for key in self._fast_keys[1]],
+            [storage["dones"], storage["truncated"]],
+            [storage[f"rewards[{signal}]"] for signal in self.signals],
+            [storage[f"discounts[{signal}]"] for signal in self.signals],
+        )
+        self._fast_buffer = buffer
         return True
 
     def _check_batch(self, buffer: ReplayBuffer, batch: Transitions) -> _Checked | None:
-        """``batch``'s columns, its number of rows and the rows that end an episode, if
-        every row passes the checks of :meth:`add` and :meth:`ReplayBuffer.add` with the
-        dtypes of the first batch; else ``None``."""
+        """``batch``'s columns, its number of rows, the rows that end an episode and its
+        :meth:`_column_lists`, if every row passes the checks of :meth:`add` and
+        :meth:`ReplayBuffer.add` with the dtypes of the first batch; else ``None``."""
         if batch.discounts is not None or batch.rewards.keys() != self._signal_set:
             return None
-        if len(batch.obs) != self._n_obs or len(batch.next_obs) != self._n_obs:
+        obs, next_obs, rewards = batch.obs, batch.next_obs, batch.rewards
+        if len(obs) != self._n_obs or len(next_obs) != self._n_obs:
             return None
-        columns = {key: np.asarray(value) for key, value in _columns(batch).items()}
+        # the columns as _columns() names them, without building the names again
+        columns: dict[str, Any] = dict(zip(self._obs_keys, obs, strict=True))
+        columns.update(zip(self._next_obs_keys, next_obs, strict=True))
+        columns["continuous_actions"] = batch.continuous_actions
+        columns["discrete_actions"] = batch.discrete_actions
+        columns["action_masks"] = batch.action_masks
+        columns["next_action_masks"] = batch.next_action_masks
+        columns["dones"] = batch.dones
+        columns["truncated"] = batch.truncated
+        for key, signal in zip(self._reward_keys, self.signals, strict=True):
+            columns[key] = rewards[signal]
+        try:
+            shapes = tuple([columns[key].shape for key in self._fast_layout])
+            dtypes = tuple([columns[key].dtype for key in self._fast_dtype_keys])
+        except AttributeError:  # array-likes: as arrays
+            columns = {key: np.asarray(value) for key, value in columns.items()}
+            shapes = tuple([columns[key].shape for key in self._fast_layout])
+            dtypes = tuple([columns[key].dtype for key in self._fast_dtype_keys])
         rows = columns["dones"].shape
         if len(rows) != 1:
             return None
-        for key, (shape, dtype) in self._fast_layout.items():
-            column = columns[key]
-            if column.shape[1:] != shape or column.shape[:1] != rows:
-                return None
-            if dtype is not None and column.dtype != dtype:
-                return None
-        actions = columns["discrete_actions"]
-        if actions.size and (
-            actions.dtype.kind not in "iu"
-            or actions.min() < 0
-            or (actions >= buffer._branch_sizes).any()
-        ):
+        expected = self._fast_shapes.get(rows[0])
+        if expected is None:
+            if len(self._fast_shapes) > 1024:  # one per batch size seen: bounded
+                self._fast_shapes.clear()
+            expected = tuple((*rows, *shape) for shape, _ in self._fast_layout.values())
+            self._fast_shapes[rows[0]] = expected
+        if shapes != expected or dtypes != self._fast_dtypes:
             return None
+        actions = columns["discrete_actions"]
+        if actions.size:  # negative actions wrap around to large unsigned values
+            if _count_nonzero(actions.view(self._fast_branches.dtype) >= self._fast_branches):
+                return None
         dones, truncated = columns["dones"], columns["truncated"]
         ends = []  # most batches have none: two counts are cheaper than a flatnonzero
-        if np.count_nonzero(dones) or np.count_nonzero(truncated):
+        if _count_nonzero(dones) or _count_nonzero(truncated):
             ends = np.flatnonzero(np.logical_or(dones, truncated)).tolist()
-        return columns, rows[0], ends
+        return columns, rows[0], ends, self._column_lists(columns)
 
     def _copied_pending(self) -> dict[Hashable, dict[str, Array]]:
         """The pending steps, those :meth:`add_to` keeps as views copied first."""
@@ -941,7 +1022,7 @@ class NStepAccumulator:
             if not isinstance(waiting, _Waiting):
                 continue
             columns, start, stop = waiting.checked[0], waiting.start, waiting.stop
-            run = [(columns, start, stop, 0)]
+            run = [(columns, start, stop, 0, None)]
             pending = {
                 key: _run_rows_copy(run, key, 0, stop - start)
                 for key, _, _ in self._plan
@@ -1111,32 +1192,50 @@ def _run_rows(
     return np.concatenate([pending[key][start:], new[key][: stop - p]])
 
 
-def _copy_run_rows(
+def _ring_spans(lo: int, hi: int, start: int, head: int) -> list[tuple[int, int, int, int]]:
+    """Output rows ``[lo, hi)`` of an insert at ring slot ``start`` that wraps after
+    ``head`` rows, as ``(slot, slot_stop, row, row_stop)`` slices (none when empty)."""
+    if lo >= hi:
+        return []
+    if hi <= head:
+        return [(start + lo, start + hi, lo, hi)]
+    if lo >= head:
+        return [(lo - head, hi - head, lo, hi)]
+    return [(start + lo, start + head, lo, head), (0, hi - head, head, hi)]
+
+
+def _ring_pieces(
     segments: Sequence[_Segment],
-    key: str,
     first: int,
     count: int,
-    put: Any,
-) -> None:
-    """``put(key, lo, hi, rows)`` of run rows ``[first, first + count)`` of column ``key``,
-    as output rows ``[0, count)``, one slice per segment ``(columns, start, stop, offset)``
-    of the run they cross."""
-    for columns, start, stop, offset in segments:
+    start: int,
+    head: int,
+) -> list[tuple[_Lists, int, int, int, int]]:
+    """Run rows ``[first, first + count)`` as output rows ``[0, count)`` of an insert at
+    ring slot ``start`` that wraps after ``head`` rows: ``(lists, row, row_stop, slot,
+    slot_stop)`` slices, one per segment ``(columns, start, stop, offset, lists)`` crossed
+    and wrap."""
+    pieces = []
+    for _, begin, end, offset, lists in segments:
         lo = max(first, offset)
-        hi = min(first + count, offset + stop - start)
+        hi = min(first + count, offset + end - begin)
         if lo < hi:
-            put(
-                key, lo - first, hi - first, columns[key][start + lo - offset : start + hi - offset]
-            )
+            shift = begin - offset + first  # source row of output row 0
+            for slot, slot_stop, row, row_stop in _ring_spans(lo - first, hi - first, start, head):
+                pieces.append((lists, shift + row, shift + row_stop, slot, slot_stop))
+    return pieces
 
 
-def _run_rows_copy(segments: Sequence[_Segment], key: str, first: int, stop: int) -> Array:
-    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments."""
+def _run_rows_copy(
+    segments: Sequence[tuple[Mapping[str, Any], int, int, int, Any]], key: str, first: int, stop: int
+) -> Array:
+    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments ``(columns,
+    start, stop, offset, ...)``."""
     pieces = [
         columns[key][
             start + max(first, offset) - offset : start + min(stop, offset + end - start) - offset
         ]
-        for columns, start, end, offset in segments
+        for columns, start, end, offset, _ in segments
         if max(first, offset) < min(stop, offset + end - start)
     ]
     return pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces)
