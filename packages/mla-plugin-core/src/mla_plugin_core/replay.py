@@ -550,10 +550,22 @@ _OUTPUT_DTYPES: dict[str, Any] = {"rewards": np.float32, "dones": bool, "truncat
 _COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
 # add_to(): rows [start, stop) of columns at an offset of the run; a checked batch's
 # columns, number of rows and rows that end an episode
-# (columns, start, stop, offset, lists); lists as NStepAccumulator._column_lists gives them
+# (source, start, stop, offset, lists): rows [start, stop) of a batch or of copied pending
+# steps at an offset of the run, their column lists (NStepAccumulator._column_lists);
+# a checked batch's number of rows, rows that end an episode, column lists and dones
 _Lists = tuple[list[Array], list[Array], list[Array]]
-_Segment = tuple[Mapping[str, Any], int, int, int, _Lists]
-_Checked = tuple[dict[str, Array], int, list[int], _Lists]
+_Segment = tuple[Any, int, int, int, _Lists]
+_Checked = tuple[int, list[int], _Lists, Array]
+# add_to(): the columns of Transitions listed by _check_batch between the observations
+# and the rewards, in that order
+_FIELD_COLUMNS = (
+    "continuous_actions",
+    "discrete_actions",
+    "action_masks",
+    "next_action_masks",
+    "dones",
+    "truncated",
+)
 
 
 class _Waiting(NamedTuple):
@@ -621,12 +633,15 @@ class NStepAccumulator:
         ).astype(np.float32)
         # add_to(): the buffer last checked, and its column -> (shape, dtype or None)
         self._fast_buffer: ReplayBuffer | None = None
-        self._fast_layout: dict[str, tuple[tuple[int, ...], np.dtype | None]] = {}
-        self._fast_plan: list[tuple[str, bool]] = []  # columns but flags and rewards
         self._fast_branches = np.zeros(0, np.uint64)  # the buffer's branch sizes
-        self._fast_dtype_keys: list[str] = []  # the columns whose dtype is fixed, and those
+        # _check_batch(): the columns' shapes without the batch axis (in its order), and
+        # per number of rows the full shapes; the rows whose dtype is fixed, and those
+        self._fast_suffixes: list[tuple[int, ...]] = []
+        self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self._fast_dtype_rows: list[int] = []
         self._fast_dtypes: tuple[np.dtype, ...] = ()
-        self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}  # rows -> shapes
+        self._fast_ndarrays: tuple[type, ...] = ()
+        self._fast_rows: tuple[list[int], list[int]] = ([], [])  # of _fast_keys
         self._fast_keys: tuple[list[str], list[str]] = ([], [])  # first-step, last-step
         # the buffer's arrays: first-step, last-step columns, flags, rewards, discounts
         self._fast_targets: tuple[list[Array], ...] = ([], [], [], [], [])
@@ -786,59 +801,71 @@ class NStepAccumulator:
         # each signal's rewards of the run, float64 [L + n - 1], zero past its end (K < n)
         rewards = [
             np.concatenate(
-                [segment[4][2][i][segment[1] : segment[2]] for segment in segments]
+                [lists[2][i][begin:end] for _, begin, end, _, lists in segments]
                 + [self._reward_pad]
             )
             for i in range(len(self.signals))
         ]
         if completed:
             ring_start, head = buffer._reserve(completed)
-            targets = self._fast_targets
-            # the slices of the run each column's rows come from and the ring slots they
-            # go to: the same for every column, so found once
-            for from_last, first, count in ((0, 0, completed), (1, n - 1, full)):
-                arrays = targets[from_last]
-                for lists, row, row_stop, slot, slot_stop in _ring_pieces(
-                    segments, first, count, ring_start, head
-                ):
-                    for array, column in zip(arrays, lists[from_last], strict=True):
-                        array[slot:slot_stop] = column[row:row_stop]
+            if head == completed:  # output row r goes to ring slot ring_start + r
+                targets, base = self._fast_targets, ring_start
+            else:  # the ring wraps: write to rows of their own, then copy those over
+                targets = tuple([np.empty_like(a[:completed]) for a in t] for t in self._fast_targets)
+                base = 0
+            first_targets, last_targets, flag_targets, reward_targets, discount_targets = targets
+            for _, begin, end, offset, lists in segments:
+                size = end - begin
+                # first-step columns: run rows [0, M) are output rows [0, M)
+                hi = min(size, completed - offset)
+                if hi > 0:
+                    slot = base + offset
+                    for array, column in zip(first_targets, lists[0], strict=True):
+                        array[slot : slot + hi] = column[begin : begin + hi]
+                # last-step columns: run rows [n - 1, n - 1 + full) are output rows [0, full)
+                lo = max(0, n - 1 - offset)
+                hi = min(size, n - 1 + full - offset)
+                if lo < hi:
+                    slot = base + offset + lo - n + 1
+                    for array, column in zip(last_targets, lists[1], strict=True):
+                        array[slot : slot + hi - lo] = column[begin + lo : begin + hi]
             if completed > full:  # cut short by the episode end: next_* of its last step
-                _, _, stop, _, lists = segments[-1]
-                for slot, slot_stop, _, _ in _ring_spans(full, completed, ring_start, head):
-                    for array, column in zip(targets[1], lists[1], strict=True):
-                        array[slot:slot_stop] = column[stop - 1 : stop]
+                _, _, end, _, lists = segments[-1]
+                for array, column in zip(last_targets, lists[1], strict=True):
+                    array[base + full : base + completed] = column[end - 1 : end]
             # the run has no end but at its last step: transitions j >= L - n end there
-            flagged = max(length - n, 0) if ended else completed
-            running = _ring_spans(0, flagged, ring_start, head)
-            ending = _ring_spans(flagged, completed, ring_start, head)
-            for array, flag in zip(targets[2], last_flags, strict=True):
-                for slot, slot_stop, _, _ in running:
-                    array[slot:slot_stop] = False
-                for slot, slot_stop, _, _ in ending:
-                    array[slot:slot_stop] = flag
-            spans = _ring_spans(0, completed, ring_start, head)
-            bootstrapped = _ring_spans(0, full, ring_start, head)
-            cut = _ring_spans(full, completed, ring_start, head)
+            flagged = base + (max(length - n, 0) if ended else completed)
+            for array, flag in zip(flag_targets, last_flags, strict=True):
+                array[base:flagged] = False
+                array[flagged : base + completed] = flag
             for run_rewards, powers, discounts, reward_array, discount_array in zip(
-                rewards, self._fast_powers, self._fast_discounts, targets[3], targets[4],
+                rewards,
+                self._fast_powers,
+                self._fast_discounts,
+                reward_targets,
+                discount_targets,
                 strict=True,
             ):
                 # sum_{k<K} gamma^k r[j+k], in the order of k (gamma^0 r = r exactly)
                 total = run_rewards[:completed]
                 for step in range(1, n):
                     total = total + powers[step] * run_rewards[step : step + completed]
-                for slot, slot_stop, lo, hi in spans:
-                    reward_array[slot:slot_stop] = total[lo:hi]
-                for slot, slot_stop, _, _ in bootstrapped:
-                    discount_array[slot:slot_stop] = discounts[n]
-                for slot, slot_stop, lo, hi in cut:  # gamma^K with K = L - j, descending
-                    discount_array[slot:slot_stop] = discounts[length - lo : length - hi : -1]
+                reward_array[base : base + completed] = total
+                discount_array[base : base + full] = discounts[n]
+                if completed > full:  # gamma^K with K = L - j for j in [full, M), descending
+                    discount_array[base + full : base + completed] = discounts[
+                        length - full : 0 : -1
+                    ]
+            if head != completed:
+                for written, ring in zip(targets, self._fast_targets, strict=True):
+                    for rows, array in zip(written, ring, strict=True):
+                        array[ring_start:] = rows[:head]
+                        array[: completed - head] = rows[head:]
         if ended or completed >= length:  # a new episode goes last, as in _advance
             self._pending.pop(agent, None)
         if completed < length:  # the last n - 1 steps, in the running episode, stay
-            columns, start, stop, offset, _ = segments[-1]
-            if completed >= offset and "rewards" not in columns:  # in the last batch: views
+            source, start, stop, offset, _ = segments[-1]
+            if completed >= offset and type(source) is not dict:  # in the last batch: views
                 self._pending[agent] = _Waiting(
                     parts[-1][0], checked, start + completed - offset, stop
                 )
@@ -857,10 +884,11 @@ class NStepAccumulator:
     def _fast_run(
         self, buffer: ReplayBuffer, agent: Hashable, parts: Sequence[tuple[Transitions, int, int]]
     ) -> tuple[list[_Segment], int, bool, tuple[bool, bool], _Checked] | None:
-        """For :meth:`add_to`: the run ``pending + parts`` as segments ``(columns, start,
-        stop, offset in the run, column lists)`` (see :meth:`_column_lists`), its length,
-        whether it ends an episode, the (done, truncated) of its last step and the checks
-        of the last part's batch; ``None`` when the general path must take it."""
+        """For :meth:`add_to`: the run ``pending + parts`` as segments ``(source, start,
+        stop, offset in the run, column lists)`` (source: a batch or copied pending steps;
+        lists as :meth:`_column_lists` gives them), its length, whether it ends an
+        episode, the (done, truncated) of its last step and the checks of the last part's
+        batch; ``None`` when the general path must take it."""
         if self._empty is None:
             return None  # the first batch sets the plan
         if buffer is not self._fast_buffer and not self._check_buffer(buffer):
@@ -873,7 +901,7 @@ class NStepAccumulator:
         if type(pending) is _Waiting:
             waiting = pending
             checked = waiting.checked
-            segments.append((checked[0], waiting.start, waiting.stop, 0, checked[3]))
+            segments.append((waiting.batch, waiting.start, waiting.stop, 0, checked[2]))
             length = waiting.stop - waiting.start
         elif pending is not None:
             length = len(pending["dones"])
@@ -882,24 +910,24 @@ class NStepAccumulator:
         last_part = len(parts) - 1
         for index, (batch, start, stop) in enumerate(parts):
             if waiting is None or batch is not waiting.batch:
-                checked = self._check_batch(buffer, batch)
+                checked = self._check_batch(batch)
                 if checked is None:
                     return None
             assert checked is not None
-            columns, size, ends, lists = checked
+            size, ends, lists, dones = checked
             if not 0 <= start < stop <= size:
                 return None
             for end in ends:
                 if start <= end < stop:
                     if end != stop - 1 or index != last_part:
                         return None  # an episode ends inside the run
-                    done = bool(columns["dones"][end])
+                    done = bool(dones[end])
                     flags = (done, not done)
-            if segments and segments[-1][0] is columns and segments[-1][2] == start:
+            if segments and segments[-1][4] is lists and segments[-1][2] == start:
                 previous = segments[-1]  # rows that follow: one segment
-                segments[-1] = (columns, previous[1], stop, previous[3], lists)
+                segments[-1] = (batch, previous[1], stop, previous[3], lists)
             else:
-                segments.append((columns, start, stop, length, lists))
+                segments.append((batch, start, stop, length, lists))
             length += stop - start
         ended = flags != (False, False)
         if (length if ended else length - self.n_steps + 1) > buffer.capacity:
@@ -907,18 +935,14 @@ class NStepAccumulator:
         assert checked is not None
         return segments, length, ended, flags, checked
 
-    def _column_lists(self, columns: Mapping[str, Any]) -> _Lists:
-        """The arrays of ``columns`` as :meth:`add_to` reads them: those taken from a
-        transition's first step and from its last step, in the order of
-        ``_fast_targets``, and each reward signal's ``[B]``."""
-        if "rewards" in columns:  # copied pending steps, rewards [P, S]
-            rewards = [columns["rewards"][:, i] for i in range(len(self.signals))]
-        else:
-            rewards = [columns[key] for key in self._reward_keys]
+    def _column_lists(self, pending: Mapping[str, Array]) -> _Lists:
+        """The arrays of copied pending steps as :meth:`add_to` reads them: the columns
+        taken from a transition's first step and from its last step, in the order of
+        ``_fast_targets``, and each reward signal's ``[P]``."""
         return (
-            [columns[key] for key in self._fast_keys[0]],
-            [columns[key] for key in self._fast_keys[1]],
-            rewards,
+            [pending[key] for key in self._fast_keys[0]],
+            [pending[key] for key in self._fast_keys[1]],
+            [pending["rewards"][:, i] for i in range(len(self.signals))],
         )
 
     def _check_buffer(self, buffer: ReplayBuffer) -> bool:
@@ -944,10 +968,15 @@ class NStepAccumulator:
             return False  # the checks of ReplayBuffer.add refuse them
         # the branch sizes as the unsigned integers of the actions' width
         self._fast_branches = buffer._branch_sizes.astype(f"u{actions.itemsize}")
-        self._fast_layout = layout
-        self._fast_dtype_keys = [key for key, (_, dtype) in layout.items() if dtype is not None]
-        self._fast_dtypes = tuple(layout[key][1] for key in self._fast_dtype_keys)
+        # the columns in the order _check_batch lists them
+        keys = [*self._obs_keys, *self._next_obs_keys, *_FIELD_COLUMNS, *self._reward_keys]
+        if sorted(keys) != sorted(layout):
+            return False
+        self._fast_suffixes = [layout[key][0] for key in keys]
         self._fast_shapes = {}
+        self._fast_dtype_rows = [i for i, key in enumerate(keys) if layout[key][1] is not None]
+        self._fast_dtypes = tuple(layout[keys[i]][1] for i in self._fast_dtype_rows)
+        self._fast_ndarrays = (np.ndarray,) * len(keys)
         plan = [  # columns of zero width (no continuous actions) hold nothing
             (key, from_last)
             for key, from_last, _ in self._plan
@@ -956,6 +985,10 @@ class NStepAccumulator:
         self._fast_keys = (
             [key for key, from_last in plan if not from_last],
             [key for key, from_last in plan if from_last],
+        )
+        self._fast_rows = (
+            [keys.index(key) for key in self._fast_keys[0]],
+            [keys.index(key) for key in self._fast_keys[1]],
         )
         storage = buffer._storage
         self._fast_targets = (
@@ -968,61 +1001,65 @@ class NStepAccumulator:
         self._fast_buffer = buffer
         return True
 
-    def _check_batch(self, buffer: ReplayBuffer, batch: Transitions) -> _Checked | None:
-        """``batch``'s columns, its number of rows, the rows that end an episode and its
-        :meth:`_column_lists`, if every row passes the checks of :meth:`add` and
-        :meth:`ReplayBuffer.add` with the dtypes of the first batch; else ``None``."""
+    def _check_batch(self, batch: Transitions) -> _Checked | None:
+        """``batch``'s number of rows, the rows that end an episode, its columns as
+        :meth:`_column_lists` and its dones, if every row passes the checks of :meth:`add`
+        and :meth:`ReplayBuffer.add` with the dtypes of the first batch; else ``None``."""
         if batch.discounts is not None or batch.rewards.keys() != self._signal_set:
             return None
         obs, next_obs, rewards = batch.obs, batch.next_obs, batch.rewards
         if len(obs) != self._n_obs or len(next_obs) != self._n_obs:
             return None
-        # the columns as _columns() names them, without building the names again
-        columns: dict[str, Any] = dict(zip(self._obs_keys, obs, strict=True))
-        columns.update(zip(self._next_obs_keys, next_obs, strict=True))
-        columns["continuous_actions"] = batch.continuous_actions
-        columns["discrete_actions"] = batch.discrete_actions
-        columns["action_masks"] = batch.action_masks
-        columns["next_action_masks"] = batch.next_action_masks
-        columns["dones"] = batch.dones
-        columns["truncated"] = batch.truncated
-        for key, signal in zip(self._reward_keys, self.signals, strict=True):
-            columns[key] = rewards[signal]
-        try:
-            shapes = tuple([columns[key].shape for key in self._fast_layout])
-            dtypes = tuple([columns[key].dtype for key in self._fast_dtype_keys])
-        except AttributeError:  # array-likes: as arrays
-            columns = {key: np.asarray(value) for key, value in columns.items()}
-            shapes = tuple([columns[key].shape for key in self._fast_layout])
-            dtypes = tuple([columns[key].dtype for key in self._fast_dtype_keys])
-        rows = columns["dones"].shape
+        # the columns of _FIELD_COLUMNS in its order, between the observations and rewards
+        arrays = [
+            *obs,
+            *next_obs,
+            batch.continuous_actions,
+            batch.discrete_actions,
+            batch.action_masks,
+            batch.next_action_masks,
+            batch.dones,
+            batch.truncated,
+            *[rewards[signal] for signal in self.signals],
+        ]
+        if tuple(map(type, arrays)) != self._fast_ndarrays:  # array-likes: as arrays
+            arrays = [np.asarray(array) for array in arrays]
+        dones = arrays[2 * self._n_obs + 4]
+        rows = dones.shape
         if len(rows) != 1:
             return None
         expected = self._fast_shapes.get(rows[0])
         if expected is None:
             if len(self._fast_shapes) > 1024:  # one per batch size seen: bounded
                 self._fast_shapes.clear()
-            expected = tuple((*rows, *shape) for shape, _ in self._fast_layout.values())
+            expected = tuple([(*rows, *suffix) for suffix in self._fast_suffixes])
             self._fast_shapes[rows[0]] = expected
-        if shapes != expected or dtypes != self._fast_dtypes:
+        if tuple([array.shape for array in arrays]) != expected:
             return None
-        actions = columns["discrete_actions"]
+        if tuple([arrays[i].dtype for i in self._fast_dtype_rows]) != self._fast_dtypes:
+            return None
+        actions = arrays[2 * self._n_obs + 1]
         if actions.size:  # negative actions wrap around to large unsigned values
             if _count_nonzero(actions.view(self._fast_branches.dtype) >= self._fast_branches):
                 return None
-        dones, truncated = columns["dones"], columns["truncated"]
+        truncated = arrays[2 * self._n_obs + 5]
         ends = []  # most batches have none: two counts are cheaper than a flatnonzero
         if _count_nonzero(dones) or _count_nonzero(truncated):
             ends = np.flatnonzero(np.logical_or(dones, truncated)).tolist()
-        return columns, rows[0], ends, self._column_lists(columns)
+        lists = (
+            [arrays[i] for i in self._fast_rows[0]],
+            [arrays[i] for i in self._fast_rows[1]],
+            arrays[2 * self._n_obs + 6 :],
+        )
+        return rows[0], ends, lists, dones
 
     def _copied_pending(self) -> dict[Hashable, dict[str, Array]]:
         """The pending steps, those :meth:`add_to` keeps as views copied first."""
         for agent, waiting in list(self._pending.items()):
             if not isinstance(waiting, _Waiting):
                 continue
-            columns, start, stop = waiting.checked[0], waiting.start, waiting.stop
-            run = [(columns, start, stop, 0, None)]
+            start, stop = waiting.start, waiting.stop
+            run = [(waiting.batch, start, stop, 0, None)]
             pending = {
                 key: _run_rows_copy(run, key, 0, stop - start)
                 for key, _, _ in self._plan
@@ -1031,7 +1068,7 @@ class NStepAccumulator:
             pending["dones"] = np.zeros(stop - start, bool)
             pending["truncated"] = np.zeros(stop - start, bool)
             pending["rewards"] = np.stack(
-                [columns[key][start:stop] for key in self._reward_keys], axis=1
+                [np.asarray(r)[start:stop] for r in waiting.checked[2][2]], axis=1
             ).astype(np.float64)
             self._pending[agent] = pending
         return cast(dict[Hashable, dict[str, Array]], self._pending)
@@ -1192,50 +1229,16 @@ def _run_rows(
     return np.concatenate([pending[key][start:], new[key][: stop - p]])
 
 
-def _ring_spans(lo: int, hi: int, start: int, head: int) -> list[tuple[int, int, int, int]]:
-    """Output rows ``[lo, hi)`` of an insert at ring slot ``start`` that wraps after
-    ``head`` rows, as ``(slot, slot_stop, row, row_stop)`` slices (none when empty)."""
-    if lo >= hi:
-        return []
-    if hi <= head:
-        return [(start + lo, start + hi, lo, hi)]
-    if lo >= head:
-        return [(lo - head, hi - head, lo, hi)]
-    return [(start + lo, start + head, lo, head), (0, hi - head, head, hi)]
-
-
-def _ring_pieces(
-    segments: Sequence[_Segment],
-    first: int,
-    count: int,
-    start: int,
-    head: int,
-) -> list[tuple[_Lists, int, int, int, int]]:
-    """Run rows ``[first, first + count)`` as output rows ``[0, count)`` of an insert at
-    ring slot ``start`` that wraps after ``head`` rows: ``(lists, row, row_stop, slot,
-    slot_stop)`` slices, one per segment ``(columns, start, stop, offset, lists)`` crossed
-    and wrap."""
-    pieces = []
-    for _, begin, end, offset, lists in segments:
-        lo = max(first, offset)
-        hi = min(first + count, offset + end - begin)
-        if lo < hi:
-            shift = begin - offset + first  # source row of output row 0
-            for slot, slot_stop, row, row_stop in _ring_spans(lo - first, hi - first, start, head):
-                pieces.append((lists, shift + row, shift + row_stop, slot, slot_stop))
-    return pieces
-
-
 def _run_rows_copy(
-    segments: Sequence[tuple[Mapping[str, Any], int, int, int, Any]], key: str, first: int, stop: int
+    segments: Sequence[tuple[Any, int, int, int, Any]], key: str, first: int, stop: int
 ) -> Array:
-    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments ``(columns,
-    start, stop, offset, ...)``."""
+    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments ``(source,
+    start, stop, offset, ...)``, each source a batch or a dict of columns."""
     pieces = [
-        columns[key][
+        np.asarray(source[key] if isinstance(source, dict) else _columns(source)[key])[
             start + max(first, offset) - offset : start + min(stop, offset + end - start) - offset
         ]
-        for columns, start, end, offset, _ in segments
+        for source, start, end, offset, _ in segments
         if max(first, offset) < min(stop, offset + end - start)
     ]
     return pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces)
