@@ -35,9 +35,13 @@ import numpy.typing as npt
 from mla_plugin_core.atomic_file import atomic_write
 from mla_plugin_core.sum_tree import MinTree, SumTree
 
-try:  # numpy's C function, without the dispatch of np.count_nonzero (a few times slower)
-    from numpy._core.multiarray import count_nonzero as _count_nonzero  # numpy >= 2
+# numpy's C functions, without the dispatch of np.count_nonzero and np.correlate (which
+# cost a few times more than the work on a trajectory)
+try:
+    from numpy._core.multiarray import correlate2 as _correlate  # numpy >= 2
+    from numpy._core.multiarray import count_nonzero as _count_nonzero
 except ImportError:  # pragma: no cover - numpy 1
+    from numpy.core.multiarray import correlate2 as _correlate
     from numpy.core.multiarray import count_nonzero as _count_nonzero
 
 #: Version of the layout :meth:`ReplayBuffer.save` writes; :meth:`ReplayBuffer.load`
@@ -613,8 +617,8 @@ class NStepAccumulator:
         self.signals = list(gammas)
         self._reward_keys = [f"rewards[{s}]" for s in self.signals]
         self._gammas = np.array([gammas[s] for s in self.signals], np.float64)  # [S]
-        # gamma_s^k for k < n, [n, S]
-        self._gamma_powers = self._gammas[None, :] ** np.arange(self.n_steps)[:, None]
+        # per signal gamma^k for k < n, float64 [n], for _n_step_sums
+        self._kernels = [g ** np.arange(self.n_steps, dtype=np.float64) for g in self._gammas]
         # agent -> columns of its steps still waiting for rewards, [P, ...] with P < n; all
         # in one running episode (flags False), rewards as one float64 [P, S] "rewards"
         # (add_to() keeps them as _Waiting views of its last batch instead; any other
@@ -645,7 +649,6 @@ class NStepAccumulator:
         self._fast_keys: tuple[list[str], list[str]] = ([], [])  # first-step, last-step
         # the buffer's arrays: first-step, last-step columns, flags, rewards, discounts
         self._fast_targets: tuple[list[Array], ...] = ([], [], [], [], [])
-        self._fast_powers = [[float(g**k) for k in range(self.n_steps)] for g in self._gammas]
         self._fast_discounts = [self._discount_table[:, i] for i in range(len(self.signals))]
         self._reward_pad = np.zeros(self.n_steps - 1)  # the run's rewards past its end
         self._obs_keys: list[str] = []  # "obs[0]", ... and "next_obs[0]", ..., set by add()
@@ -838,19 +841,18 @@ class NStepAccumulator:
             for array, flag in zip(flag_targets, last_flags, strict=True):
                 array[base:flagged] = False
                 array[flagged : base + completed] = flag
-            for run_rewards, powers, discounts, reward_array, discount_array in zip(
+            for run_rewards, kernel, discounts, reward_array, discount_array in zip(
                 rewards,
-                self._fast_powers,
+                self._kernels,
                 self._fast_discounts,
                 reward_targets,
                 discount_targets,
                 strict=True,
             ):
-                # sum_{k<K} gamma^k r[j+k], in the order of k (gamma^0 r = r exactly)
-                total = run_rewards[:completed]
-                for step in range(1, n):
-                    total = total + powers[step] * run_rewards[step : step + completed]
-                reward_array[base : base + completed] = total
+                # sum_{k<K} gamma^k r[j+k], the rewards past the run's end zero
+                reward_array[base : base + completed] = _n_step_sums(run_rewards, kernel)[
+                    :completed
+                ]
                 discount_array[base : base + full] = discounts[n]
                 if completed > full:  # gamma^K with K = L - j for j in [full, M), descending
                     discount_array[base + full : base + completed] = discounts[
@@ -1192,12 +1194,17 @@ class NStepAccumulator:
         length = p + len(new["dones"])
         rewards = _run_rows(pending, p, new, "rewards", 0, length)  # [P + m, S] float64
         total = np.zeros((count, len(self.signals)))
-        for step in range(self.n_steps):  # sum_{k<K} gamma^k r[j+k], in the order of k
-            if full:
-                total += self._gamma_powers[step] * rewards[start + step : start + step + count]
-            else:
-                term = self._gamma_powers[step] * rewards[np.minimum(j + step, length - 1)]
-                total += np.where((step < k)[:, None], term, 0.0)
+        if count:
+            n = self.n_steps
+            steps = np.arange(n)
+            rows = np.minimum(j[:, None] + steps, length - 1)  # [count, n]
+            summed = steps < k[:, None]  # r[j + k] for k < K_j, zero after
+            for i, kernel in enumerate(self._kernels):
+                if full:
+                    total[:, i] = _n_step_sums(rewards[start : start + count + n - 1, i], kernel)
+                else:  # the windows one after the other: every n-th full window is a row
+                    flat = np.where(summed, rewards[rows, i], 0.0).ravel()
+                    total[:, i] = _n_step_sums(flat, kernel)[::n]
         discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)  # gamma_s^K
         total = total.astype(np.float32)
         for i, signal in enumerate(self.signals):
@@ -1209,6 +1216,15 @@ class NStepAccumulator:
 def _output_dtype(key: str, dtype: np.dtype) -> np.dtype:
     """The dtype of column ``key`` in the accumulator's output, given its input dtype."""
     return np.dtype(_OUTPUT_DTYPES.get(key.split("[")[0], dtype))
+
+
+def _n_step_sums(rewards: Array, kernel: Array) -> Array:
+    """``sum_k kernel[k] * rewards[j + k]`` for every ``j`` whose window lies in
+    ``rewards``: float64 ``[len(rewards) - len(kernel) + 1]`` (numpy's correlate, "valid").
+
+    Both insert paths of :class:`NStepAccumulator` sum through this, on the same window
+    values, so that they agree to the bit (a window's sum depends on its values only)."""
+    return _correlate(rewards, kernel, 0)
 
 
 def _run_rows(
