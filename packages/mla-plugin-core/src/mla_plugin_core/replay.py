@@ -25,8 +25,9 @@ the capacity accordingly. ``np.zeros`` storage is only backed by RAM once writte
 from __future__ import annotations
 
 import json
+import operator
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -35,14 +36,16 @@ import numpy.typing as npt
 from mla_plugin_core.atomic_file import atomic_write
 from mla_plugin_core.sum_tree import MinTree, SumTree
 
-# numpy's C functions, without the dispatch of np.count_nonzero and np.correlate (which
-# cost a few times more than the work on a trajectory)
+# numpy's C functions, without the dispatch of np.concatenate, np.count_nonzero and
+# np.correlate (in numpy 1 Python code that costs more than their work on a trajectory)
 try:
-    from numpy._core.multiarray import correlate2 as _correlate  # numpy >= 2
-    from numpy._core.multiarray import count_nonzero as _count_nonzero
+    from numpy._core._multiarray_umath import concatenate as _concatenate  # numpy >= 2
+    from numpy._core._multiarray_umath import correlate2 as _correlate
+    from numpy._core._multiarray_umath import count_nonzero as _count_nonzero
 except ImportError:  # pragma: no cover - numpy 1
-    from numpy.core.multiarray import correlate2 as _correlate
-    from numpy.core.multiarray import count_nonzero as _count_nonzero
+    from numpy.core._multiarray_umath import concatenate as _concatenate
+    from numpy.core._multiarray_umath import correlate2 as _correlate
+    from numpy.core._multiarray_umath import count_nonzero as _count_nonzero
 
 #: Version of the layout :meth:`ReplayBuffer.save` writes; :meth:`ReplayBuffer.load`
 #: refuses any other.
@@ -557,7 +560,7 @@ _COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
 # (source, start, stop, offset, lists): rows [start, stop) of a batch or of copied pending
 # steps at an offset of the run, their column lists (NStepAccumulator._column_lists);
 # a checked batch's number of rows, rows that end an episode, column lists and dones
-_Lists = tuple[list[Array], list[Array], list[Array]]
+_Lists = tuple[Sequence[Array], Sequence[Array], Sequence[Array]]
 _Segment = tuple[Any, int, int, int, _Lists]
 _Checked = tuple[int, list[int], _Lists, Array]
 # add_to(): the columns of Transitions listed by _check_batch between the observations
@@ -642,10 +645,10 @@ class NStepAccumulator:
         # per number of rows the full shapes; the rows whose dtype is fixed, and those
         self._fast_suffixes: list[tuple[int, ...]] = []
         self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}
-        self._fast_dtype_rows: list[int] = []
+        self._fast_dtype_rows: Callable[[Sequence[Array]], tuple[Array, ...]] = _picker([])
         self._fast_dtypes: tuple[np.dtype, ...] = ()
         self._fast_ndarrays: tuple[type, ...] = ()
-        self._fast_rows: tuple[list[int], list[int]] = ([], [])  # of _fast_keys
+        self._fast_rows = (_picker([]), _picker([]))  # the arrays of _fast_keys
         self._fast_keys: tuple[list[str], list[str]] = ([], [])  # first-step, last-step
         # the buffer's arrays: first-step, last-step columns, flags, rewards, discounts
         self._fast_targets: tuple[list[Array], ...] = ([], [], [], [], [])
@@ -785,11 +788,11 @@ class NStepAccumulator:
             :meth:`add`).
         :return: the number of transitions stored.
         """
-        parts = [(batch, start, stop) for batch, start, stop in parts if stop > start]
-        if not parts:
-            return 0
         run = self._fast_run(buffer, agent, parts)
         if run is None:
+            parts = [(batch, start, stop) for batch, start, stop in parts if stop > start]
+            if not parts:
+                return 0
             steps = [select_rows(batch, slice(start, stop)) for batch, start, stop in parts]
             size = sum(stop - start for _, start, stop in parts)
             stored = 0
@@ -802,13 +805,13 @@ class NStepAccumulator:
         completed = length if ended else max(length - n + 1, 0)  # M
         full = max(length - n + 1, 0)  # transitions j < full sum n rewards
         # each signal's rewards of the run, float64 [L + n - 1], zero past its end (K < n)
-        rewards = [
-            np.concatenate(
-                [lists[2][i][begin:end] for _, begin, end, _, lists in segments]
-                + [self._reward_pad]
-            )
-            for i in range(len(self.signals))
-        ]
+        rewards = []
+        for i in range(len(self.signals)):
+            pieces = []
+            for _, begin, end, _, lists in segments:
+                pieces.append(lists[2][i][begin:end])
+            pieces.append(self._reward_pad)
+            rewards.append(_concatenate(pieces))
         if completed:
             ring_start, head = buffer._reserve(completed)
             if head == completed:  # output row r goes to ring slot ring_start + r
@@ -839,8 +842,10 @@ class NStepAccumulator:
             # the run has no end but at its last step: transitions j >= L - n end there
             flagged = base + (max(length - n, 0) if ended else completed)
             for array, flag in zip(flag_targets, last_flags, strict=True):
-                array[base:flagged] = False
-                array[flagged : base + completed] = flag
+                if flagged > base:
+                    array[base:flagged] = False
+                if flagged < base + completed:
+                    array[flagged : base + completed] = flag
             for run_rewards, kernel, discounts, reward_array, discount_array in zip(
                 rewards,
                 self._kernels,
@@ -868,9 +873,8 @@ class NStepAccumulator:
         if completed < length:  # the last n - 1 steps, in the running episode, stay
             source, start, stop, offset, _ = segments[-1]
             if completed >= offset and type(source) is not dict:  # in the last batch: views
-                self._pending[agent] = _Waiting(
-                    parts[-1][0], checked, start + completed - offset, stop
-                )
+                waiting = (source, checked, start + completed - offset, stop)
+                self._pending[agent] = _new_tuple(_Waiting, waiting)  # _Waiting(*waiting)
             else:
                 pending = {
                     key: _run_rows_copy(segments, key, completed, length)
@@ -902,20 +906,23 @@ class NStepAccumulator:
         waiting = None
         if type(pending) is _Waiting:
             waiting = pending
-            checked = waiting.checked
-            segments.append((waiting.batch, waiting.start, waiting.stop, 0, checked[2]))
+            segments.append((waiting.batch, waiting.start, waiting.stop, 0, waiting.checked[2]))
             length = waiting.stop - waiting.start
         elif pending is not None:
             length = len(pending["dones"])
             segments.append((pending, 0, length, 0, self._column_lists(pending)))
+        pending_length = length
         flags = (False, False)
         last_part = len(parts) - 1
         for index, (batch, start, stop) in enumerate(parts):
-            if waiting is None or batch is not waiting.batch:
+            if stop <= start:  # no rows (an episode end before them goes the general path)
+                continue
+            if waiting is not None and batch is waiting.batch:
+                checked = waiting.checked
+            else:
                 checked = self._check_batch(batch)
                 if checked is None:
                     return None
-            assert checked is not None
             size, ends, lists, dones = checked
             if not 0 <= start < stop <= size:
                 return None
@@ -931,10 +938,11 @@ class NStepAccumulator:
             else:
                 segments.append((batch, start, stop, length, lists))
             length += stop - start
+        if checked is None or length == pending_length:
+            return None  # no rows given: nothing to do, the general path says so
         ended = flags != (False, False)
         if (length if ended else length - self.n_steps + 1) > buffer.capacity:
             return None
-        assert checked is not None
         return segments, length, ended, flags, checked
 
     def _column_lists(self, pending: Mapping[str, Array]) -> _Lists:
@@ -976,8 +984,9 @@ class NStepAccumulator:
             return False
         self._fast_suffixes = [layout[key][0] for key in keys]
         self._fast_shapes = {}
-        self._fast_dtype_rows = [i for i, key in enumerate(keys) if layout[key][1] is not None]
-        self._fast_dtypes = tuple(layout[keys[i]][1] for i in self._fast_dtype_rows)
+        fixed = [i for i, key in enumerate(keys) if layout[key][1] is not None]
+        self._fast_dtype_rows = _picker(fixed)
+        self._fast_dtypes = tuple(layout[keys[i]][1] for i in fixed)
         self._fast_ndarrays = (np.ndarray,) * len(keys)
         plan = [  # columns of zero width (no continuous actions) hold nothing
             (key, from_last)
@@ -989,8 +998,8 @@ class NStepAccumulator:
             [key for key, from_last in plan if from_last],
         )
         self._fast_rows = (
-            [keys.index(key) for key in self._fast_keys[0]],
-            [keys.index(key) for key in self._fast_keys[1]],
+            _picker([keys.index(key) for key in self._fast_keys[0]]),
+            _picker([keys.index(key) for key in self._fast_keys[1]]),
         )
         storage = buffer._storage
         self._fast_targets = (
@@ -1025,7 +1034,7 @@ class NStepAccumulator:
             *[rewards[signal] for signal in self.signals],
         ]
         if tuple(map(type, arrays)) != self._fast_ndarrays:  # array-likes: as arrays
-            arrays = [np.asarray(array) for array in arrays]
+            arrays = list(map(np.asarray, arrays))
         dones = arrays[2 * self._n_obs + 4]
         rows = dones.shape
         if len(rows) != 1:
@@ -1036,9 +1045,9 @@ class NStepAccumulator:
                 self._fast_shapes.clear()
             expected = tuple([(*rows, *suffix) for suffix in self._fast_suffixes])
             self._fast_shapes[rows[0]] = expected
-        if tuple([array.shape for array in arrays]) != expected:
+        if tuple(map(_shape_of, arrays)) != expected:
             return None
-        if tuple([arrays[i].dtype for i in self._fast_dtype_rows]) != self._fast_dtypes:
+        if tuple(map(_dtype_of, self._fast_dtype_rows(arrays))) != self._fast_dtypes:
             return None
         actions = arrays[2 * self._n_obs + 1]
         if actions.size:  # negative actions wrap around to large unsigned values
@@ -1047,12 +1056,8 @@ class NStepAccumulator:
         truncated = arrays[2 * self._n_obs + 5]
         ends = []  # most batches have none: two counts are cheaper than a flatnonzero
         if _count_nonzero(dones) or _count_nonzero(truncated):
-            ends = np.flatnonzero(np.logical_or(dones, truncated)).tolist()
-        lists = (
-            [arrays[i] for i in self._fast_rows[0]],
-            [arrays[i] for i in self._fast_rows[1]],
-            arrays[2 * self._n_obs + 6 :],
-        )
+            ends = np.logical_or(dones, truncated).nonzero()[0].tolist()
+        lists = (self._fast_rows[0](arrays), self._fast_rows[1](arrays), arrays[2 * self._n_obs + 6 :])
         return rows[0], ends, lists, dones
 
     def _copied_pending(self) -> dict[Hashable, dict[str, Array]]:
@@ -1216,6 +1221,21 @@ class NStepAccumulator:
 def _output_dtype(key: str, dtype: np.dtype) -> np.dtype:
     """The dtype of column ``key`` in the accumulator's output, given its input dtype."""
     return np.dtype(_OUTPUT_DTYPES.get(key.split("[")[0], dtype))
+
+
+_shape_of = operator.attrgetter("shape")
+_dtype_of = operator.attrgetter("dtype")
+_new_tuple = tuple.__new__  # a NamedTuple from a tuple without its __new__ (Python code)
+
+
+def _picker(indices: Sequence[int]) -> Callable[[Sequence[Array]], tuple[Array, ...]]:
+    """A function of a sequence returning its items ``indices`` as a tuple."""
+    if len(indices) == 1:
+        (index,) = indices
+        return lambda items: (items[index],)
+    if not indices:
+        return lambda items: ()
+    return operator.itemgetter(*indices)
 
 
 def _n_step_sums(rewards: Array, kernel: Array) -> Array:
