@@ -24,6 +24,7 @@ the capacity accordingly. ``np.zeros`` storage is only backed by RAM once writte
 
 from __future__ import annotations
 
+import importlib
 import json
 import operator
 import os
@@ -39,13 +40,12 @@ from mla_plugin_core.sum_tree import MinTree, SumTree
 # numpy's C functions, without the dispatch of np.concatenate, np.count_nonzero and
 # np.correlate (in numpy 1 Python code that costs more than their work on a trajectory)
 try:
-    from numpy._core._multiarray_umath import concatenate as _concatenate  # numpy >= 2
-    from numpy._core._multiarray_umath import correlate2 as _correlate
-    from numpy._core._multiarray_umath import count_nonzero as _count_nonzero
+    _umath: Any = importlib.import_module("numpy._core._multiarray_umath")  # numpy >= 2
 except ImportError:  # pragma: no cover - numpy 1
-    from numpy.core._multiarray_umath import concatenate as _concatenate
-    from numpy.core._multiarray_umath import correlate2 as _correlate
-    from numpy.core._multiarray_umath import count_nonzero as _count_nonzero
+    _umath = importlib.import_module("numpy.core._multiarray_umath")
+_concatenate = _umath.concatenate
+_correlate = _umath.correlate2
+_count_nonzero = _umath.count_nonzero
 
 #: Version of the layout :meth:`ReplayBuffer.save` writes; :meth:`ReplayBuffer.load`
 #: refuses any other.
@@ -769,7 +769,7 @@ class NStepAccumulator:
 
         The insert path of a trainer. When the episode ends at most at the run's last step
         (as in a trajectory), each column is written with one slice copy per batch the run
-        crosses and each reward signal's n-step sums take ``n`` array operations; no
+        crosses and each reward signal's n-step sums take one call (:func:`_n_step_sums`); no
         intermediate batch is built. Each batch is checked against the buffer once, with
         shape tuples, however many calls read it. Otherwise (an episode end inside, more
         than ``capacity`` transitions, anything a check would refuse) it runs
@@ -817,7 +817,9 @@ class NStepAccumulator:
             if head == completed:  # output row r goes to ring slot ring_start + r
                 targets, base = self._fast_targets, ring_start
             else:  # the ring wraps: write to rows of their own, then copy those over
-                targets = tuple([np.empty_like(a[:completed]) for a in t] for t in self._fast_targets)
+                targets = tuple(
+                    [np.empty_like(a[:completed]) for a in t] for t in self._fast_targets
+                )
                 base = 0
             first_targets, last_targets, flag_targets, reward_targets, discount_targets = targets
             for _, begin, end, offset, lists in segments:
@@ -904,7 +906,7 @@ class NStepAccumulator:
         checked: _Checked | None = None
         pending = self._pending.get(agent)
         waiting = None
-        if type(pending) is _Waiting:
+        if isinstance(pending, _Waiting):
             waiting = pending
             segments.append((waiting.batch, waiting.start, waiting.stop, 0, waiting.checked[2]))
             length = waiting.stop - waiting.start
@@ -986,7 +988,7 @@ class NStepAccumulator:
         self._fast_shapes = {}
         fixed = [i for i, key in enumerate(keys) if layout[key][1] is not None]
         self._fast_dtype_rows = _picker(fixed)
-        self._fast_dtypes = tuple(layout[keys[i]][1] for i in fixed)
+        self._fast_dtypes = tuple(cast(np.dtype, layout[keys[i]][1]) for i in fixed)
         self._fast_ndarrays = (np.ndarray,) * len(keys)
         plan = [  # columns of zero width (no continuous actions) hold nothing
             (key, from_last)
@@ -1022,7 +1024,7 @@ class NStepAccumulator:
         if len(obs) != self._n_obs or len(next_obs) != self._n_obs:
             return None
         # the columns of _FIELD_COLUMNS in its order, between the observations and rewards
-        arrays = [
+        arrays: list[Any] = [
             *obs,
             *next_obs,
             batch.continuous_actions,
@@ -1054,10 +1056,14 @@ class NStepAccumulator:
             if _count_nonzero(actions.view(self._fast_branches.dtype) >= self._fast_branches):
                 return None
         truncated = arrays[2 * self._n_obs + 5]
-        ends = []  # most batches have none: two counts are cheaper than a flatnonzero
+        ends: list[int] = []  # most batches have none: two counts, cheaper than a nonzero
         if _count_nonzero(dones) or _count_nonzero(truncated):
             ends = np.logical_or(dones, truncated).nonzero()[0].tolist()
-        lists = (self._fast_rows[0](arrays), self._fast_rows[1](arrays), arrays[2 * self._n_obs + 6 :])
+        lists = (
+            self._fast_rows[0](arrays),
+            self._fast_rows[1](arrays),
+            arrays[2 * self._n_obs + 6 :],
+        )
         return rows[0], ends, lists, dones
 
     def _copied_pending(self) -> dict[Hashable, dict[str, Array]]:
