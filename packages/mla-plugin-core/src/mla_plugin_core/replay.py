@@ -638,7 +638,7 @@ class NStepAccumulator:
         self._discount_table = (
             self._gammas[None, :] ** np.arange(self.n_steps + 1)[:, None]
         ).astype(np.float32)
-        # add_to(): the buffer last checked, and its column -> (shape, dtype or None)
+        # add_to(): the buffer last checked (None: check the next one), what it checked
         self._fast_buffer: ReplayBuffer | None = None
         self._fast_branches = np.zeros(0, np.uint64)  # the buffer's branch sizes
         # _check_batch(): the columns' shapes without the batch axis (in its order), and
