@@ -24,9 +24,11 @@ the capacity accordingly. ``np.zeros`` storage is only backed by RAM once writte
 
 from __future__ import annotations
 
+import importlib
 import json
+import operator
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -34,6 +36,16 @@ import numpy.typing as npt
 
 from mla_plugin_core.atomic_file import atomic_write
 from mla_plugin_core.sum_tree import MinTree, SumTree
+
+# numpy's C functions, without the dispatch of np.concatenate, np.count_nonzero and
+# np.correlate (in numpy 1 Python code that costs more than their work on a trajectory)
+try:
+    _umath: Any = importlib.import_module("numpy._core._multiarray_umath")  # numpy >= 2
+except ImportError:  # pragma: no cover - numpy 1
+    _umath = importlib.import_module("numpy.core._multiarray_umath")
+_concatenate = _umath.concatenate
+_correlate = _umath.correlate2
+_count_nonzero = _umath.count_nonzero
 
 #: Version of the layout :meth:`ReplayBuffer.save` writes; :meth:`ReplayBuffer.load`
 #: refuses any other.
@@ -545,8 +557,22 @@ _OUTPUT_DTYPES: dict[str, Any] = {"rewards": np.float32, "dones": bool, "truncat
 _COPY_RATHER_THAN_SPLIT_BYTES = 64 * 1024
 # add_to(): rows [start, stop) of columns at an offset of the run; a checked batch's
 # columns, number of rows and rows that end an episode
-_Segment = tuple[Mapping[str, Any], int, int, int]
-_Checked = tuple[dict[str, Array], int, list[int]]
+# (source, start, stop, offset, lists): rows [start, stop) of a batch or of copied pending
+# steps at an offset of the run, their column lists (NStepAccumulator._column_lists);
+# a checked batch's number of rows, rows that end an episode, column lists and dones
+_Lists = tuple[Sequence[Array], Sequence[Array], Sequence[Array]]
+_Segment = tuple[Any, int, int, int, _Lists]
+_Checked = tuple[int, list[int], _Lists, Array]
+# add_to(): the columns of Transitions listed by _check_batch between the observations
+# and the rewards, in that order
+_FIELD_COLUMNS = (
+    "continuous_actions",
+    "discrete_actions",
+    "action_masks",
+    "next_action_masks",
+    "dones",
+    "truncated",
+)
 
 
 class _Waiting(NamedTuple):
@@ -594,8 +620,8 @@ class NStepAccumulator:
         self.signals = list(gammas)
         self._reward_keys = [f"rewards[{s}]" for s in self.signals]
         self._gammas = np.array([gammas[s] for s in self.signals], np.float64)  # [S]
-        # gamma_s^k for k < n, [n, S]
-        self._gamma_powers = self._gammas[None, :] ** np.arange(self.n_steps)[:, None]
+        # per signal gamma^k for k < n, float64 [n], for _n_step_sums
+        self._kernels = [g ** np.arange(self.n_steps, dtype=np.float64) for g in self._gammas]
         # agent -> columns of its steps still waiting for rewards, [P, ...] with P < n; all
         # in one running episode (flags False), rewards as one float64 [P, S] "rewards"
         # (add_to() keeps them as _Waiting views of its last batch instead; any other
@@ -612,10 +638,24 @@ class NStepAccumulator:
         self._discount_table = (
             self._gammas[None, :] ** np.arange(self.n_steps + 1)[:, None]
         ).astype(np.float32)
-        # add_to(): the buffer last checked, and its column -> (shape, dtype or None)
+        # add_to(): the buffer last checked (None: check the next one), what it checked
         self._fast_buffer: ReplayBuffer | None = None
-        self._fast_layout: dict[str, tuple[tuple[int, ...], np.dtype | None]] = {}
-        self._fast_plan: list[tuple[str, bool]] = []  # columns but flags and rewards
+        self._fast_branches = np.zeros(0, np.uint64)  # the buffer's branch sizes
+        # _check_batch(): the columns' shapes without the batch axis (in its order), and
+        # per number of rows the full shapes; the rows whose dtype is fixed, and those
+        self._fast_suffixes: list[tuple[int, ...]] = []
+        self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self._fast_dtype_rows: Callable[[Sequence[Array]], tuple[Array, ...]] = _picker([])
+        self._fast_dtypes: tuple[np.dtype, ...] = ()
+        self._fast_ndarrays: tuple[type, ...] = ()
+        self._fast_rows = (_picker([]), _picker([]))  # the arrays of _fast_keys
+        self._fast_keys: tuple[list[str], list[str]] = ([], [])  # first-step, last-step
+        # the buffer's arrays: first-step, last-step columns, flags, rewards, discounts
+        self._fast_targets: tuple[list[Array], ...] = ([], [], [], [], [])
+        self._fast_discounts = [self._discount_table[:, i] for i in range(len(self.signals))]
+        self._reward_pad = np.zeros(self.n_steps - 1)  # the run's rewards past its end
+        self._obs_keys: list[str] = []  # "obs[0]", ... and "next_obs[0]", ..., set by add()
+        self._next_obs_keys: list[str] = []
 
     def __len__(self) -> int:
         """Number of steps waiting for more rewards, over all agents."""
@@ -706,6 +746,8 @@ class NStepAccumulator:
                 if key != "rewards"
             ]
             self._n_obs = len(steps.obs)
+            self._obs_keys = [f"obs[{i}]" for i in range(self._n_obs)]
+            self._next_obs_keys = [f"next_obs[{i}]" for i in range(self._n_obs)]
             self._row_bytes = sum(c.itemsize * int(np.prod(c.shape[1:])) for c in columns.values())
             empty = {key: column[:0].copy() for key, column in columns.items()}
             self._empty = self._output(None, empty, np.zeros(0, np.intp), 0)
@@ -727,7 +769,7 @@ class NStepAccumulator:
 
         The insert path of a trainer. When the episode ends at most at the run's last step
         (as in a trajectory), each column is written with one slice copy per batch the run
-        crosses and each reward signal's n-step sums take ``n`` array operations; no
+        crosses and each reward signal's n-step sums take one call (:func:`_n_step_sums`); no
         intermediate batch is built. Each batch is checked against the buffer once, with
         shape tuples, however many calls read it. Otherwise (an episode end inside, more
         than ``capacity`` transitions, anything a check would refuse) it runs
@@ -746,11 +788,11 @@ class NStepAccumulator:
             :meth:`add`).
         :return: the number of transitions stored.
         """
-        parts = [(batch, start, stop) for batch, start, stop in parts if stop > start]
-        if not parts:
-            return 0
         run = self._fast_run(buffer, agent, parts)
         if run is None:
+            parts = [(batch, start, stop) for batch, start, stop in parts if stop > start]
+            if not parts:
+                return 0
             steps = [select_rows(batch, slice(start, stop)) for batch, start, stop in parts]
             size = sum(stop - start for _, start, stop in parts)
             stored = 0
@@ -762,59 +804,79 @@ class NStepAccumulator:
         n = self.n_steps
         completed = length if ended else max(length - n + 1, 0)  # M
         full = max(length - n + 1, 0)  # transitions j < full sum n rewards
-        # rewards of the run, float64 [L + n - 1, S], zero past its end (K < n there)
-        rewards = np.zeros((length + n - 1, len(self.signals)))
-        for columns, start, stop, offset in segments:
-            if "rewards" in columns:  # copied pending steps, already [P, S]
-                rewards[offset : offset + stop - start] = columns["rewards"][start:stop]
-            else:
-                for i, key in enumerate(self._reward_keys):
-                    rewards[offset : offset + stop - start, i] = columns[key][start:stop]
+        # each signal's rewards of the run, float64 [L + n - 1], zero past its end (K < n)
+        rewards = []
+        for i in range(len(self.signals)):
+            pieces = []
+            for _, begin, end, _, lists in segments:
+                pieces.append(lists[2][i][begin:end])
+            pieces.append(self._reward_pad)
+            rewards.append(_concatenate(pieces))
         if completed:
             ring_start, head = buffer._reserve(completed)
-            storage = buffer._storage
-
-            def put(key: str, lo: int, hi: int, rows: Any) -> None:
-                """Output rows ``[lo, hi)`` of column ``key`` := ``rows`` (or a scalar)."""
-                array = storage[key]
-                if hi <= head:
-                    array[ring_start + lo : ring_start + hi] = rows
-                elif lo >= head:
-                    array[lo - head : hi - head] = rows
-                else:
-                    many = isinstance(rows, np.ndarray) and rows.ndim and len(rows) == hi - lo
-                    array[ring_start + lo :] = rows[: head - lo] if many else rows
-                    array[: hi - head] = rows[head - lo :] if many else rows
-
-            for key, from_last in self._fast_plan:
-                if not from_last:
-                    _copy_run_rows(segments, key, 0, completed, put)
-                else:
-                    _copy_run_rows(segments, key, n - 1, full, put)
-                    if completed > full:  # cut short by the episode end: its last step
-                        columns, _, stop, _ = segments[-1]
-                        put(key, full, completed, columns[key][stop - 1 : stop])
-            for key, flag in zip(("dones", "truncated"), last_flags, strict=True):
-                put(key, 0, completed, False)  # the run has no end but at its last step
-                if ended:
-                    put(key, max(length - n, 0), completed, flag)
-            total = rewards[:completed] * self._gamma_powers[0]
-            for step in range(1, n):  # sum_{k<K} gamma^k r[j+k], in the order of k
-                total += self._gamma_powers[step] * rewards[step : step + completed]
-            for i, signal in enumerate(self.signals):
-                put(f"rewards[{signal}]", 0, completed, total[:, i])
-                put(f"discounts[{signal}]", 0, full, self._discount_table[n, i])
-                if completed > full:  # gamma^K with K = L - j
-                    cut = self._discount_table[length - np.arange(full, completed), i]
-                    put(f"discounts[{signal}]", full, completed, cut)
+            if head == completed:  # output row r goes to ring slot ring_start + r
+                targets, base = self._fast_targets, ring_start
+            else:  # the ring wraps: write to rows of their own, then copy those over
+                targets = tuple(
+                    [np.empty_like(a[:completed]) for a in t] for t in self._fast_targets
+                )
+                base = 0
+            first_targets, last_targets, flag_targets, reward_targets, discount_targets = targets
+            for _, begin, end, offset, lists in segments:
+                size = end - begin
+                # first-step columns: run rows [0, M) are output rows [0, M)
+                hi = min(size, completed - offset)
+                if hi > 0:
+                    slot = base + offset
+                    for array, column in zip(first_targets, lists[0], strict=True):
+                        array[slot : slot + hi] = column[begin : begin + hi]
+                # last-step columns: run rows [n - 1, n - 1 + full) are output rows [0, full)
+                lo = max(0, n - 1 - offset)
+                hi = min(size, n - 1 + full - offset)
+                if lo < hi:
+                    slot = base + offset + lo - n + 1
+                    for array, column in zip(last_targets, lists[1], strict=True):
+                        array[slot : slot + hi - lo] = column[begin + lo : begin + hi]
+            if completed > full:  # cut short by the episode end: next_* of its last step
+                _, _, end, _, lists = segments[-1]
+                for array, column in zip(last_targets, lists[1], strict=True):
+                    array[base + full : base + completed] = column[end - 1 : end]
+            # the run has no end but at its last step: transitions j >= L - n end there
+            flagged = base + (max(length - n, 0) if ended else completed)
+            for array, flag in zip(flag_targets, last_flags, strict=True):
+                if flagged > base:
+                    array[base:flagged] = False
+                if flagged < base + completed:
+                    array[flagged : base + completed] = flag
+            for run_rewards, kernel, discounts, reward_array, discount_array in zip(
+                rewards,
+                self._kernels,
+                self._fast_discounts,
+                reward_targets,
+                discount_targets,
+                strict=True,
+            ):
+                # sum_{k<K} gamma^k r[j+k], the rewards past the run's end zero
+                reward_array[base : base + completed] = _n_step_sums(run_rewards, kernel)[
+                    :completed
+                ]
+                discount_array[base : base + full] = discounts[n]
+                if completed > full:  # gamma^K with K = L - j for j in [full, M), descending
+                    discount_array[base + full : base + completed] = discounts[
+                        length - full : 0 : -1
+                    ]
+            if head != completed:
+                for written, ring in zip(targets, self._fast_targets, strict=True):
+                    for rows, array in zip(written, ring, strict=True):
+                        array[ring_start:] = rows[:head]
+                        array[: completed - head] = rows[head:]
         if ended or completed >= length:  # a new episode goes last, as in _advance
             self._pending.pop(agent, None)
         if completed < length:  # the last n - 1 steps, in the running episode, stay
-            columns, start, stop, offset = segments[-1]
-            if completed >= offset and "rewards" not in columns:  # in the last batch: views
-                self._pending[agent] = _Waiting(
-                    parts[-1][0], checked, start + completed - offset, stop
-                )
+            source, start, stop, offset, _ = segments[-1]
+            if completed >= offset and type(source) is not dict:  # in the last batch: views
+                waiting = (source, checked, start + completed - offset, stop)
+                self._pending[agent] = _new_tuple(_Waiting, waiting)  # _Waiting(*waiting)
             else:
                 pending = {
                     key: _run_rows_copy(segments, key, completed, length)
@@ -823,17 +885,18 @@ class NStepAccumulator:
                 }
                 pending["dones"] = np.zeros(length - completed, bool)
                 pending["truncated"] = np.zeros(length - completed, bool)
-                pending["rewards"] = rewards[completed:length].copy()
+                pending["rewards"] = np.stack([r[completed:length] for r in rewards], axis=1)
                 self._pending[agent] = pending
         return completed
 
     def _fast_run(
         self, buffer: ReplayBuffer, agent: Hashable, parts: Sequence[tuple[Transitions, int, int]]
     ) -> tuple[list[_Segment], int, bool, tuple[bool, bool], _Checked] | None:
-        """For :meth:`add_to`: the run ``pending + parts`` as segments ``(columns, start,
-        stop, offset in the run)``, its length, whether it ends an episode, the (done,
-        truncated) of its last step and the checks of the last part's batch; ``None`` when
-        the general path must take it."""
+        """For :meth:`add_to`: the run ``pending + parts`` as segments ``(source, start,
+        stop, offset in the run, column lists)`` (source: a batch or copied pending steps;
+        lists as :meth:`_column_lists` gives them), its length, whether it ends an
+        episode, the (done, truncated) of its last step and the checks of the last part's
+        batch; ``None`` when the general path must take it."""
         if self._empty is None:
             return None  # the first batch sets the plan
         if buffer is not self._fast_buffer and not self._check_buffer(buffer):
@@ -845,44 +908,60 @@ class NStepAccumulator:
         waiting = None
         if isinstance(pending, _Waiting):
             waiting = pending
-            segments.append((waiting.checked[0], waiting.start, waiting.stop, 0))
+            segments.append((waiting.batch, waiting.start, waiting.stop, 0, waiting.checked[2]))
             length = waiting.stop - waiting.start
         elif pending is not None:
             length = len(pending["dones"])
-            segments.append((pending, 0, length, 0))
+            segments.append((pending, 0, length, 0, self._column_lists(pending)))
+        pending_length = length
         flags = (False, False)
+        last_part = len(parts) - 1
         for index, (batch, start, stop) in enumerate(parts):
+            if stop <= start:  # no rows (an episode end before them goes the general path)
+                continue
             if waiting is not None and batch is waiting.batch:
                 checked = waiting.checked
             else:
-                checked = self._check_batch(buffer, batch)
-            if checked is None:
-                return None
-            columns, size, ends = checked
+                checked = self._check_batch(batch)
+                if checked is None:
+                    return None
+            size, ends, lists, dones = checked
             if not 0 <= start < stop <= size:
                 return None
             for end in ends:
                 if start <= end < stop:
-                    if end != stop - 1 or index != len(parts) - 1:
+                    if end != stop - 1 or index != last_part:
                         return None  # an episode ends inside the run
-                    done = bool(columns["dones"][end])
+                    done = bool(dones[end])
                     flags = (done, not done)
-            last = segments[-1] if segments else None
-            if last is not None and last[0] is columns and last[2] == start:
-                segments[-1] = (columns, last[1], stop, last[3])  # rows that follow: one
+            if segments and segments[-1][4] is lists and segments[-1][2] == start:
+                previous = segments[-1]  # rows that follow: one segment
+                segments[-1] = (batch, previous[1], stop, previous[3], lists)
             else:
-                segments.append((columns, start, stop, length))
+                segments.append((batch, start, stop, length, lists))
             length += stop - start
+        if checked is None or length == pending_length:
+            return None  # no rows given: nothing to do, the general path says so
         ended = flags != (False, False)
         if (length if ended else length - self.n_steps + 1) > buffer.capacity:
             return None
-        assert checked is not None
         return segments, length, ended, flags, checked
+
+    def _column_lists(self, pending: Mapping[str, Array]) -> _Lists:
+        """The arrays of copied pending steps as :meth:`add_to` reads them: the columns
+        taken from a transition's first step and from its last step, in the order of
+        ``_fast_targets``, and each reward signal's ``[P]``."""
+        return (
+            [pending[key] for key in self._fast_keys[0]],
+            [pending[key] for key in self._fast_keys[1]],
+            [pending["rewards"][:, i] for i in range(len(self.signals))],
+        )
 
     def _check_buffer(self, buffer: ReplayBuffer) -> bool:
         """Whether :meth:`add_to` may write into ``buffer`` directly; if so remember its
         columns' shapes and the dtypes the steps must have (those the plan casts to)."""
         self._copied_pending()  # the checks of views were against the buffer before
+        self._fast_buffer = None  # until every check passed
         if len(buffer.obs_shapes) != self._n_obs:
             return False
         if sorted(buffer.reward_signals) != sorted(self.signals):
@@ -896,52 +975,104 @@ class NStepAccumulator:
             if key not in layout:
                 return False
             layout[key] = (layout[key][0], None if key in _OUTPUT_DTYPES else dtype)
-        self._fast_buffer, self._fast_layout = buffer, layout
-        self._fast_plan = [  # columns of zero width (no continuous actions) hold nothing
+        actions = layout["discrete_actions"][1]
+        if actions is None or actions.kind not in "iu":
+            return False  # the checks of ReplayBuffer.add refuse them
+        # the branch sizes as the unsigned integers of the actions' width
+        self._fast_branches = buffer._branch_sizes.astype(f"u{actions.itemsize}")
+        # the columns in the order _check_batch lists them
+        keys = [*self._obs_keys, *self._next_obs_keys, *_FIELD_COLUMNS, *self._reward_keys]
+        if sorted(keys) != sorted(layout):
+            return False
+        self._fast_suffixes = [layout[key][0] for key in keys]
+        self._fast_shapes = {}
+        fixed = [i for i, key in enumerate(keys) if layout[key][1] is not None]
+        self._fast_dtype_rows = _picker(fixed)
+        self._fast_dtypes = tuple(cast(np.dtype, layout[keys[i]][1]) for i in fixed)
+        self._fast_ndarrays = (np.ndarray,) * len(keys)
+        plan = [  # columns of zero width (no continuous actions) hold nothing
             (key, from_last)
             for key, from_last, _ in self._plan
             if key not in _OUTPUT_DTYPES and 0 not in layout[key][0]
         ]
+        self._fast_keys = (
+            [key for key, from_last in plan if not from_last],
+            [key for key, from_last in plan if from_last],
+        )
+        self._fast_rows = (
+            _picker([keys.index(key) for key in self._fast_keys[0]]),
+            _picker([keys.index(key) for key in self._fast_keys[1]]),
+        )
+        storage = buffer._storage
+        self._fast_targets = (
+            [storage[key] for key in self._fast_keys[0]],
+            [storage[key] for key in self._fast_keys[1]],
+            [storage["dones"], storage["truncated"]],
+            [storage[f"rewards[{signal}]"] for signal in self.signals],
+            [storage[f"discounts[{signal}]"] for signal in self.signals],
+        )
+        self._fast_buffer = buffer
         return True
 
-    def _check_batch(self, buffer: ReplayBuffer, batch: Transitions) -> _Checked | None:
-        """``batch``'s columns, its number of rows and the rows that end an episode, if
-        every row passes the checks of :meth:`add` and :meth:`ReplayBuffer.add` with the
-        dtypes of the first batch; else ``None``."""
+    def _check_batch(self, batch: Transitions) -> _Checked | None:
+        """``batch``'s number of rows, the rows that end an episode, its columns as
+        :meth:`_column_lists` and its dones, if every row passes the checks of :meth:`add`
+        and :meth:`ReplayBuffer.add` with the dtypes of the first batch; else ``None``."""
         if batch.discounts is not None or batch.rewards.keys() != self._signal_set:
             return None
-        if len(batch.obs) != self._n_obs or len(batch.next_obs) != self._n_obs:
+        obs, next_obs, rewards = batch.obs, batch.next_obs, batch.rewards
+        if len(obs) != self._n_obs or len(next_obs) != self._n_obs:
             return None
-        columns = {key: np.asarray(value) for key, value in _columns(batch).items()}
-        rows = columns["dones"].shape
+        # the columns of _FIELD_COLUMNS in its order, between the observations and rewards
+        arrays: list[Any] = [
+            *obs,
+            *next_obs,
+            batch.continuous_actions,
+            batch.discrete_actions,
+            batch.action_masks,
+            batch.next_action_masks,
+            batch.dones,
+            batch.truncated,
+            *[rewards[signal] for signal in self.signals],
+        ]
+        if tuple(map(type, arrays)) != self._fast_ndarrays:  # array-likes: as arrays
+            arrays = list(map(np.asarray, arrays))
+        dones = arrays[2 * self._n_obs + 4]
+        rows = dones.shape
         if len(rows) != 1:
             return None
-        for key, (shape, dtype) in self._fast_layout.items():
-            column = columns[key]
-            if column.shape[1:] != shape or column.shape[:1] != rows:
-                return None
-            if dtype is not None and column.dtype != dtype:
-                return None
-        actions = columns["discrete_actions"]
-        if actions.size and (
-            actions.dtype.kind not in "iu"
-            or actions.min() < 0
-            or (actions >= buffer._branch_sizes).any()
-        ):
+        expected = self._fast_shapes.get(rows[0])
+        if expected is None:
+            if len(self._fast_shapes) > 1024:  # one per batch size seen: bounded
+                self._fast_shapes.clear()
+            expected = tuple([(*rows, *suffix) for suffix in self._fast_suffixes])
+            self._fast_shapes[rows[0]] = expected
+        if tuple(map(_shape_of, arrays)) != expected:
             return None
-        dones, truncated = columns["dones"], columns["truncated"]
-        ends = []  # most batches have none: two counts are cheaper than a flatnonzero
-        if np.count_nonzero(dones) or np.count_nonzero(truncated):
-            ends = np.flatnonzero(np.logical_or(dones, truncated)).tolist()
-        return columns, rows[0], ends
+        if tuple(map(_dtype_of, self._fast_dtype_rows(arrays))) != self._fast_dtypes:
+            return None
+        actions = arrays[2 * self._n_obs + 1]
+        if actions.size:  # negative actions wrap around to large unsigned values
+            if _count_nonzero(actions.view(self._fast_branches.dtype) >= self._fast_branches):
+                return None
+        truncated = arrays[2 * self._n_obs + 5]
+        ends: list[int] = []  # most batches have none: two counts, cheaper than a nonzero
+        if _count_nonzero(dones) or _count_nonzero(truncated):
+            ends = np.logical_or(dones, truncated).nonzero()[0].tolist()
+        lists = (
+            self._fast_rows[0](arrays),
+            self._fast_rows[1](arrays),
+            arrays[2 * self._n_obs + 6 :],
+        )
+        return rows[0], ends, lists, dones
 
     def _copied_pending(self) -> dict[Hashable, dict[str, Array]]:
         """The pending steps, those :meth:`add_to` keeps as views copied first."""
         for agent, waiting in list(self._pending.items()):
             if not isinstance(waiting, _Waiting):
                 continue
-            columns, start, stop = waiting.checked[0], waiting.start, waiting.stop
-            run = [(columns, start, stop, 0)]
+            start, stop = waiting.start, waiting.stop
+            run = [(waiting.batch, start, stop, 0, None)]
             pending = {
                 key: _run_rows_copy(run, key, 0, stop - start)
                 for key, _, _ in self._plan
@@ -950,7 +1081,7 @@ class NStepAccumulator:
             pending["dones"] = np.zeros(stop - start, bool)
             pending["truncated"] = np.zeros(stop - start, bool)
             pending["rewards"] = np.stack(
-                [columns[key][start:stop] for key in self._reward_keys], axis=1
+                [np.asarray(r)[start:stop] for r in waiting.checked[2][2]], axis=1
             ).astype(np.float64)
             self._pending[agent] = pending
         return cast(dict[Hashable, dict[str, Array]], self._pending)
@@ -1074,12 +1205,17 @@ class NStepAccumulator:
         length = p + len(new["dones"])
         rewards = _run_rows(pending, p, new, "rewards", 0, length)  # [P + m, S] float64
         total = np.zeros((count, len(self.signals)))
-        for step in range(self.n_steps):  # sum_{k<K} gamma^k r[j+k], in the order of k
-            if full:
-                total += self._gamma_powers[step] * rewards[start + step : start + step + count]
-            else:
-                term = self._gamma_powers[step] * rewards[np.minimum(j + step, length - 1)]
-                total += np.where((step < k)[:, None], term, 0.0)
+        if count:
+            n = self.n_steps
+            steps = np.arange(n)
+            rows = np.minimum(j[:, None] + steps, length - 1)  # [count, n]
+            summed = steps < k[:, None]  # r[j + k] for k < K_j, zero after
+            for i, kernel in enumerate(self._kernels):
+                if full:
+                    total[:, i] = _n_step_sums(rewards[start : start + count + n - 1, i], kernel)
+                else:  # the windows one after the other: every n-th full window is a row
+                    flat = np.where(summed, rewards[rows, i], 0.0).ravel()
+                    total[:, i] = _n_step_sums(flat, kernel)[::n]
         discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)  # gamma_s^K
         total = total.astype(np.float32)
         for i, signal in enumerate(self.signals):
@@ -1091,6 +1227,30 @@ class NStepAccumulator:
 def _output_dtype(key: str, dtype: np.dtype) -> np.dtype:
     """The dtype of column ``key`` in the accumulator's output, given its input dtype."""
     return np.dtype(_OUTPUT_DTYPES.get(key.split("[")[0], dtype))
+
+
+_shape_of = operator.attrgetter("shape")
+_dtype_of = operator.attrgetter("dtype")
+_new_tuple = tuple.__new__  # a NamedTuple from a tuple without its __new__ (Python code)
+
+
+def _picker(indices: Sequence[int]) -> Callable[[Sequence[Array]], tuple[Array, ...]]:
+    """A function of a sequence returning its items ``indices`` as a tuple."""
+    if len(indices) == 1:
+        (index,) = indices
+        return lambda items: (items[index],)
+    if not indices:
+        return lambda items: ()
+    return operator.itemgetter(*indices)
+
+
+def _n_step_sums(rewards: Array, kernel: Array) -> Array:
+    """``sum_k kernel[k] * rewards[j + k]`` for every ``j`` whose window lies in
+    ``rewards``: float64 ``[len(rewards) - len(kernel) + 1]`` (numpy's correlate, "valid").
+
+    Both insert paths of :class:`NStepAccumulator` sum through this, on the same window
+    values, so that they agree to the bit (a window's sum depends on its values only)."""
+    return _correlate(rewards, kernel, 0)
 
 
 def _run_rows(
@@ -1111,32 +1271,16 @@ def _run_rows(
     return np.concatenate([pending[key][start:], new[key][: stop - p]])
 
 
-def _copy_run_rows(
-    segments: Sequence[_Segment],
-    key: str,
-    first: int,
-    count: int,
-    put: Any,
-) -> None:
-    """``put(key, lo, hi, rows)`` of run rows ``[first, first + count)`` of column ``key``,
-    as output rows ``[0, count)``, one slice per segment ``(columns, start, stop, offset)``
-    of the run they cross."""
-    for columns, start, stop, offset in segments:
-        lo = max(first, offset)
-        hi = min(first + count, offset + stop - start)
-        if lo < hi:
-            put(
-                key, lo - first, hi - first, columns[key][start + lo - offset : start + hi - offset]
-            )
-
-
-def _run_rows_copy(segments: Sequence[_Segment], key: str, first: int, stop: int) -> Array:
-    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments."""
+def _run_rows_copy(
+    segments: Sequence[tuple[Any, int, int, int, Any]], key: str, first: int, stop: int
+) -> Array:
+    """A copy of run rows ``[first, stop)`` of column ``key`` over the segments ``(source,
+    start, stop, offset, ...)``, each source a batch or a dict of columns."""
     pieces = [
-        columns[key][
+        np.asarray(source[key] if isinstance(source, dict) else _columns(source)[key])[
             start + max(first, offset) - offset : start + min(stop, offset + end - start) - offset
         ]
-        for columns, start, end, offset in segments
+        for source, start, end, offset, _ in segments
         if max(first, offset) < min(stop, offset + end - start)
     ]
     return pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces)
