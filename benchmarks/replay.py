@@ -155,9 +155,15 @@ HORIZON = 64
 N_STEP = 3
 
 
-def module_at_baseline(path: str, name: str) -> types.ModuleType:
-    """The module in ``path`` (relative to the repository root) as it was at ``BASELINE``;
-    its own ``import mla_plugin_core.replay`` gets the baseline replay module too."""
+def module_at_baseline(
+    path: str, name: str, imports: dict[str, str] | None = None
+) -> types.ModuleType:
+    """The module in ``path`` (relative to the repository root) as it was at ``BASELINE``.
+
+    ``imports`` maps module names its own imports must find to baseline modules already
+    loaded here (e.g. ``mla_plugin_core.replay`` -> ``baseline_replay``); each is in place only
+    while the module runs, so the current package is untouched afterwards. Modules removed
+    since the baseline (``trajectory_processing``) are loaded this way too."""
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(
         ["git", "show", f"{BASELINE}:{path}"], cwd=root, capture_output=True, text=True, check=True
@@ -165,13 +171,17 @@ def module_at_baseline(path: str, name: str) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__file__ = f"{BASELINE[:7]}:{path}"
     sys.modules[name] = module
-    current = sys.modules["mla_plugin_core.replay"]
-    if name != "baseline_replay":
-        sys.modules["mla_plugin_core.replay"] = sys.modules["baseline_replay"]
+    replaced = {target: sys.modules.get(target) for target in imports or {}}
+    for target, baseline in (imports or {}).items():
+        sys.modules[target] = sys.modules[baseline]
     try:
         exec(compile(source, module.__file__, "exec"), module.__dict__)
     finally:
-        sys.modules["mla_plugin_core.replay"] = current
+        for target, current in replaced.items():
+            if current is None:
+                del sys.modules[target]
+            else:
+                sys.modules[target] = current
     return module
 
 
@@ -270,11 +280,16 @@ def raw_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[list], obje
 
 def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> None:
     """Print the trainer's insert rate before/after next to raw numpy, per observation."""
-    baseline_replay = module_at_baseline(
-        "packages/mla-plugin-core/src/mla_plugin_core/replay.py", "baseline_replay"
-    )
+    core = "packages/mla-plugin-core/src/mla_plugin_core"
+    baseline_replay = module_at_baseline(f"{core}/replay.py", "baseline_replay")
+    module_at_baseline(f"{core}/trajectory_processing.py", "baseline_trajectory_processing")
     baseline_off_policy = module_at_baseline(
-        "packages/mla-plugin-core/src/mla_plugin_core/off_policy.py", "baseline_off_policy"
+        f"{core}/off_policy.py",
+        "baseline_off_policy",
+        imports={
+            "mla_plugin_core.replay": "baseline_replay",
+            "mla_plugin_core.trajectory_processing": "baseline_trajectory_processing",
+        },
     )
     rng = np.random.default_rng(0)
     print(
