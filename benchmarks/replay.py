@@ -395,7 +395,7 @@ def sample_benchmark(args: argparse.Namespace) -> None:
 
     sample_seconds = {
         "ours": median_seconds(lambda: ours.sample(batch), args.repeats),
-        "ours, prioritized": median_seconds(lambda: prioritized.sample(batch), args.repeats),
+        "ours, prioritized": median_seconds(lambda: prioritized.sample(batch, 0.4), args.repeats),
         "AgentBuffer.sample_mini_batch": median_seconds(
             lambda: agent_buffer.sample_mini_batch(batch), args.agent_buffer_repeats
         ),

@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -93,13 +94,13 @@ def test_everything_sampled_was_inserted(
         assert len(buffer) == min(next_id, capacity)
         if len(buffer) == 0:
             continue
-        sample = buffer.sample(16)
+        sample = draw(buffer, 16)
         ids = assert_consistent(sample)
         # the ring holds exactly the last `capacity` transitions inserted
         assert ((ids >= max(0, next_id - capacity)) & (ids < next_id)).all()
         assert ((sample.weights > 0) & (sample.weights <= 1 + 1e-6)).all()
     if len(buffer) == capacity:
-        seen = set(assert_consistent(buffer.sample(4000)).astype(int))
+        seen = set(assert_consistent(draw(buffer, 4000)).astype(int))
         assert seen == set(range(next_id - capacity, next_id))
 
 
@@ -126,7 +127,7 @@ def test_empty_buffer_refuses_to_sample() -> None:
     buffer = PrioritizedReplayBuffer(4, **SPEC)
     buffer.add(transitions(np.arange(2)))
     with pytest.raises(ValueError, match="batch_size"):
-        buffer.sample(0)
+        buffer.sample(0, beta=1.0)
 
 
 # --- validation -----------------------------------------------------------------------
@@ -213,15 +214,20 @@ def test_weights_normalised_by_the_buffer_wide_maximum() -> None:
     np.testing.assert_allclose(sample.weights, 1e-3, rtol=1e-4)
 
 
-def test_beta_anneals_linearly_to_one() -> None:
-    buffer = prioritized_buffer([1.0, 2.0], beta=0.4, beta_annealing_steps=4)
-    betas = []
-    for _ in range(6):
-        betas.append(buffer.beta)
-        buffer.sample(2)
-    np.testing.assert_allclose(betas, [0.4, 0.55, 0.7, 0.85, 1.0, 1.0])
-    buffer.sample(2, beta=0.3)  # an explicit beta does not advance the schedule
-    assert buffer.beta == 1.0
+def test_beta_is_the_callers() -> None:
+    # The buffer keeps no schedule: the same beta gives the same weights on every call
+    # (the trainer's importance_sampling_beta anneals it), and beta must be given.
+    buffer = prioritized_buffer([1.0, 4.0], alpha=1.0)
+    expected = {0: 1.0, 1: (2 * 0.2 / (2 * 0.8)) ** 0.5}  # (N * P)^-0.5 over the max
+    for _ in range(5):
+        sample = buffer.sample(8, beta=0.5)
+        np.testing.assert_allclose(sample.weights, [expected[i] for i in sample.indices])
+    with pytest.raises(ValueError, match=r"beta: expected in \[0, 1\], got 1.5"):
+        buffer.sample(2, beta=1.5)
+    with pytest.raises(TypeError):
+        buffer.sample(2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        PrioritizedReplayBuffer(4, **SPEC, beta=0.4)  # the constructor has no schedule
 
 
 def test_new_transitions_get_the_max_priority() -> None:
@@ -602,11 +608,18 @@ def test_accumulator_rejects_bad_input() -> None:
 
 
 def filled_prioritized_buffer(seed: int = 0) -> PrioritizedReplayBuffer:
-    buffer = PrioritizedReplayBuffer(16, **SPEC, seed=seed, beta_annealing_steps=10)
+    buffer = PrioritizedReplayBuffer(16, **SPEC, seed=seed)
     buffer.add(transitions(np.arange(21)))  # wraps around: position 5
-    sample = buffer.sample(8)
+    sample = buffer.sample(8, beta=0.4)
     buffer.update_priorities(sample.indices, np.linspace(0.1, 4.0, 8))
     return buffer
+
+
+def draw(buffer: ReplayBuffer, batch_size: int) -> ReplaySample:
+    """A sample of either kind of buffer (prioritized ones with beta 0.7)."""
+    if isinstance(buffer, PrioritizedReplayBuffer):
+        return buffer.sample(batch_size, beta=0.7)
+    return buffer.sample(batch_size)
 
 
 def assert_same_samples(a: ReplaySample, b: ReplaySample) -> None:
@@ -625,9 +638,7 @@ def assert_same_samples(a: ReplaySample, b: ReplaySample) -> None:
 def test_save_load_round_trip(tmp_path: Path, prioritized: bool) -> None:
     if prioritized:
         original = filled_prioritized_buffer()
-        restored: ReplayBuffer = PrioritizedReplayBuffer(
-            16, **SPEC, seed=99, beta_annealing_steps=10
-        )
+        restored: ReplayBuffer = PrioritizedReplayBuffer(16, **SPEC, seed=99)
     else:
         original = ReplayBuffer(16, **SPEC, seed=0)
         original.add(transitions(np.arange(21)))
@@ -642,10 +653,9 @@ def test_save_load_round_trip(tmp_path: Path, prioritized: bool) -> None:
         np.testing.assert_array_equal(
             restored.priorities(np.arange(16)), original.priorities(np.arange(16))
         )
-        assert restored.beta == original.beta
     # sampling continues identically (generator state restored), and so do inserts
     for step in range(3):
-        assert_same_samples(original.sample(32), restored.sample(32))
+        assert_same_samples(draw(original, 32), draw(restored, 32))
         ids = np.arange(100 + 3 * step, 103 + 3 * step)
         np.testing.assert_array_equal(
             original.add(transitions(ids)), restored.add(transitions(ids))
@@ -672,9 +682,9 @@ def test_crash_during_save_keeps_the_old_file(
     monkeypatch.undo()
     assert path.read_bytes() == saved_bytes
     assert os.listdir(tmp_path) == ["replay.npz"]  # no temporary file left behind
-    restored = PrioritizedReplayBuffer(16, **SPEC, seed=1, beta_annealing_steps=10)
+    restored = PrioritizedReplayBuffer(16, **SPEC, seed=1)
     restored.load(path)
-    assert_same_samples(restored.sample(16), expected.sample(16))
+    assert_same_samples(draw(restored, 16), draw(expected, 16))
 
 
 def test_load_refuses_a_different_spec(tmp_path: Path) -> None:
@@ -746,3 +756,25 @@ def assert_same_buffers(a: ReplayBuffer, b: ReplayBuffer) -> None:
     if isinstance(a, PrioritizedReplayBuffer):
         slots = np.arange(a.capacity)
         np.testing.assert_array_equal(a.priorities(slots), b.priorities(slots))
+
+
+def test_loads_a_file_with_the_old_beta_step_counter(tmp_path: Path) -> None:
+    # Before the trainer owned beta, a prioritized buffer's meta also held "sample_steps"
+    # (FORMAT_VERSION 1 all the same): such files still load and sample alike.
+    path = tmp_path / "replay.npz"
+    saved = filled_prioritized_buffer()
+    saved.save(path, info={"step": 7})
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["format_version"] == 1 and "sample_steps" not in meta
+    arrays["meta"] = np.array(json.dumps({**meta, "sample_steps": 1234}))
+    old = tmp_path / "old.npz"
+    with open(old, "wb") as file:
+        np.savez(file, **arrays)
+    restored = PrioritizedReplayBuffer(16, **SPEC, seed=5)
+    assert restored.load(old) == {"step": 7}
+    np.testing.assert_array_equal(
+        restored.priorities(np.arange(16)), saved.priorities(np.arange(16))
+    )
+    assert_same_samples(draw(restored, 16), draw(saved, 16))

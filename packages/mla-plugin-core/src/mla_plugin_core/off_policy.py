@@ -198,9 +198,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if not self.prioritized:
             return ReplayBuffer(**common)
         return PrioritizedReplayBuffer(
-            **common,
-            alpha=self.hyperparameters.prioritized_replay_alpha,
-            beta=self.hyperparameters.prioritized_replay_beta,
+            **common, alpha=self.hyperparameters.prioritized_replay_alpha
         )
 
     def add_policy(self, parsed_behavior_id: BehaviorIdentifiers, policy: Policy) -> None:
@@ -382,7 +380,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
 
     def importance_sampling_beta(self) -> float:
         """Prioritized replay's beta, annealed linearly to 1 over ``prioritized_replay_beta_steps``
-        environment steps (``0``: over ``max_steps``)."""
+        environment steps (``0``: over ``max_steps``); the only schedule of beta (the buffer
+        takes it on each sample)."""
         start = float(self.hyperparameters.prioritized_replay_beta)
         horizon = int(self.hyperparameters.prioritized_replay_beta_steps) or self.get_max_steps
         return scheduled_value("linear", start, 1.0, self._step, max(horizon, 1))

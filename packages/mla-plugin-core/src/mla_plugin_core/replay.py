@@ -413,62 +413,33 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     Transition ``i`` is drawn with ``P(i) = p_i^alpha / sum_k p_k^alpha`` where
     ``p_i = |delta_i| + eps``; new transitions get the largest priority seen so far. Each
     sample is corrected by ``w_i = (N * P(i))^-beta / max_j w_j``, the maximum over the whole
-    buffer (the smallest ``P(j)``), with ``beta`` annealed linearly to ``1``.
+    buffer (the smallest ``P(j)``). ``beta`` is given to each :meth:`sample`: its schedule
+    belongs to the caller (the off-policy trainer anneals it over environment steps).
 
     :param alpha: priority exponent in ``[0, 1]``; ``0`` is uniform. Paper: 0.6.
-    :param beta: initial importance-sampling exponent in ``[0, 1]``. Paper: 0.4.
-    :param beta_annealing_steps: number of :meth:`sample` calls over which ``beta`` grows
-        linearly to ``1.0`` (``>= 1``).
     :param eps: added to ``|td_error|`` so no transition has zero probability (``> 0``).
 
-    The other parameters are those of :class:`ReplayBuffer`.
+    The other parameters (positional or keyword) are those of :class:`ReplayBuffer`.
     """
 
     kind = "prioritized"
 
-    def __init__(
-        self,
-        capacity: int,
-        obs_shapes: Sequence[Sequence[int] | int],
-        continuous_size: int = 0,
-        discrete_branches: Sequence[int] = (),
-        reward_signals: Sequence[str] = ("extrinsic",),
-        seed: int | None = None,
-        alpha: float = 0.6,
-        beta: float = 0.4,
-        beta_annealing_steps: int = 100_000,
-        eps: float = 1e-6,
-    ) -> None:
-        super().__init__(
-            capacity, obs_shapes, continuous_size, discrete_branches, reward_signals, seed
-        )
+    def __init__(self, *args: Any, alpha: float = 0.6, eps: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha: expected in [0, 1], got {alpha}")
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta: expected in [0, 1], got {beta}")
-        if beta_annealing_steps < 1:
-            raise ValueError(f"beta_annealing_steps: expected >= 1, got {beta_annealing_steps}")
         if eps <= 0.0:
             raise ValueError(f"eps: expected > 0, got {eps}")
         self.alpha = float(alpha)
-        self.beta_start = float(beta)
-        self.beta_annealing_steps = int(beta_annealing_steps)
         self.eps = float(eps)
         self._sum_tree = SumTree(self._capacity)  # leaves hold p_i^alpha
         self._min_tree = MinTree(self._capacity)
         self._max_priority = 1.0  # largest p_i so far, given to new transitions
-        self._sample_steps = 0  # sample() calls so far, drives the beta schedule
 
     @property
     def spec(self) -> dict[str, Any]:
         """As :attr:`ReplayBuffer.spec`, plus ``alpha`` (the stored priorities depend on it)."""
         return {**super().spec, "alpha": self.alpha}
-
-    @property
-    def beta(self) -> float:
-        """The ``beta`` the next :meth:`sample` uses: linear from ``beta_start`` to ``1``."""
-        progress = min(1.0, self._sample_steps / self.beta_annealing_steps)
-        return self.beta_start + progress * (1.0 - self.beta_start)
 
     def priorities(self, indices: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """The stored ``p_i^alpha`` of ring slots ``indices`` (int ``[B]``), float64 ``[B]``."""
@@ -511,20 +482,18 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if priorities.size:
             self._max_priority = max(self._max_priority, float(priorities.max()))
 
-    def sample(self, batch_size: int, beta: float | None = None) -> ReplaySample:
+    def sample(self, batch_size: int, beta: float) -> ReplaySample:  # type: ignore[override]
         """Draw ``batch_size`` transitions with probability ``P(i)``, stratified.
 
         The priority mass is cut into ``batch_size`` equal segments and one transition is
         drawn from each (Schaul et al. 2016, Appendix B.2.1).
 
-        :param beta: importance-sampling exponent; ``None`` uses :attr:`beta` and advances
-            its schedule by one step.
+        :param beta: importance-sampling exponent in ``[0, 1]`` (``1`` corrects fully).
         :return: a :class:`ReplaySample` with ``weights`` ``w_i / max_j w_j`` in ``(0, 1]``.
         """
         self._check_can_sample(batch_size)
-        if beta is None:
-            beta = self.beta
-            self._sample_steps += 1
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta: expected in [0, 1], got {beta}")
         total = self._sum_tree.total
         segment = total / batch_size
         # one uniform draw inside each of the batch_size segments of the priority mass
@@ -536,7 +505,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return self._gather(indices, (weights / max_weight).astype(np.float32))
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, Array]]:
-        meta = {"max_priority": self._max_priority, "sample_steps": self._sample_steps}
+        meta = {"max_priority": self._max_priority}
         return meta, {"priorities": self._sum_tree.leaves[: self._size]}
 
     def _restore_extra(self, meta: Mapping[str, Any], data: Mapping[str, Array]) -> None:
@@ -546,7 +515,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self._sum_tree.update(np.arange(len(scaled)), scaled)
         self._min_tree.update(np.arange(len(scaled)), scaled)
         self._max_priority = float(meta["max_priority"])
-        self._sample_steps = int(meta["sample_steps"])
+        # Files saved before beta left the buffer also hold "sample_steps", the counter of
+        # its own beta schedule: the trainer's schedule replaces it, so it is ignored.
 
 
 # Columns of an n-step transition taken from its last step; the others from its first.
