@@ -54,11 +54,8 @@ from mlagents.trainers.buffer import AgentBuffer, BufferKey, ObservationKeyPrefi
 
 import mla_plugin_core.replay
 from mla_plugin_core.off_policy import OffPolicyPluginTrainer
-from mla_plugin_core.replay import (
-    PrioritizedReplayBuffer,
-    ReplayBuffer,
-    Transitions,
-)
+from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
+from mla_plugin_core.transitions import Transitions
 
 #: The commit whose replay.py and off_policy.py are timed as "before" (a loop per row).
 BASELINE = "b2bcf47cee72e7d37eee2767b5201437767aa609"

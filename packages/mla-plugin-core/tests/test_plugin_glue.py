@@ -29,10 +29,10 @@ from mlagents_envs.base_env import (
 from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.cli import main
 from mla_plugin_core.q_network import EpsilonGreedyQPolicy
-from mla_plugin_core.replay import ReplaySample
 from mla_plugin_core.scaffold.generate import PluginNames, generate
 from mla_plugin_core.schedules import ScheduledValue
 from mla_plugin_core.target_network import TargetUpdate
+from mla_plugin_core.transitions import ReplaySample
 
 SPEC = BehaviorSpec(
     [ObservationSpec((2,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "obs")],

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlagents.trainers.buffer import BufferKey
 
-from mla_plugin_core.replay import (
-    NStepAccumulator,
-    PrioritizedReplayBuffer,
-    ReplayBuffer,
+from mla_plugin_core.nstep import NStepAccumulator
+from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
+from mla_plugin_core.transitions import (
     ReplaySample,
     Transitions,
     concatenate_transitions,
@@ -778,3 +778,36 @@ def test_loads_a_file_with_the_old_beta_step_counter(tmp_path: Path) -> None:
         restored.priorities(np.arange(16)), saved.priorities(np.arange(16))
     )
     assert_same_samples(draw(restored, 16), draw(saved, 16))
+
+
+def test_replay_re_exports_the_moved_names() -> None:
+    # Plugins import these from replay, where they lived before nstep and transitions.
+    import mla_plugin_core.nstep
+    import mla_plugin_core.replay
+    import mla_plugin_core.transitions
+
+    assert mla_plugin_core.replay.NStepAccumulator is mla_plugin_core.nstep.NStepAccumulator
+    for name in ("Transitions", "ReplaySample", "select_rows", "concatenate_transitions"):
+        assert getattr(mla_plugin_core.replay, name) is getattr(mla_plugin_core.transitions, name)
+
+
+def test_every_field_is_declared_once() -> None:
+    # The buffer's storage, the sample and the AgentBuffer view follow FIELDS alone.
+    from mla_plugin_core.transitions import FIELDS, layout, to_agent_buffer
+
+    assert [f.name for f in FIELDS] == list(Transitions._fields)
+    buffer = ReplayBuffer(8, **SPEC)
+    assert list(buffer._layout) == list(layout(OBS_SHAPES, 2, BRANCHES, SIGNALS))
+    buffer.add(transitions(np.arange(5)))
+    sample = buffer.sample(4)
+    for field, value in zip(FIELDS, sample, strict=False):
+        arrays = value.values() if isinstance(value, dict) else value
+        for array in arrays if field.kind != "array" else [value]:
+            assert array.dtype == field.dtype, field.name
+    view = to_agent_buffer(sample)
+    assert view.num_experiences == 4
+    np.testing.assert_array_equal(view[BufferKey.DONE].get_batch(), sample.dones)
+    np.testing.assert_array_equal(view[BufferKey.ACTION_MASK].get_batch(), sample.action_masks)
+    np.testing.assert_array_equal(
+        view[BufferKey.ENVIRONMENT_REWARDS].get_batch(), sample.rewards["extrinsic"]
+    )

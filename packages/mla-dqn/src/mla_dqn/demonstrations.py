@@ -35,7 +35,9 @@ from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import BehaviorSpec
 from mlagents_envs.rpc_utils import steps_from_proto
 
-from mla_plugin_core.replay import NStepAccumulator, ReplayBuffer, Transitions
+from mla_plugin_core.nstep import NStepAccumulator
+from mla_plugin_core.replay import ReplayBuffer
+from mla_plugin_core.transitions import Transitions, concatenate_transitions, to_agent_buffer
 
 #: Agent id of the demonstrations in the n-step accumulator.
 EXPERT_ID = "expert"
@@ -59,15 +61,12 @@ class ExpertSteps(NamedTuple):
 
 
 class _FileSteps(NamedTuple):
-    """The ``N`` transitions of one file, as arrays (fields as in :class:`ExpertSteps`)."""
+    """The ``N`` transitions of one file: the extrinsic reward after the action as the only
+    reward signal, masks all-allowed, and where the episode ends at ``next_obs`` (terminal
+    or cut, bool ``[N]``)."""
 
-    obs: list[np.ndarray]  # per observation [N, *shape]
-    next_obs: list[np.ndarray]  # per observation [N, *shape]
-    actions: np.ndarray  # int32 [N, n_branches]
-    rewards: np.ndarray  # float32 [N], the environment reward after the action
-    ended: np.ndarray  # bool [N], the episode ends at next_obs (terminal or cut)
-    dones: np.ndarray  # bool [N]
-    truncated: np.ndarray  # bool [N]
+    transitions: Transitions
+    ended: np.ndarray
 
 
 def demo_files(path: str) -> list[str]:
@@ -144,15 +143,20 @@ def _read_file(file: str, behavior_spec: BehaviorSpec) -> _FileSteps:
     actions = np.asarray(rows[BufferKey.DISCRETE_ACTION].get_batch(), np.float32)
     rewards = np.asarray(rows[BufferKey.ENVIRONMENT_REWARDS].get_batch(), np.float32)
     index = np.flatnonzero(keep)
-    return _FileSteps(
+    n = len(index)
+    masks = np.ones((n, int(sum(spec.action_spec.discrete_branches))), bool)
+    transitions = Transitions(
         obs=[o[index] for o in obs],
-        next_obs=[o[index + 1] for o in obs],
-        actions=np.rint(actions).astype(np.int32).reshape(n_rows, n_branches)[index],
-        rewards=rewards.reshape(n_rows)[index],
-        ended=ended[index],
+        continuous_actions=np.zeros((n, 0), np.float32),
+        discrete_actions=np.rint(actions).astype(np.int32).reshape(n_rows, n_branches)[index],
+        action_masks=masks,
+        rewards={"extrinsic": rewards.reshape(n_rows)[index]},
         dones=(ended & ~cut)[index],
         truncated=(cut | stopped)[index],
+        next_obs=[o[index + 1] for o in obs],
+        next_action_masks=masks,
     )
+    return _FileSteps(transitions, ended[index])
 
 
 def load_expert_steps(path: str, behavior_spec: BehaviorSpec) -> ExpertSteps:
@@ -164,28 +168,13 @@ def load_expert_steps(path: str, behavior_spec: BehaviorSpec) -> ExpertSteps:
         no ``.demo`` file, unreadable, another spec, no transition at all).
     """
     files = [_read_file(file, behavior_spec) for file in demo_files(path)]
-    n = sum(len(steps.dones) for steps in files)
-    if n == 0:
+    if sum(len(f.ended) for f in files) == 0:
         raise ValueError(f"{path}: no transition (a decision with its next observation)")
-    steps = _FileSteps(*(_join([getattr(f, field) for f in files]) for field in _FileSteps._fields))
-    n_mask = int(sum(behavior_spec.action_spec.discrete_branches))
-    buffer = AgentBuffer()
-    for i, (o, o_next) in enumerate(zip(steps.obs, steps.next_obs, strict=True)):
-        buffer[ObsUtil.get_name_at(i)].set(list(o))
-        buffer[ObsUtil.get_name_at_next(i)].set(list(o_next))
-    buffer[BufferKey.DISCRETE_ACTION].set(list(steps.actions))
-    buffer[BufferKey.CONTINUOUS_ACTION].set(list(np.zeros((n, 0), np.float32)))
-    buffer[BufferKey.ACTION_MASK].set(list(np.ones((n, n_mask), np.float32)))
-    buffer[BufferKey.DONE].set(list(steps.ended.astype(np.float32)))
-    buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(steps.rewards))
-    return ExpertSteps(buffer, steps.dones, steps.truncated)
-
-
-def _join(columns: list):
-    """Concatenate one field over files (a list of arrays, or of per-observation lists)."""
-    if isinstance(columns[0], list):
-        return [np.concatenate(per_obs) for per_obs in zip(*columns, strict=True)]
-    return np.concatenate(columns)
+    steps = concatenate_transitions([f.transitions for f in files])
+    ended = np.concatenate([f.ended for f in files])
+    # DONE, as in an agent's trajectory, marks every episode end (terminal or cut)
+    buffer = to_agent_buffer(steps._replace(dones=ended))
+    return ExpertSteps(buffer, np.asarray(steps.dones), np.asarray(steps.truncated))
 
 
 def expert_replay(

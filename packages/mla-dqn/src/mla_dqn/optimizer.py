@@ -38,8 +38,9 @@ from mla_dqn.settings import DQNSettings
 from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
 from mla_plugin_core.q_network import branch_masks, masked_q_values
-from mla_plugin_core.replay import ReplayBuffer, ReplaySample
+from mla_plugin_core.replay import ReplayBuffer
 from mla_plugin_core.target_network import TargetUpdate, make_target
+from mla_plugin_core.transitions import ReplaySample
 
 
 def taken_q(q_per_branch: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 - :class:`Minibatch`: an on-policy minibatch (advantages, returns and old values per
   reward signal), from the ``AgentBuffer`` the base trainer hands to ``update``;
 - :class:`ReplayBatch`: an off-policy replay sample (n-step rewards and discounts per
-  reward signal, stacked in columns), from a :class:`~mla_plugin_core.replay.ReplaySample`.
+  reward signal, stacked in columns), from a :class:`~mla_plugin_core.transitions.ReplaySample`.
 
 Shapes: ``B`` rows, ``S`` reward signals, ``n_d`` actions of discrete branch ``d``.
 """
@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
 from mlagents.trainers.torch_entities.agent_action import AgentAction
 from mlagents.trainers.torch_entities.utils import ModelUtils
 from mlagents.trainers.trajectory import ObsUtil
 
-from mla_plugin_core.replay import ReplaySample
+from mla_plugin_core.transitions import ReplaySample, to_tensors
 
 
 class Minibatch(NamedTuple):
@@ -154,20 +153,7 @@ class ReplayBatch(NamedTuple):
                 f"{sorted(sample.rewards)})"
             )
         return cls(
-            obs=[torch.as_tensor(o) for o in sample.obs],
-            next_obs=[torch.as_tensor(o) for o in sample.next_obs],
-            continuous_actions=torch.as_tensor(sample.continuous_actions, dtype=torch.float32),
-            discrete_actions=torch.as_tensor(sample.discrete_actions, dtype=torch.long),
-            action_masks=torch.as_tensor(sample.action_masks, dtype=torch.bool),
-            next_action_masks=torch.as_tensor(sample.next_action_masks, dtype=torch.bool),
-            rewards=torch.as_tensor(
-                np.stack([sample.rewards[s] for s in names], axis=1), dtype=torch.float32
-            ),
-            discounts=torch.as_tensor(
-                np.stack([sample.discounts[s] for s in names], axis=1), dtype=torch.float32
-            ),
-            dones=torch.as_tensor(sample.dones, dtype=torch.float32),
-            truncated=torch.as_tensor(sample.truncated, dtype=torch.float32),
+            **to_tensors(sample, names),
             weights=torch.as_tensor(sample.weights, dtype=torch.float32),
             signal_names=names,
         )

@@ -6,7 +6,7 @@ An algorithm subclasses :class:`OffPolicyPluginTrainer` and writes:
 - ``create_policy()`` — a ``TorchPolicy`` (its ``actor`` is what ONNX export saves);
 - ``create_optimizer()`` — an :class:`OffPolicyOptimizer` whose
   :meth:`~OffPolicyOptimizer.update_from_replay` does one gradient step on a
-  :class:`~mla_plugin_core.replay.ReplaySample` and returns its stats (and TD errors for
+  :class:`~mla_plugin_core.transitions.ReplaySample` and returns its stats (and TD errors for
   prioritized replay).
 
 This class does the rest:
@@ -17,7 +17,7 @@ This class does the rest:
    terminal and ``truncated`` at a max-step interruption (whose bootstrap stays valid);
    the last step of a trajectory cut by ``time_horizon`` waits for the agent's next
    trajectory, which holds the mask of its next observation;
-2. an :class:`~mla_plugin_core.replay.NStepAccumulator` per trainer turns them into
+2. an :class:`~mla_plugin_core.nstep.NStepAccumulator` per trainer turns them into
    ``n_step`` transitions per agent, exact at episode ends;
 3. they go to a :class:`~mla_plugin_core.replay.ReplayBuffer` (or the prioritized one);
 4. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
@@ -61,17 +61,12 @@ from mlagents_envs.logging_util import get_logger
 
 from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.nstep import NStepAccumulator
 from mla_plugin_core.optimizer import PluginOptimizer
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
-from mla_plugin_core.replay import (
-    NStepAccumulator,
-    PrioritizedReplayBuffer,
-    ReplayBuffer,
-    ReplaySample,
-    Transitions,
-    select_rows,
-)
+from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
 from mla_plugin_core.schedules import scheduled_value
+from mla_plugin_core.transitions import ReplaySample, Transitions, select_rows, to_agent_buffer
 
 logger = get_logger(__name__)
 
@@ -121,21 +116,10 @@ def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
     curiosity), next observations and both action kinds (curiosity; GAIL with
     ``use_actions``), ``DONE`` (GAIL with ``use_actions``) and ``MASKS``, all ones (curiosity
     averages its losses over it: without it they are NaN and it never learns). Also the
-    action masks and the extrinsic reward (as ``ENVIRONMENT_REWARDS``).
+    action masks and the extrinsic reward (as ``ENVIRONMENT_REWARDS``): the fields that
+    declare an ``AgentBuffer`` key in :data:`~mla_plugin_core.transitions.FIELDS`.
     """
-    n = len(sample.dones)
-    buffer = AgentBuffer()
-    for i, (obs, next_obs) in enumerate(zip(sample.obs, sample.next_obs, strict=True)):
-        buffer[ObsUtil.get_name_at(i)].set(list(obs))
-        buffer[ObsUtil.get_name_at_next(i)].set(list(next_obs))
-    buffer[BufferKey.CONTINUOUS_ACTION].set(list(sample.continuous_actions))
-    buffer[BufferKey.DISCRETE_ACTION].set(list(sample.discrete_actions))
-    buffer[BufferKey.ACTION_MASK].set(list(sample.action_masks.astype(np.float32)))
-    buffer[BufferKey.DONE].set(list(sample.dones.astype(np.float32)))
-    buffer[BufferKey.MASKS].set(list(np.ones(n, np.float32)))  # every row is a real step
-    extrinsic = sample.rewards.get("extrinsic", np.zeros(n, np.float32))
-    buffer[BufferKey.ENVIRONMENT_REWARDS].set(list(extrinsic))
-    return buffer
+    return to_agent_buffer(sample)
 
 
 def one_step_reward_signals(reward_signals: Mapping[RewardSignalType, object]) -> list[str]:
