@@ -19,7 +19,7 @@ def test_concurrent_trials_get_distinct_cores_and_give_them_back(tmp_path):
     assert second.cores == second.reserved == [1, 2] and second.threads == 2
     first.release()
     second.release()
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.glob("*.lock"))
     with CpuReservation(0.5, folder=tmp_path, available=[0, 1, 2, 3]) as fraction:
         assert fraction.cores == [0] and fraction.threads == 1  # a fraction is one core
 
@@ -41,9 +41,13 @@ def test_more_cpus_than_the_node_has_or_no_affinity(tmp_path, monkeypatch):
     everything = CpuReservation(8, folder=tmp_path, available=[0, 1])
     assert everything.cores == [0, 1] and everything.threads == 2
     assert "8 CPUs asked, the node has 2" in everything.note
-    assert not list(tmp_path.iterdir())  # nothing reserved: nothing to share it with
+    assert everything.reserved == [0, 1]  # all of them, so that other trials see them busy
     exact = CpuReservation(2, folder=tmp_path, available=[0, 1])
-    assert exact.cores == [0, 1] and exact.note == ""
+    assert exact.cores == [0, 1] and "only 0 of 2 cores were free" in exact.note
+    everything.release()
+    alone = CpuReservation(2, folder=tmp_path, available=[0, 1])
+    assert alone.reserved == [0, 1] and alone.note == ""
+    alone.release()
     monkeypatch.setattr(cpus, "usable_cores", lambda: None)  # a system without affinity
     unsupported = CpuReservation(1.5, folder=tmp_path)
     assert unsupported.cores is None and "not available" in unsupported.note

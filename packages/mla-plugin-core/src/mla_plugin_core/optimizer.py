@@ -129,6 +129,9 @@ class OnPolicyOptimizer(PluginOptimizer):
 
     @property
     def critic(self) -> Any:
+        """The value network: mlagents' ``ValueNetwork`` with one head per reward signal, or
+        the actor itself when the policy shares it; both answer
+        ``critic_pass(obs, memories)`` with ``({signal: values [B]}, memories)``."""
         return self._critic
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

@@ -9,7 +9,7 @@ the environment processes it starts inherit it). The thread pools are sized to m
 (:meth:`CpuReservation.environment`; torch's through :mod:`mla_sweep.learn`).
 
 It degrades instead of failing: without CPU affinity (not Linux) only the thread counts are
-set; a trial asking for at least as many cores as its node has gets them all; when other
+set; a trial asking for at least as many cores as its node has reserves them all; when other
 trials hold too many cores, the missing ones are shared with them (:attr:`CpuReservation.note`
 says so).
 """
@@ -66,24 +66,25 @@ class CpuReservation(Reservation):
         if available is None:
             self.cores, self.threads = None, wanted
             self.note = "CPU affinity is not available here: thread counts only"
-        elif wanted >= len(available):
-            self.cores, self.threads = list(available), len(available)
-            if wanted > len(available):
-                self.note = f"{wanted} CPUs asked, the node has {len(available)}: all of them"
         else:
+            take = min(wanted, len(available))
             own: list[int] = []
             for core in available:
-                if len(own) < wanted and self._locks.claim(f"cpu{core}"):
+                if len(own) < take and self._locks.claim(f"cpu{core}"):
                     own.append(core)
             shared = [core for core in available if core not in own]
             random.shuffle(shared)  # spread the overflow over the busy cores
-            self.cores = sorted(own + shared[: wanted - len(own)])
-            self.threads = wanted
-            if len(own) < wanted:
-                self.note = (
-                    f"only {len(own)} of {wanted} cores were free: sharing "
+            self.cores = sorted(own + shared[: take - len(own)])
+            self.threads = take
+            notes = []
+            if wanted > len(available):
+                notes.append(f"{wanted} CPUs asked, the node has {len(available)}: all of them")
+            if len(own) < take:
+                notes.append(
+                    f"only {len(own)} of {take} cores were free: sharing "
                     f"{sorted(set(self.cores) - set(own))} with other trials"
                 )
+            self.note = "; ".join(notes)
 
     @property
     def reserved(self) -> list[int]:

@@ -15,6 +15,8 @@ from mla_sweep.cpus import TORCH_THREADS_VARIABLE, usable_cores
 
 
 def main() -> None:
+    """``mlagents-learn`` with torch's thread count set to the trial's (after mlagents' own
+    import has set it from the machine's core count), then mlagents' own ``main``."""
     from mlagents.torch_utils import torch  # mlagents sets its own thread count here
 
     threads = os.environ.get(TORCH_THREADS_VARIABLE)

@@ -142,25 +142,31 @@ class SweepTrial(tune.Trainable):
         )
         self.log_path = self.run_dir / LOG_FILE
         self.node_id = ray.get_runtime_context().get_node_id()
-        self.ports = PortReservation(sweep.num_envs)
-        self.base_port = self.ports.base
-        self.cpus = CpuReservation(sweep.cpu)
-        self._describe(status="running")
-        command = learn_command(
-            sweep, config_path, runs, self.run_id, self.seed, self.base_port, resume
-        )
-        with open(self.log_path, "ab") as log:
-            log.write(f"$ {' '.join(command)}\n".encode())
-            if self.cpus.note:
-                log.write(f"mla-sweep: resources.cpu {sweep.cpu:g}: {self.cpus.note}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_child_setup(self.cpus),
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.cpus.environment()},
-            )  # fmt: skip
-        self.ports.hand_over(self.process.pid)
-        self.cpus.hand_over(self.process.pid)
+        try:  # a failure here gives back what was reserved, at once
+            self.ports = PortReservation(sweep.num_envs)
+            self.base_port = self.ports.base
+            self.cpus = CpuReservation(sweep.cpu)
+            self._describe(status="running")
+            command = learn_command(
+                sweep, config_path, runs, self.run_id, self.seed, self.base_port, resume
+            )
+            with open(self.log_path, "ab") as log:
+                log.write(f"$ {' '.join(command)}\n".encode())
+                if self.cpus.note:
+                    log.write(
+                        f"mla-sweep: resources.cpu {sweep.cpu:g}: {self.cpus.note}\n".encode()
+                    )
+                log.flush()
+                self.process = subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, preexec_fn=_child_setup(self.cpus),
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", **self.cpus.environment()},
+                )  # fmt: skip
+            self.ports.hand_over(self.process.pid)
+            self.cpus.hand_over(self.process.pid)
+        except BaseException:
+            self._release()
+            raise
         self.reader = MetricReader(self.run_dir, sweep.metric.behavior, sweep.metric.name)
         self.reported = 0  # summaries of self.reader.points handed to Tune so far
 
