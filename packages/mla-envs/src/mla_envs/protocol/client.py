@@ -4,6 +4,9 @@
 ``mlagents_envs.UnityEnvironment``), introduces itself, then answers every input of the
 trainer with the environments' next batch of agent infos.
 
+A handshake reply without the trainer's initialization input means another environment
+already holds that trainer: the client says the port is in use and ends at once.
+
 It ends, returning an exit code, when the trainer closes (status 400 or QUIT), when
 *any* gRPC error occurs (the trainer stopped its server or died), after ``idle_timeout``
 seconds without a reply, or when :meth:`UnityClient.stop` is called from another thread
@@ -40,6 +43,7 @@ ENV_STEPS_PER_SECOND = "Environment Side/Agent Steps per Busy Second"
 EXIT_OK = 0
 EXIT_NO_TRAINER = 1
 EXIT_ENV_ERROR = 3
+EXIT_PORT_IN_USE = 4
 
 
 class UnityClient:
@@ -118,6 +122,14 @@ class UnityClient:
                 wait_for_ready=True,
             )
             connected = True
+            if not reply.unity_input.rl_initialization_input.communication_version:
+                # The trainer there answered another environment's call: it is taken.
+                logger.error(
+                    "Port %d is in use: the trainer there already serves another "
+                    "environment; give each run its own port (mlagents-learn --base-port)",
+                    self.port,
+                )
+                return EXIT_PORT_IN_USE
             self._on_handshake(reply)
             reply = self._call(exchange, messages.empty_message(), self.idle_timeout)
             while True:
