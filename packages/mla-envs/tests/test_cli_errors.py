@@ -51,7 +51,7 @@ BAD_OPTIONS = [
     (
         "mla-env-3dball",
         ["--stats-period", "-1"],
-        "argument --stats-period: must be finite seconds > 0, got -1",
+        "argument --stats-period: must be finite seconds >= 0, got -1",
     ),
     (
         "mla-env-basic",

@@ -101,14 +101,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser(prog: str, names_help: str, gymnasium: bool = True) -> argparse.ArgumentParser:
+def build_parser(
+    prog: str, names_help: str, gymnasium: bool = True, metavar: str = "NAME"
+) -> argparse.ArgumentParser:
     """The parser of one command; ``gymnasium``: with ``--gym-kwarg`` and ``--list``."""
     parser = OneLineParser(
         prog=prog,
         description="An ML-Agents environment without Unity: connects to mlagents-learn.",
         allow_abbrev=False,
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    parser.add_argument("names", nargs="*", metavar=metavar, help=names_help)
     parser.add_argument(
         "--mlagents-port",
         "--port",
@@ -160,9 +162,9 @@ def build_parser(prog: str, names_help: str, gymnasium: bool = True) -> argparse
     )
     parser.add_argument(
         "--stats-period",
-        type=seconds(0.0),
+        type=seconds(0.0, strict=False),
         default=5.0,
-        help="seconds between stats sent to the trainer (default %(default)s)",
+        help="seconds between stats sent to the trainer (default %(default)s; 0: every reply)",
     )
     parser.add_argument(
         "--config",
@@ -229,7 +231,7 @@ def run(
         otherwise the command has Gymnasium options only when ``names`` is empty.
     """
     gymnasium = gymnasium_only or not names
-    parser = build_parser(prog, names_help, gymnasium)
+    parser = build_parser(prog, names_help, gymnasium, "ID" if gymnasium_only else "NAME")
     args, unknown = parser.parse_known_args(argv)
     if args.log_file:
         try:
