@@ -24,14 +24,13 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from mla_envs import envs as registry
-from mla_envs.envs.base import VectorEnv
-from mla_envs.parameters import EnvironmentParameters
-from mla_envs.protocol.client import UnityClient
-from mla_envs.protocol.lifeline import Lifeline, ancestors, release_orphaned_worker
 from mla_envs.version import __version__
+
+if TYPE_CHECKING:
+    from mla_envs.envs.base import VectorEnv
+    from mla_envs.parameters import EnvironmentParameters
 
 logger = logging.getLogger("mla_envs")
 
@@ -252,6 +251,10 @@ def run(
             f"unrecognized arguments: {' '.join(unrecognized)} (see {prog} --help; "
             "mlagents-learn's own options go before --env-args)"
         )
+    # Imported once the options are checked: numpy and grpc take a while to import.
+    from mla_envs import envs as registry
+    from mla_envs.parameters import EnvironmentParameters
+
     if gymnasium_only:
         builtin = {key.lower(): key for key in registry.BUILTIN}
         for name in args.names:
@@ -304,6 +307,9 @@ def serve(
     environments: list[VectorEnv], parameters: EnvironmentParameters, args: argparse.Namespace
 ) -> int:
     """Connect to the trainer and serve it until it leaves; the exit code."""
+    from mla_envs.protocol.client import UnityClient
+    from mla_envs.protocol.lifeline import Lifeline, ancestors, release_orphaned_worker
+
     specs = [env.spec for env in environments]
     logger.info("mla-envs %s, pid %d, behaviors %s", __version__, os.getpid(), specs)
     client = UnityClient(
