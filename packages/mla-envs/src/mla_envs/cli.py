@@ -18,46 +18,102 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from mla_envs import envs as registry
-from mla_envs.envs.base import VectorEnv
-from mla_envs.parameters import EnvironmentParameters
-from mla_envs.protocol.client import UnityClient
-from mla_envs.protocol.lifeline import Lifeline, ancestors, release_orphaned_worker
 from mla_envs.version import __version__
+
+if TYPE_CHECKING:
+    from mla_envs.envs.base import VectorEnv
+    from mla_envs.parameters import EnvironmentParameters
 
 logger = logging.getLogger("mla_envs")
 
 EDITOR_PORT = 5004
-EXIT_USAGE = 2
 #: Parent and grandparent: under mlagents-learn, the env worker and the trainer.
 WATCHED_ANCESTORS = 2
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+#: Largest seed: ``rl_initialization_input.seed`` is an int32; numpy and Gymnasium refuse < 0.
+MAX_SEED = 2**31 - 1
+MAX_PORT = 65535
+#: Shortest idle timeout: the trainer is silent while it updates its networks.
+MIN_IDLE_TIMEOUT = 1.0
 
 
-def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse type: an integer in ``[low, high]`` (no upper bound when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+
+    return parse
+
+
+def seconds(low: float, strict: bool = True) -> Callable[[str], float]:
+    """argparse type: a finite number of seconds, ``> low`` (strict) or ``>= low``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            bound = f"> {low:g}" if strict else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"must be finite seconds {bound}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+
+
+def gym_kwarg(text: str) -> tuple[str, Any]:
+    """argparse type of ``--gym-kwarg``: ``KEY=VALUE`` -> ``(KEY, json(VALUE) or VALUE)``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python name, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, ``<prog>: error: <message>``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one line (no usage: ``--help`` shows it) and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(
+    prog: str, names_help: str, gymnasium: bool = True, metavar: str = "NAME"
+) -> argparse.ArgumentParser:
+    """The parser of one command; ``gymnasium``: with ``--gym-kwarg`` and ``--list``."""
+    parser = OneLineParser(
         prog=prog,
         description="An ML-Agents environment without Unity: connects to mlagents-learn.",
         allow_abbrev=False,
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    parser.add_argument("names", nargs="*", metavar=metavar, help=names_help)
     parser.add_argument(
         "--mlagents-port",
         "--port",
-        type=int,
+        type=bounded_int(1, MAX_PORT),
         default=EDITOR_PORT,
         help="trainer port (mlagents-learn passes it; default %(default)s, the Editor's)",
     )
@@ -69,17 +125,19 @@ def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=bounded_int(0, MAX_SEED),
         default=None,
         help="override the seed the trainer sends (default: the trainer's seed)",
     )
-    parser.add_argument(
-        "--gym-kwarg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keyword for gymnasium.make (VALUE parsed as JSON if it can be); repeatable",
-    )
+    if gymnasium:
+        parser.add_argument(
+            "--gym-kwarg",
+            action="append",
+            type=gym_kwarg,
+            default=[],
+            metavar="KEY=VALUE",
+            help="keyword for gymnasium.make (VALUE parsed as JSON if it can be); repeatable",
+        )
     parser.add_argument(
         "-logFile",
         "-logfile",
@@ -90,21 +148,22 @@ def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--connect-timeout",
-        type=float,
+        type=seconds(0.0),
         default=60.0,
         help="seconds to wait for the trainer to listen (default %(default)s)",
     )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=seconds(MIN_IDLE_TIMEOUT, strict=False),
         default=3600.0,
-        help="exit after this many seconds without a trainer reply (default %(default)s)",
+        help="exit after this many seconds without a trainer reply "
+        f"(default %(default)s, at least {MIN_IDLE_TIMEOUT:g})",
     )
     parser.add_argument(
         "--stats-period",
-        type=float,
+        type=seconds(0.0, strict=False),
         default=5.0,
-        help="seconds between stats sent to the trainer (default %(default)s)",
+        help="seconds between stats sent to the trainer (default %(default)s; 0: every reply)",
     )
     parser.add_argument(
         "--config",
@@ -112,28 +171,15 @@ def build_parser(prog: str, names_help: str) -> argparse.ArgumentParser:
         help="print the path of a trainer YAML shipped with mla-envs and exit "
         "(e.g. ppo_basic.yaml; --config list shows them)",
     )
-    parser.add_argument("--list", action="store_true", help="list environments and exit")
+    if gymnasium:
+        parser.add_argument("--list", action="store_true", help="list environments and exit")
     for flag in ("-nographics", "--no-graphics", "-batchmode"):
         parser.add_argument(flag, action="store_true", help="accepted; there is no rendering")
     parser.add_argument("--version", action="version", version=f"mla-envs {__version__}")
     return parser
 
 
-def gym_kwargs(pairs: Sequence[str]) -> dict:
-    """``["k=v", ...]`` -> ``{k: json(v) or v}``."""
-    kwargs = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--gym-kwarg expects KEY=VALUE, got {pair!r}")
-        try:
-            kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key] = value
-    return kwargs
-
-
-def print_config(name: str) -> int:
+def print_config(parser: argparse.ArgumentParser, name: str) -> int:
     """Print the path of a packaged trainer YAML (``list``: all names)."""
     folder = resources.files("mla_envs") / "configs"
     available = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
@@ -141,8 +187,7 @@ def print_config(name: str) -> int:
         print("\n".join(available))
         return 0
     if name not in available:
-        print(f"no config {name!r}; available: {', '.join(available)}", file=sys.stderr)
-        return EXIT_USAGE
+        parser.error(f"argument --config: no config {name!r}; available: {', '.join(available)}")
     print(folder.joinpath(name))
     return 0
 
@@ -152,7 +197,7 @@ def logging_to(log_file: str | None) -> Iterator[None]:
     """Log INFO and above to ``log_file`` (or stderr) while the block runs."""
     handler: logging.Handler
     if log_file:
-        handler = logging.FileHandler(log_file, mode="w")
+        handler = logging.FileHandler(log_file, mode="a")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -173,47 +218,88 @@ def run(
     argv: Sequence[str] | None,
     prog: str,
     names_help: str,
-    prefix: str = "",
+    gymnasium_only: bool = False,
 ) -> int:
     """Parse ``argv``, build the environments ``names`` + positional names, serve.
 
-    :param prefix: put in front of positional names that lack it (``gym:``).
+    Every option is checked before anything starts: a bad one exits with argparse's
+    one-line ``<prog>: error: argument ...`` and code 2, as do unknown ``--`` options
+    (Unity's single-dash ones are ignored) and environments that cannot be built.
+
+    :param gymnasium_only: positional names are Gymnasium ids (``mla-env-gym``);
+        otherwise the command has Gymnasium options only when ``names`` is empty.
     """
-    parser = build_parser(prog, names_help)
+    gymnasium = gymnasium_only or not names
+    parser = build_parser(prog, names_help, gymnasium, "ID" if gymnasium_only else "NAME")
     args, unknown = parser.parse_known_args(argv)
-    names = names + [n if n.startswith(prefix) else prefix + n for n in args.names]
-    if args.list:
-        gym_names = [registry.GYM_PREFIX + env_id for env_id in registry.gymnasium_ids()]
-        print("\n".join([*registry.BUILTIN, *gym_names]))
-        return 0
-    if args.config:
-        return print_config(args.config)
-    if not names:
-        print(
-            f"{prog}: name an environment; available: {', '.join(registry.available())}",
-            file=sys.stderr,
+    if args.log_file:
+        try:
+            open(args.log_file, "w").close()
+        except OSError as error:
+            parser.error(f"argument -logFile: cannot write {args.log_file!r}: {error.strerror}")
+
+    def fail(message: str) -> NoReturn:
+        """``parser.error``, and the same line in the log file (mlagents-learn reads that)."""
+        if args.log_file:
+            with open(args.log_file, "a") as log:
+                print(f"{prog}: error: {message}", file=log)
+        parser.error(message)
+
+    unrecognized = [arg for arg in unknown if arg.startswith("--")]
+    if unrecognized:
+        fail(
+            f"unrecognized arguments: {' '.join(unrecognized)} (see {prog} --help; "
+            "mlagents-learn's own options go before --env-args)"
         )
-        return EXIT_USAGE
+    # Imported once the options are checked: numpy and grpc take a while to import.
+    from mla_envs import envs as registry
+    from mla_envs.parameters import EnvironmentParameters
+
+    if gymnasium_only:
+        builtin = {key.lower(): key for key in registry.BUILTIN}
+        for name in args.names:
+            if name.lower() in builtin:
+                fail(
+                    f"argument ID: {name} is not a Gymnasium id; "
+                    f"use mla-env-{name.lower()} or mla-env {builtin[name.lower()]}"
+                )
+        args.names = [
+            n if n.startswith(registry.GYM_PREFIX) else registry.GYM_PREFIX + n for n in args.names
+        ]
+    names = names + args.names
+    if args.config:
+        return print_config(parser, args.config)
+    if gymnasium and args.list:
+        ids = registry.gymnasium_ids()
+        if not gymnasium_only:
+            ids = [*registry.BUILTIN, *(registry.GYM_PREFIX + env_id for env_id in ids)]
+        print("\n".join(ids))
+        return 0
+    if not names:
+        if gymnasium_only:
+            fail("name a Gymnasium id, e.g. CartPole-v1 (--list shows them)")
+        fail(f"name an environment; available: {', '.join(registry.available())}")
+    kwargs = dict(args.gym_kwarg) if gymnasium else {}
+    if kwargs and not any(name.startswith(registry.GYM_PREFIX) for name in names):
+        fail("argument --gym-kwarg: only Gymnasium environments (gym:<id>) take it")
+    parameters = EnvironmentParameters()
+    try:
+        environments = [
+            registry.make(
+                name,
+                args.num_agents,
+                parameters,
+                **(kwargs if name.startswith(registry.GYM_PREFIX) else {}),
+            )
+            for name in names
+        ]
+    except registry.GymnasiumKwargError as error:
+        fail(f"argument --gym-kwarg: {error}")
+    except ValueError as error:  # UnknownEnvironmentError, UnsupportedSpaceError, ...
+        fail(str(error))
     with logging_to(args.log_file):
         if unknown:
             logger.info("Ignoring arguments %s", unknown)
-        parameters = EnvironmentParameters()
-        try:
-            kwargs = gym_kwargs(args.gym_kwarg)
-            environments = [
-                registry.make(
-                    name,
-                    args.num_agents,
-                    parameters,
-                    **(kwargs if name.startswith(registry.GYM_PREFIX) else {}),
-                )
-                for name in names
-            ]
-        except (registry.UnknownEnvironmentError, ValueError) as error:
-            if args.log_file:
-                logger.error("%s", error)
-            print(f"{prog}: {error}", file=sys.stderr)
-            return EXIT_USAGE
         return serve(environments, parameters, args)
 
 
@@ -221,6 +307,9 @@ def serve(
     environments: list[VectorEnv], parameters: EnvironmentParameters, args: argparse.Namespace
 ) -> int:
     """Connect to the trainer and serve it until it leaves; the exit code."""
+    from mla_envs.protocol.client import UnityClient
+    from mla_envs.protocol.lifeline import Lifeline, ancestors, release_orphaned_worker
+
     specs = [env.spec for env in environments]
     logger.info("mla-envs %s, pid %d, behaviors %s", __version__, os.getpid(), specs)
     client = UnityClient(
@@ -258,15 +347,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def basic(argv: Sequence[str] | None = None) -> int:
     """``mla-env-basic``: the Basic environment."""
-    return run(["Basic"], argv, "mla-env-basic", "more environments to add")
+    return run(["Basic"], argv, "mla-env-basic", "more environments to add (3DBall)")
 
 
 def ball3d(argv: Sequence[str] | None = None) -> int:
     """``mla-env-3dball``: the 3DBall environment."""
-    return run(["3DBall"], argv, "mla-env-3dball", "more environments to add")
+    return run(["3DBall"], argv, "mla-env-3dball", "more environments to add (Basic)")
 
 
 def gym(argv: Sequence[str] | None = None) -> int:
     """``mla-env-gym ID [ID ...]``: Gymnasium environments by id."""
-    names_help = "Gymnasium ids, e.g. CartPole-v1; several = several behaviors"
-    return run([], argv, "mla-env-gym", names_help, prefix=registry.GYM_PREFIX)
+    names_help = (
+        "Gymnasium ids, e.g. CartPole-v1 (--list shows them); several = several behaviors; "
+        "Basic and 3DBall: mla-env-basic, mla-env-3dball or mla-env"
+    )
+    return run([], argv, "mla-env-gym", names_help, gymnasium_only=True)

@@ -29,6 +29,14 @@ class UnknownEnvironmentError(ValueError):
     """No environment of that name; the message lists the available ones."""
 
 
+class MissingDependencyError(ValueError):
+    """A registered Gymnasium id whose extra is not installed; the message says which."""
+
+
+class GymnasiumKwargError(ValueError):
+    """A keyword the Gymnasium environment's constructor refuses; the message names it."""
+
+
 def available() -> list[str]:
     """Names :func:`make` accepts (Gymnasium ids abbreviated as ``gym:<id>``)."""
     return [*BUILTIN, f"{GYM_PREFIX}<id>"]
@@ -54,6 +62,8 @@ def make(
     :param parameters: environment parameters shared between environments.
     :param kwargs: passed to ``gymnasium.make`` (Gymnasium environments only).
     :raises UnknownEnvironmentError: no such environment.
+    :raises MissingDependencyError: a Gymnasium id whose extra is not installed.
+    :raises GymnasiumKwargError: ``kwargs`` the Gymnasium environment refuses.
     """
     options: dict[str, Any] = {"parameters": parameters}
     if num_agents is not None:
@@ -67,6 +77,19 @@ def make(
         env_id = name[len(GYM_PREFIX) :]
         try:
             return GymnasiumEnv(env_id, **options, **kwargs)
+        except gymnasium.error.DependencyNotInstalled as error:
+            raise MissingDependencyError(
+                f"Gymnasium environment {env_id!r} is registered but needs a dependency "
+                f"that is not installed: {error}"
+            ) from error
+        except TypeError as error:
+            if not kwargs:
+                raise
+            # Gymnasium re-raises the constructor's TypeError with the kwargs appended.
+            reason = str(error).split(" was raised from the environment creator")[0]
+            raise GymnasiumKwargError(
+                f"{env_id} refuses {', '.join(f'{k}={v!r}' for k, v in kwargs.items())}: {reason}"
+            ) from error
         except gymnasium.error.Error as error:
             raise UnknownEnvironmentError(
                 f"unknown Gymnasium environment {env_id!r} ({error}); registered ids: "
@@ -89,6 +112,8 @@ __all__ = [
     "Ball3DEnv",
     "BasicEnv",
     "BehaviorSpec",
+    "GymnasiumKwargError",
+    "MissingDependencyError",
     "UnknownEnvironmentError",
     "UnsupportedSpaceError",
     "VectorEnv",

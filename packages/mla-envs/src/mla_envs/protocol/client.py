@@ -4,6 +4,9 @@
 ``mlagents_envs.UnityEnvironment``), introduces itself, then answers every input of the
 trainer with the environments' next batch of agent infos.
 
+A handshake reply without the trainer's initialization input means another environment
+already holds that trainer: the client says the port is in use and ends at once.
+
 It ends, returning an exit code, when the trainer closes (status 400 or QUIT), when
 *any* gRPC error occurs (the trainer stopped its server or died), after ``idle_timeout``
 seconds without a reply, or when :meth:`UnityClient.stop` is called from another thread
@@ -40,6 +43,14 @@ ENV_STEPS_PER_SECOND = "Environment Side/Agent Steps per Busy Second"
 EXIT_OK = 0
 EXIT_NO_TRAINER = 1
 EXIT_ENV_ERROR = 3
+EXIT_PORT_IN_USE = 4
+#: Error of an env whose trainer port is taken; %-args: the port, what the server did.
+PORT_IN_USE = (
+    "Port %d is in use: the trainer there %s; "
+    "give each run its own port (mlagents-learn --base-port)"
+)
+#: Handshake failures that mean nobody serves the port (yet), not a busy one.
+NO_SERVER = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
 
 class UnityClient:
@@ -118,6 +129,10 @@ class UnityClient:
                 wait_for_ready=True,
             )
             connected = True
+            if not reply.unity_input.rl_initialization_input.communication_version:
+                # The trainer there answered another environment's call: it is taken.
+                logger.error(PORT_IN_USE, self.port, "already serves another environment")
+                return EXIT_PORT_IN_USE
             self._on_handshake(reply)
             reply = self._call(exchange, messages.empty_message(), self.idle_timeout)
             while True:
@@ -139,6 +154,11 @@ class UnityClient:
                 logger.info("Stopping: %s", self._stop_reason)
                 return EXIT_OK
             code = error.code() if isinstance(error, grpc.RpcError) else error
+            if not connected and code not in NO_SERVER:
+                # A server answered and failed the call: another environment's exchange
+                # with that trainer got in the way (or it is no ML-Agents trainer).
+                logger.error(PORT_IN_USE, self.port, f"failed the handshake ({code})")
+                return EXIT_PORT_IN_USE
             if not connected:
                 logger.error(
                     "No trainer answered on port %d within %.0f s (%s)",
