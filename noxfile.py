@@ -220,6 +220,18 @@ def build(session: nox.Session) -> None:
     session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
 
 
+@nox.session(python="3.11", default=False)
+def publish(session: nox.Session) -> None:
+    """Build one distribution, check it and upload it (not run by plain ``nox``):
+    ``nox -s publish -- mla-dqn --repository-url URL`` (``--pypi`` for the public index).
+
+    Credentials from the environment (``TWINE_USERNAME``/``TWINE_PASSWORD``); see
+    ``tools/publish.py``, which the local-index test runs too.
+    """
+    session.install("hatch==1.18.2", "twine==7.0.0")
+    session.run("python", str(ROOT / "tools" / "publish.py"), *session.posargs)
+
+
 @nox.session(python="3.11")
 @nox.parametrize(
     "mlagents",

@@ -85,14 +85,15 @@ REFRESH = [
 @pytest.fixture(scope="session")
 def make_venv(tmp_path_factory, wheels, mlagents_version):
     """``make_venv("mla-dqn", "mla-envs")``: a fresh venv with those distributions installed
-    from the built wheels (their dependencies on each other resolve to the wheels too)."""
+    from the built wheels (their dependencies on each other resolve to the wheels too);
+    ``config=`` another uv configuration in place of the repository's ``uv.toml``."""
 
-    def make(*distributions: str) -> Venv:
+    def make(*distributions: str, config: Path = ROOT / "uv.toml") -> Venv:
         path = tmp_path_factory.mktemp("venv")
         subprocess.run(["uv", "venv", "-q", "-p", sys.executable, str(path)], check=True)
         result = subprocess.run(
             [
-                "uv", "pip", "install", "-q", "--config-file", str(ROOT / "uv.toml"),
+                "uv", "pip", "install", "-q", "--config-file", str(config),
                 "--python", str(path / "bin" / "python"), "--find-links", str(wheels),
                 *REFRESH, f"mlagents=={mlagents_version}", *torch_pin(), *distributions,
             ],

@@ -1,6 +1,11 @@
-"""Installing one algorithm's wheel makes its trainer_type available, and nothing else."""
+"""Installing one algorithm's wheel makes its trainer_type available, and nothing else; the
+wheels alone (nothing installed beside them) train and export ONNX on every release."""
+
+import re
 
 import pytest
+from conftest import ROOT
+from install_kit import train_dqn_briefly
 
 REGISTERED = (
     "from mlagents.plugins.trainer_type import register_trainer_plugins\n"
@@ -26,3 +31,19 @@ def test_one_wheel_one_trainer(make_venv, mlagents_version, distribution, traine
         "import importlib.metadata as m; print(m.version('mlagents'), m.version('mla-plugin-core'))"
     )
     assert version.stdout.split()[0] == mlagents_version
+
+
+def without_onnx(uv_toml: str) -> str:
+    """``uv_toml`` with every ``onnx`` requirement taken out of mlagents' corrected metadata."""
+    stripped, removed = re.subn(r'"onnx[<>=!~][^"]*",?\s*', "", uv_toml)
+    assert removed, "uv.toml names no onnx requirement any more: update this test"
+    return stripped
+
+
+def test_wheels_alone_export_onnx(make_venv, tmp_path):
+    """Our wheels bring the onnx package that torch >= 2 writes the model with (mlagents 0.30.0
+    does not list it): with mlagents' requirements stripped of onnx, a run still exports."""
+    config = tmp_path / "uv-without-onnx.toml"
+    config.write_text(without_onnx((ROOT / "uv.toml").read_text()))
+    venv = make_venv("mla-dqn", "mla-envs", config=config)
+    train_dqn_briefly(venv, tmp_path)
