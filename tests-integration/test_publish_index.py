@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, Venv
@@ -21,6 +22,7 @@ PUBLISHED = ("mla-protobuf", "mla-plugin-core", "mla-dqn", "mla-envs")
 TOOLS = ("hatch==1.18.2", "twine==7.0.0", "pypiserver[passlib]==2.4.2")
 USER, PASSWORD = "releaser", "s3cret-for-this-test"
 PUBLISH_SCRIPT = ROOT / "tools" / "publish.py"
+PACKAGES = sorted(path.parent.name for path in ROOT.glob("packages/*/pyproject.toml"))
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +75,12 @@ def index(tools, tmp_path_factory):
         server.wait(timeout=30)
 
 
-def publish(tools: Venv, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``tools/publish.py *args`` with ``tools``' Python, no TWINE_* variables but ``env``."""
+def publish(bin_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``tools/publish.py *args`` with the Python of ``bin_dir``, no TWINE_* variables but
+    ``env``."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("TWINE_")}
     return subprocess.run(
-        [str(tools.bin / "python"), str(PUBLISH_SCRIPT), *args],
+        [str(bin_dir / "python"), str(PUBLISH_SCRIPT), *args],
         capture_output=True, text=True, timeout=300, env={**clean, **env},
     )  # fmt: skip
 
@@ -91,23 +94,31 @@ def version(distribution: str) -> str:
     return module.version(distribution)
 
 
-def test_publish_refuses_without_an_index(tools):
-    refused = publish(tools, "mla-dqn")
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [
-        "publish: error: no index given: pass --repository-url URL (or set "
-        "TWINE_REPOSITORY_URL), or --pypi to upload to the public index"
-    ]
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["mla-dqn"], {}, "no index given: pass --repository-url URL (or set "
+         "TWINE_REPOSITORY_URL), or --pypi to upload to the public index"),
+        (["mla-dqn", "--pypi"], {"TWINE_REPOSITORY_URL": "http://127.0.0.1:1/"},
+         "--pypi and an index URL (TWINE_REPOSITORY_URL) given: choose one"),
+        (["mla-dq", "--repository-url", "http://127.0.0.1:1/"], {},
+         f"unknown distribution 'mla-dq': one of {', '.join(PACKAGES)}"),
+    ],
+)  # fmt: skip
+def test_publish_refuses_bad_input_in_one_line(args, env, message):
+    """Checked before anything is built; this Python has neither hatch nor twine."""
+    refused = publish(Path(sys.executable).parent, *args, **env)
+    assert (refused.returncode, refused.stderr.splitlines()) == (2, [f"publish: error: {message}"])
 
 
 @pytest.mark.latest_only
 def test_publish_to_a_local_index_then_install_from_it(tools, index, tmp_path):
     url, log = index
-    wrong = publish(tools, "mla-protobuf", "--repository-url", url,
+    wrong = publish(tools.bin, "mla-protobuf", "--repository-url", url,
                     TWINE_USERNAME=USER, TWINE_PASSWORD="wrong")  # fmt: skip
     assert wrong.returncode == 1 and "403" in wrong.stdout + wrong.stderr, wrong.stderr
     for distribution in PUBLISHED:
-        done = publish(tools, distribution, "--repository-url", url,
+        done = publish(tools.bin, distribution, "--repository-url", url,
                        TWINE_USERNAME=USER, TWINE_PASSWORD=PASSWORD)  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert done.stdout.strip().endswith(
