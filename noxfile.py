@@ -222,11 +222,11 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def publish(session: nox.Session) -> None:
-    """Build one distribution, check it and upload it (not run by plain ``nox``):
-    ``nox -s publish -- mla-dqn --repository-url URL`` (``--pypi`` for the public index).
+    """Build, check and upload one distribution: ``-- mla-dqn --repository-url URL``.
 
-    Credentials from the environment (``TWINE_USERNAME``/``TWINE_PASSWORD``); see
-    ``tools/publish.py``, which the local-index test runs too.
+    Not run by plain ``nox``. ``--pypi`` in place of the URL for the public index; credentials
+    from the environment (``TWINE_USERNAME``/``TWINE_PASSWORD``). The work is
+    ``tools/publish.py``'s, which the local-index integration test runs too.
     """
     session.install("hatch==1.18.2", "twine==7.0.0")
     session.run("python", str(ROOT / "tools" / "publish.py"), *session.posargs)

@@ -79,6 +79,8 @@ def publish(bin_dir: Path, *args: str, **env: str) -> subprocess.CompletedProces
     """``tools/publish.py *args`` with the Python of ``bin_dir``, no TWINE_* variables but
     ``env``."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("TWINE_")}
+    # One hatch data folder for all builds: hatch makes its build environment once.
+    clean["HATCH_DATA_DIR"] = str(bin_dir.parent / "hatch-data")
     return subprocess.run(
         [str(bin_dir / "python"), str(PUBLISH_SCRIPT), *args],
         capture_output=True, text=True, timeout=300, env={**clean, **env},

@@ -83,8 +83,9 @@ def build(distribution: str, out: Path) -> list[Path]:
     # hatch installs its build environment with uv, which would follow an inherited
     # UV_PYTHON (nox exports it) and put hatchling in the wrong interpreter.
     env.pop("UV_PYTHON", None)
-    # hatch's build environments stay in the build folder, not in the user's data folder.
-    env["HATCH_DATA_DIR"] = str(out / ".hatch")
+    # hatch's build environments stay in the build folder (or the one HATCH_DATA_DIR names),
+    # not in the user's data folder.
+    env.setdefault("HATCH_DATA_DIR", str(out / ".hatch"))
     subprocess.run(
         [sys.executable, "-m", "hatch", "build", "-t", "wheel", "-t", "sdist", str(out)],
         cwd=ROOT / "packages" / distribution,
@@ -92,10 +93,8 @@ def build(distribution: str, out: Path) -> list[Path]:
         check=True,
     )
     files = sorted(out.glob(f"{distribution.replace('-', '_')}-{version(distribution)}*"))
-    if not any(f.suffix == ".whl" for f in files) or not any(
-        f.name.endswith(".tar.gz") for f in files
-    ):
-        raise RuntimeError(f"hatch built no wheel and sdist of {distribution} in {out}")
+    if {".whl", ".gz"} - {f.suffix for f in files}:
+        raise RuntimeError(f"hatch did not build a wheel and an sdist of {distribution} in {out}")
     return files
 
 
