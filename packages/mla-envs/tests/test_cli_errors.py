@@ -14,6 +14,8 @@ import time
 import pytest
 from envs_testkit import free_port, script
 
+from mla_envs.version import __version__
+
 # (command, arguments, the whole stderr line)
 BAD_OPTIONS = [
     (
@@ -151,7 +153,7 @@ def test_every_command_has_version_and_only_its_own_options():
         ("mla-env-gym", True),
     ]:
         version = subprocess.run([script(command), "--version"], capture_output=True, text=True)
-        assert version.returncode == 0 and version.stdout.startswith("mla-envs ")
+        assert version.returncode == 0 and version.stdout == f"{command} {__version__}\n"
         usage = subprocess.run([script(command), "--help"], capture_output=True, text=True)
         assert usage.returncode == 0
         assert ("--gym-kwarg" in usage.stdout) == gymnasium, command

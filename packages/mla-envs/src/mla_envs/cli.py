@@ -23,7 +23,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mla_envs.version import __version__
@@ -168,27 +167,30 @@ def build_parser(
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="print the path of a trainer YAML shipped with mla-envs and exit "
-        "(e.g. ppo_basic.yaml; --config list shows them)",
+        help="print the path of a shipped trainer YAML and exit, as `mla-plugin config FILE` "
+        "does (e.g. ppo_basic.yaml; --config list: their names; `mla-plugin configs`: "
+        "names, packages, trainer types and paths)",
     )
     if gymnasium:
         parser.add_argument("--list", action="store_true", help="list environments and exit")
     for flag in ("-nographics", "--no-graphics", "-batchmode"):
         parser.add_argument(flag, action="store_true", help="accepted; there is no rendering")
-    parser.add_argument("--version", action="version", version=f"mla-envs {__version__}")
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     return parser
 
 
 def print_config(parser: argparse.ArgumentParser, name: str) -> int:
-    """Print the path of a packaged trainer YAML (``list``: all names)."""
-    folder = resources.files("mla_envs") / "configs"
-    available = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """Print the path of a shipped trainer YAML (``list``: their names), as
+    ``mla-plugin config NAME`` does: mla-envs' PPO configs and those of installed plugins."""
+    from mla_plugin_core.shipped_configs import config_path, shipped_configs
+
     if name == "list":
-        print("\n".join(available))
+        print("\n".join(dict.fromkeys(config.name for config in shipped_configs())))
         return 0
-    if name not in available:
-        parser.error(f"argument --config: no config {name!r}; available: {', '.join(available)}")
-    print(folder.joinpath(name))
+    try:
+        print(config_path(name))
+    except LookupError as error:
+        parser.error(f"argument --config: {error}")
     return 0
 
 
