@@ -15,7 +15,7 @@ EDITOR_PORT = 5004
 
 @pytest.fixture(scope="module")
 def dqn_venv(make_venv):
-    return make_venv("mla-dqn", "mla-envs")
+    return make_venv("mla-dqn", "mla-envs", shared_venv=True)
 
 
 @pytest.fixture
