@@ -26,9 +26,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -125,8 +124,8 @@ def _ranged(specifier: SpecifierSet | str) -> str:
 
 
 def _declared_python(distribution: str) -> SpecifierSet | None:
-    requires = metadata.metadata(distribution).get("Requires-Python")
-    return SpecifierSet(requires) if requires else None
+    requires = metadata.metadata(distribution).get_all("Requires-Python") or []
+    return SpecifierSet(requires[0]) if requires else None
 
 
 def install_command(*requirements: str) -> str:
@@ -301,9 +300,10 @@ def probe_results(child: subprocess.Popen[str]) -> dict[str, dict[str, Any]]:
     return {name: {"error": failure} for name in names}
 
 
-def protobuf_fix(error: str, env: dict[str, str] | None = None) -> str:
+def protobuf_fix(error: str, env: Mapping[str, str] | None = None) -> str:
     """How to make mlagents' messages import again, from the error importing them."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     implementation = env.get(PROTOBUF_IMPLEMENTATION_VARIABLE)
     if implementation:
         return (
@@ -616,9 +616,9 @@ def check_ports(base_port: int, num_envs: int) -> Iterator[Finding]:
         yield Finding(
             FAIL,
             f"port {shown}",
-            f"{'in use' if num_envs == 1 else ', '.join(map(str, busy)) + ' in use'}: "
-            "mlagents-learn --env ... would stop with "
-            "UnityWorkerInUseException (another run or program has it)",
+            f"{'in use' if num_envs == 1 else ', '.join(map(str, busy)) + ' in use'}, so "
+            "mlagents-learn --env ... would stop with UnityWorkerInUseException (another run "
+            "or program listens there)",
             f"give each run its own ports: mlagents-learn ... {flag}",
         )
     else:
@@ -734,7 +734,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     """``mla-plugin doctor``: print every finding, a summary; 1 if anything FAILed."""
-    started = time.monotonic()
     if args.base_port + args.num_envs - 1 > MAX_PORT:
         print(
             f"mla-plugin doctor: --base-port {args.base_port} with --num-envs {args.num_envs} "
@@ -750,10 +749,8 @@ def command(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    seconds = time.monotonic() - started
-    where = sys.prefix
     if failed:
-        print(f"{failed} problem(s) in {where} ({seconds:.1f} s): fix the FAIL lines above")
+        print(f"{failed} problem(s) in {sys.prefix}: fix the FAIL lines above")
         return 1
-    print(f"no problems in {where} ({seconds:.1f} s)")
+    print(f"no problems in {sys.prefix}")
     return 0
