@@ -10,11 +10,13 @@ import re
 import socket
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import tomllib
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 from mla_plugin_core import doctor
 from mla_plugin_core.cli import main
@@ -104,6 +106,8 @@ def test_python_above_mlagents_declared_range_is_a_note_not_a_failure():
     ],
 )
 def test_protobuf_that_fails_mlagents_messages_is_reported_with_its_fix(variables, error, fix):
+    if error is not None and Version(metadata.version("protobuf")).major < 4:
+        pytest.skip("these are failures of protobuf >= 4; protobuf < 4 loads the old modules")
     env = {**os.environ, **variables}
     found = doctor.probe_results(doctor.start_probe(env))
     finding = doctor.check_protobuf(found, env)
