@@ -45,14 +45,14 @@ FAIL = "FAIL"
 DEFAULT_BASE_PORT = 5005
 #: The highest TCP port.
 MAX_PORT = 65535
+#: The mlagents release install commands suggest (the newest supported one).
+RECOMMENDED_MLAGENTS = "1.1.0"
 #: The port ``mlagents-learn`` without ``--env`` waits on for the Unity Editor (fixed).
 EDITOR_PORT = 5004
 #: The entry-point group of mlagents' trainer plugins (``mlagents.plugins``).
 TRAINER_TYPE_GROUP = "mlagents.trainer_type"
 #: The variable protobuf reads to choose its implementation.
 PROTOBUF_IMPLEMENTATION_VARIABLE = "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"
-#: The variable that turns mla-protobuf's hook off (``mla_protobuf.DISABLE_VARIABLE``).
-PROTOBUF_HOOK_VARIABLE = "MLA_PROTOBUF_HOOK"
 #: The first torch whose ``torch.onnx.export`` defaults to the dynamo exporter (onnxscript).
 DYNAMO_EXPORT_TORCH = Version("2.9")
 #: The first torch whose TorchScript exporter imports the onnx package.
@@ -172,8 +172,8 @@ def check_python() -> Iterator[Finding]:
         yield Finding(
             WARN,
             subject,
-            f"mlagents {mlagents_version} declares Python {_ranged(declared)} and mla-plugins "
-            "tests 3.10 and 3.11 only",
+            f"outside mlagents {mlagents_version}'s Requires-Python {_ranged(declared)}; "
+            "mla-plugins tests 3.10 and 3.11",
             "use Python 3.11 (or 3.10) if anything below fails",
         )
 
@@ -190,14 +190,14 @@ def supported_mlagents() -> SpecifierSet:
 def check_mlagents() -> Iterator[Finding]:
     """mlagents in the supported range, mlagents-envs of the same version."""
     supported = supported_mlagents()
-    newest = "mlagents==1.1.0"
+    newest = (f"mlagents=={RECOMMENDED_MLAGENTS}", f"mlagents-envs=={RECOMMENDED_MLAGENTS}")
     installed = _version("mlagents")
     if installed is None:
         yield Finding(
             FAIL,
             "mlagents",
             "not installed",
-            install_command(newest, "mlagents-envs==1.1.0"),
+            install_command(*newest),
         )
         return
     subject = f"mlagents {installed}"
@@ -209,7 +209,7 @@ def check_mlagents() -> Iterator[Finding]:
             subject,
             f"outside mla-plugin-core's supported range {_ranged(supported)} (0.30.0, 1.0.0 "
             "and 1.1.0 have the trainer plugin API)",
-            install_command(newest, "mlagents-envs==1.1.0"),
+            install_command(*newest),
         )
     envs = _version("mlagents-envs")
     if envs == installed:
@@ -247,12 +247,12 @@ def probe() -> None:
     def messages() -> dict[str, Any]:
         import importlib
 
-        module = importlib.import_module(MESSAGES_MODULE)
+        importlib.import_module(MESSAGES_MODULE)
         try:
             import mla_protobuf
         except ImportError:
             return {"hooked": False}
-        return {"hooked": bool(mla_protobuf.status()["loaded"]), "module": module.__name__}
+        return {"hooked": bool(mla_protobuf.status()["loaded"])}
 
     def version_of(module_name: str) -> Callable[[], dict[str, Any]]:
         def load() -> dict[str, Any]:
@@ -304,15 +304,20 @@ def protobuf_fix(error: str, env: Mapping[str, str] | None = None) -> str:
     """How to make mlagents' messages import again, from the error importing them."""
     if env is None:
         env = os.environ
-    implementation = env.get(PROTOBUF_IMPLEMENTATION_VARIABLE)
-    if implementation:
+    implementation = env.get(PROTOBUF_IMPLEMENTATION_VARIABLE, "")
+    if implementation and implementation.strip().lower() != "python":
         return (
             f"unset {PROTOBUF_IMPLEMENTATION_VARIABLE} (it is {implementation!r}; current "
             "protobuf is compiled 'upb' by default, 'python' is the slow fallback)"
         )
     if "Descriptors cannot be created directly" in error:
-        if env.get(PROTOBUF_HOOK_VARIABLE, "").strip().lower() in ("0", "false", "no", "off"):
-            return f"unset {PROTOBUF_HOOK_VARIABLE} (it turns mla-protobuf's hook off)"
+        try:
+            from mla_protobuf.hook import DISABLE_VARIABLE, OFF_VALUES
+        except ImportError:
+            pass
+        else:
+            if env.get(DISABLE_VARIABLE, "").strip().lower() in OFF_VALUES:
+                return f"unset {DISABLE_VARIABLE} (it turns mla-protobuf's hook off)"
         if _version("mla-protobuf") is None:
             return (
                 "pip install mla-protobuf (loads mlagents' messages on protobuf >= 4; "
@@ -324,11 +329,13 @@ def protobuf_fix(error: str, env: Mapping[str, str] | None = None) -> str:
         return 'pip install "protobuf>=3.20.3" (uv.toml\'s range; mla-protobuf makes >= 4 work)'
     return (
         "reinstall with the corrected metadata, which lifts mlagents' protobuf<3.21 cap: "
-        + install_command("mlagents==" + (_version("mlagents") or "1.1.0"), "mla-protobuf")
+        + install_command(
+            f"mlagents=={_version('mlagents') or RECOMMENDED_MLAGENTS}", "mla-protobuf"
+        )
     )
 
 
-def check_protobuf(found: dict[str, dict[str, Any]], env: dict[str, str] | None) -> Finding:
+def check_protobuf(found: dict[str, dict[str, Any]], env: Mapping[str, str] | None) -> Finding:
     """protobuf's version and implementation, and whether mlagents' messages import."""
     protobuf = found["protobuf"]
     messages = found["messages"]
@@ -378,7 +385,7 @@ def check_grpc(found: dict[str, dict[str, Any]]) -> Finding:
 def check_onnx(found: dict[str, dict[str, Any]]) -> Iterator[Finding]:
     """onnx where torch's ONNX export needs it; onnxruntime, optional."""
     torch_version = _version("torch")
-    needed = torch_version is not None and Version(torch_version).release >= (2,)
+    needed = torch_version is not None and Version(torch_version) >= ONNX_PACKAGE_TORCH
     torch_subject = f"torch {torch_version}"
     onnx_version = _version("onnx")
     if onnx_version is None:
@@ -572,7 +579,7 @@ def check_trainer_types() -> Iterator[Finding]:
             f"no {TRAINER_TYPE_GROUP} entry point registered any",
             "make the plugins below load"
             if any(plugin.error for plugin in plugins)
-            else install_command("mlagents==1.1.0", "mla-dqn"),
+            else install_command(f"mlagents=={RECOMMENDED_MLAGENTS}", "mla-dqn"),
         )
     for plugin in plugins:
         if plugin.error is not None:
