@@ -466,7 +466,16 @@ def check_torch() -> Finding:
             'pip install "torch==2.13.0+cpu" --find-links <folder with CPU torch wheels> '
             "(or uv's --torch-backend cpu)",
         )
-    import torch
+    try:
+        import torch
+    except Exception as error:  # noqa: BLE001 - a broken install is a finding
+        version = _version("torch")
+        return Finding(
+            FAIL,
+            f"torch {version}",
+            f"does not import: {_error_text(error)}",
+            f'pip install --force-reinstall "torch=={version}"',
+        )
 
     subject = f"torch {torch.__version__}"
     cuda = getattr(torch.version, "cuda", None)
@@ -586,8 +595,8 @@ def check_trainer_types() -> Iterator[Finding]:
             yield Finding(
                 FAIL,
                 f"plugin {plugin.name} ({plugin.distribution}, {plugin.value})",
-                f"does not load: {plugin.error}; mlagents-learn drops it with one log line "
-                "(what it registers is missing)",
+                f"does not load: {plugin.error} (mlagents-learn drops it with one log line: what "
+                "it registers is missing)",
                 plugin_fix(plugin),
             )
 
