@@ -8,6 +8,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from mla_plugin_core import doctor as doctor_checks
 from mla_plugin_core.scaffold.generate import KINDS, PluginNames, generate
 from mla_plugin_core.shipped_configs import config_path, shipped_configs
 from mla_plugin_core.version import __version__
@@ -110,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     uv_toml = commands.add_parser("uv-toml", help=summary, description=summary)
     uv_toml.set_defaults(handler=_uv_toml)
+
+    summary = (
+        "check this environment for mlagents-learn: one line per check, with the fix; "
+        "exit 1 on a problem"
+    )
+    doctor = commands.add_parser("doctor", help=summary, description=summary)
+    doctor_checks.add_arguments(doctor)
+    doctor.set_defaults(handler=doctor_checks.command)
 
     args = parser.parse_args(argv)
     return int(args.handler(args))
