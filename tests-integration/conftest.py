@@ -85,10 +85,28 @@ REFRESH = [
 @pytest.fixture(scope="session")
 def make_venv(tmp_path_factory, wheels, mlagents_version):
     """``make_venv("mla-dqn", "mla-envs")``: a fresh venv with those distributions installed
-    from the built wheels (their dependencies on each other resolve to the wheels too);
-    ``config=`` another uv configuration in place of the repository's ``uv.toml``."""
+    from the built wheels (their dependencies on each other resolve to the wheels too).
 
-    def make(*distributions: str, config: Path = ROOT / "uv.toml") -> Venv:
+    ``shared_venv=True``: the same venv for every test module that asks for the same
+    distributions this way (tests that only run commands in it; one install instead of one
+    per module). A test that installs or removes anything makes its own. ``config=``: another
+    uv configuration in place of the repository's ``uv.toml`` (never shared).
+    """
+    shared: dict[tuple[str, ...], Venv] = {}  # sorted distributions -> venv
+
+    def make(
+        *distributions: str, shared_venv: bool = False, config: Path = ROOT / "uv.toml"
+    ) -> Venv:
+        key = tuple(sorted(distributions))
+        shareable = shared_venv and config == ROOT / "uv.toml"
+        if shareable and key in shared:
+            return shared[key]
+        venv = create(*distributions, config=config)
+        if shareable:
+            shared[key] = venv
+        return venv
+
+    def create(*distributions: str, config: Path) -> Venv:
         path = tmp_path_factory.mktemp("venv")
         subprocess.run(["uv", "venv", "-q", "-p", sys.executable, str(path)], check=True)
         result = subprocess.run(

@@ -33,6 +33,7 @@ from typing import Any
 import mlagents.trainers.settings as mla_settings
 from mlagents.trainers.exception import TrainerConfigError
 
+from mla_plugin_core import run_errors
 from mla_plugin_core.finite import NonFiniteError
 
 
@@ -102,8 +103,8 @@ def _excepthook(
         exc: BaseException,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(exc, (TrainerConfigError, NonFiniteError)):
-            if isinstance(exc, ResumeError):
+        if isinstance(exc, (TrainerConfigError, NonFiniteError, run_errors.RunError)):
+            if isinstance(exc, (ResumeError, run_errors.RunError)):
                 kind = ""
             elif isinstance(exc, TrainerConfigError):
                 kind = "configuration error: "
@@ -125,6 +126,7 @@ def install() -> None:
             write = getattr(learn, name, None)
             if write is not None and not getattr(write, "_mla_wrapped", False):
                 setattr(learn, name, _skipped_when_refusing_resume(write))
+    run_errors.install(_learn_modules())
     if not getattr(mla_settings.check_and_structure, "_mla_wrapped", False):
         mla_settings.check_and_structure = _structure_naming_the_key(
             mla_settings.check_and_structure
