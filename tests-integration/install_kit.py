@@ -113,7 +113,7 @@ REGISTERED_TYPES = (
 
 def assert_user_install(venv: Venv, folder: Path) -> None:
     """``venv`` is a working install: ``mlagents-learn --help``, ``dqn`` registered, CPU
-    torch, and a tiny DQN run that exports ONNX."""
+    torch, ``mla-plugin doctor`` finds no problem, and a tiny DQN run that exports ONNX."""
     help_ = venv.run("mlagents-learn", "--help")
     assert help_.returncode == 0 and "usage: mlagents-learn" in help_.stdout, help_.stderr
     types = venv.python(REGISTERED_TYPES)
@@ -121,4 +121,6 @@ def assert_user_install(venv: Venv, folder: Path) -> None:
     assert "Error initializing Trainer plugins" not in types.stderr, types.stderr
     torch = venv.python("import torch; print(torch.__version__)")
     assert torch.stdout.strip().endswith("+cpu"), torch.stdout + torch.stderr
+    doctor = venv.run("mla-plugin", "doctor", "--base-port", str(free_base_port()))
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     train_dqn_briefly(venv, folder)
