@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from mla_plugin_core import doctor
 from mla_plugin_core.cli import main
+from mla_plugin_core.ports import port_free
 from mla_plugin_core.testing.learn import free_base_port
 
 CORE = Path(__file__).parents[1]
@@ -143,7 +144,7 @@ def test_busy_ports_are_reported_with_a_free_base_port(listening_port):
     assert busy.status == doctor.FAIL and busy.subject == f"port {listening_port}", busy
     assert "in use" in busy.message, busy
     suggested = int(re.search(r"--base-port (\d+)", busy.fix or "").group(1))
-    assert suggested != listening_port and doctor.port_free(suggested)
+    assert suggested != listening_port and port_free(suggested)
     (second, *_) = doctor.check_ports(listening_port - 1, num_envs=2)
     assert second.status == doctor.FAIL and second.subject.endswith(f"-{listening_port}"), second
     assert second.message.startswith(f"{listening_port} in use"), second

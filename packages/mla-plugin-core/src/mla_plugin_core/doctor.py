@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,8 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from mla_plugin_core.ports import port_free, ports_free
 
 OK = "ok"
 NOTE = "note"
@@ -601,22 +602,10 @@ def check_trainer_types() -> Iterator[Finding]:
             )
 
 
-def port_free(port: int) -> bool:
-    """Whether ``mlagents-learn`` could listen on ``port``: bound as mlagents checks it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        if sys.platform.startswith("linux"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("localhost", port))
-        except OSError:
-            return False
-    return True
-
-
 def _free_base_port(count: int, start: int) -> int | None:
     """The first ``p >= start`` with ``p .. p + count - 1`` free, for a suggestion."""
     for base in range(start, min(start + 1000, MAX_PORT + 2 - count)):
-        if all(port_free(base + offset) for offset in range(count)):
+        if ports_free(base, count):
             return base
     return None
 
