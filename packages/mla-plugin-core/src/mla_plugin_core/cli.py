@@ -8,9 +8,11 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+# Only the standard library at import time: `mla-plugin uv-toml` must work where
+# mla-plugin-core was installed alone with --no-deps (to get uv.toml before mlagents).
+# The commands import what they need (yaml, packaging, torch) when they run.
 from mla_plugin_core import doctor as doctor_checks
 from mla_plugin_core.scaffold.generate import KINDS, PluginNames, generate
-from mla_plugin_core.shipped_configs import config_path, shipped_configs
 from mla_plugin_core.version import __version__
 
 #: Column titles of ``mla-plugin configs``.
@@ -47,6 +49,8 @@ def configs_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 def _configs(args: argparse.Namespace) -> int:
+    from mla_plugin_core.shipped_configs import shipped_configs
+
     configs = shipped_configs()
     if not configs:
         print("no shipped configs installed (mla-dqn, mla-a2c and mla-envs ship some)")
@@ -58,6 +62,8 @@ def _configs(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     try:
+        from mla_plugin_core.shipped_configs import config_path
+
         path = config_path(args.name)
     except LookupError as err:
         print(f"mla-plugin: {err}", file=sys.stderr)

@@ -29,13 +29,12 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
-
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from typing import TYPE_CHECKING, Any
 
 from mla_plugin_core.ports import port_free, ports_free
+
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
 
 OK = "ok"
 NOTE = "note"
@@ -55,9 +54,9 @@ TRAINER_TYPE_GROUP = "mlagents.trainer_type"
 #: The variable protobuf reads to choose its implementation.
 PROTOBUF_IMPLEMENTATION_VARIABLE = "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"
 #: The first torch whose ``torch.onnx.export`` defaults to the dynamo exporter (onnxscript).
-DYNAMO_EXPORT_TORCH = Version("2.9")
+DYNAMO_EXPORT_TORCH = "2.9"
 #: The first torch whose TorchScript exporter imports the onnx package.
-ONNX_PACKAGE_TORCH = Version("2.0")
+ONNX_PACKAGE_TORCH = "2.0"
 #: The onnx versions that install on Python 3.11 and work with mlagents' export (uv.toml).
 ONNX_REQUIREMENT = "onnx>=1.15"
 #: How long the child Python of :func:`probe` may take.
@@ -120,11 +119,15 @@ def _error_text(error: BaseException) -> str:
 
 def _ranged(specifier: SpecifierSet | str) -> str:
     """A specifier with its lower bounds first: ``>=0.30.0,<1.2``."""
+    from packaging.specifiers import SpecifierSet
+
     parts = sorted(str(s) for s in SpecifierSet(str(specifier)))
     return ",".join(sorted(parts, key=lambda s: not s.startswith(">")))
 
 
 def _declared_python(distribution: str) -> SpecifierSet | None:
+    from packaging.specifiers import SpecifierSet
+
     requires = metadata.metadata(distribution).get_all("Requires-Python") or []
     return SpecifierSet(requires[0]) if requires else None
 
@@ -146,6 +149,8 @@ def install_command(*requirements: str) -> str:
 
 def check_python() -> Iterator[Finding]:
     """This Python against mlagents' Requires-Python and mla-plugin-core's."""
+    from packaging.version import Version
+
     python = Version(platform.python_version())
     subject = f"python {python}"
     core = _declared_python("mla-plugin-core")
@@ -181,6 +186,8 @@ def check_python() -> Iterator[Finding]:
 
 def supported_mlagents() -> SpecifierSet:
     """The mlagents range mla-plugin-core declares (its own dependency metadata)."""
+    from packaging.requirements import Requirement
+
     for line in metadata.requires("mla-plugin-core") or []:
         requirement = Requirement(line)
         if requirement.name == "mlagents" and requirement.marker is None:
@@ -190,6 +197,8 @@ def supported_mlagents() -> SpecifierSet:
 
 def check_mlagents() -> Iterator[Finding]:
     """mlagents in the supported range, mlagents-envs of the same version."""
+    from packaging.version import Version
+
     supported = supported_mlagents()
     newest = (f"mlagents=={RECOMMENDED_MLAGENTS}", f"mlagents-envs=={RECOMMENDED_MLAGENTS}")
     installed = _version("mlagents")
@@ -385,8 +394,10 @@ def check_grpc(found: dict[str, dict[str, Any]]) -> Finding:
 
 def check_onnx(found: dict[str, dict[str, Any]]) -> Iterator[Finding]:
     """onnx where torch's ONNX export needs it; onnxruntime, optional."""
+    from packaging.version import Version
+
     torch_version = _version("torch")
-    needed = torch_version is not None and Version(torch_version) >= ONNX_PACKAGE_TORCH
+    needed = torch_version is not None and Version(torch_version) >= Version(ONNX_PACKAGE_TORCH)
     torch_subject = f"torch {torch_version}"
     onnx_version = _version("onnx")
     if onnx_version is None:
@@ -411,7 +422,7 @@ def check_onnx(found: dict[str, dict[str, Any]]) -> Iterator[Finding]:
         )
     else:
         exporter = ""
-        if torch_version and Version(torch_version) >= DYNAMO_EXPORT_TORCH:
+        if torch_version and Version(torch_version) >= Version(DYNAMO_EXPORT_TORCH):
             exporter = " (TorchScript exporter, selected by mla-plugin-core: no onnxscript needed)"
         yield Finding(OK, f"onnx {onnx_version}", f"{torch_subject} exports ONNX with it{exporter}")
     runtime = _version("onnxruntime")
@@ -444,6 +455,9 @@ def _protobuf_line(found: dict[str, dict[str, Any]], error: str) -> str | None:
 
 def _onnx_protobuf_fix(onnx_version: str) -> str | None:
     """A fix when onnx's declared protobuf range excludes the installed protobuf."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
     protobuf = _version("protobuf")
     for line in metadata.requires("onnx") or []:
         requirement = Requirement(line)
