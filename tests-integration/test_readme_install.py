@@ -1,10 +1,16 @@
 """README's Install > From a checkout runs as written: in a copy of the repository, as a
 user's shell, it creates the venv, builds the wheels with ``nox -s build`` and installs the
-four of them with the CPU torch; the venv then trains DQN on Basic and exports ONNX."""
+four of them with the CPU torch; the venv then trains DQN on Basic and exports ONNX. In the
+same shell, README's "Many seeds and searches" block installs mla-sweep, runs its sweep
+(four real mlagents-learn trials on embedded Ray) and writes the report."""
+
+import csv
+from pathlib import Path
 
 import pytest
-from conftest import Venv
+from conftest import ROOT, Venv
 from install_kit import (
+    FENCED_BASH,
     assert_user_install,
     copy_checkout,
     install_block,
@@ -22,12 +28,44 @@ def test_checkout_block_installs_the_four_wheels():
     assert '"torch==2.13.0+cpu" --find-links "${TORCH_CPU_WHEELS:-' in block
 
 
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> tuple[Path, str]:
+    """A copy of the repository where README's checkout block has run; and its output."""
+    folder = copy_checkout(tmp_path_factory.mktemp("user") / "mla-plugins")
+    output = run_block(install_block(CHECKOUT), cwd=folder, env=user_environment(), timeout=900)
+    return folder, output
+
+
 @pytest.mark.latest_only
-def test_readme_install_from_a_checkout(tmp_path):
-    checkout = copy_checkout(tmp_path / "mla-plugins")
-    output = run_block(install_block(CHECKOUT), cwd=checkout, env=user_environment(), timeout=900)
+def test_readme_install_from_a_checkout(checkout, tmp_path):
+    checkout, output = checkout
     assert "usage: mlagents-learn" in output, output[-3000:]
     venv = Venv(checkout / ".venv")
     installed = venv.python("import mla_dqn, mla_envs; print(mla_dqn.__file__, mla_envs.__file__)")
     assert str(checkout / ".venv") in installed.stdout, installed.stdout + installed.stderr
     assert_user_install(venv, tmp_path)
+
+
+def sweep_block() -> str:
+    """The bash block of README's ``## Many seeds and searches`` (exactly one)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Many seeds and searches\n", 1)[1].split("\n## ", 1)[0]
+    blocks = FENCED_BASH.findall(section)
+    assert len(blocks) == 1, f"README's Many seeds and searches has {len(blocks)} bash blocks"
+    return blocks[0]
+
+
+@pytest.mark.latest_only
+def test_readme_sweep_runs_in_the_checkout_shell(checkout):
+    checkout, _ = checkout
+    # The user's shell after the install block: in the checkout, its venv active.
+    run_block(". .venv/bin/activate\n" + sweep_block(), cwd=checkout, env=user_environment(),
+              timeout=900)  # fmt: skip
+    report = checkout / "sweeps" / "sweep"
+    with open(report / "report.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2, rows  # n_step 1 and 3
+    for row in rows:
+        assert sorted(row["seeds"].split()) == ["1", "2"] and row["failed"] == "0", row
+        assert float(row["final_steps"]) >= 2000 * 0.9, row
+    assert (report / "curves.png").stat().st_size > 1000
