@@ -57,6 +57,7 @@ from mla_plugin_core.setting_errors import (
     check_type,
     describe_type,
     did_you_mean,
+    refusal,
     structuring,
     where,
 )
@@ -180,17 +181,17 @@ def _check_value(key: str, value: Any, class_type: type, field: Any) -> Any:
         allowed = str(refused)
         if bounds is not None and allowed in ("must be an integer", "must be a finite number"):
             allowed = bounds.describe(finite=True, integer=integer)
-        raise SettingError.here(key, value, allowed) from None
+        raise refusal(key, value, allowed) from None
     if (
         bounds is not None
         and isinstance(checked, (int, float))
         and not isinstance(checked, bool)
         and not bounds.contains(checked)
     ):
-        raise SettingError.here(key, checked, bounds.describe(integer=integer))
+        raise refusal(key, checked, bounds.describe(integer=integer))
     if class_type is mla_settings.NetworkSettings.MemorySettings and key == "memory_size":
         if not (isinstance(checked, int) and checked >= 2 and checked % 2 == 0):
-            raise SettingError.here(key, checked, "must be an even integer >= 2")
+            raise refusal(key, checked, "must be an even integer >= 2")
     return checked
 
 
@@ -210,14 +211,13 @@ def _strict_check_and_structure(original: Any) -> Any:
             if key not in fields:
                 raise UnknownSettingError((*here.path, key), _owner(class_type), list(fields))
             checked = _check_value(key, value, class_type, fields[key])
-            with structuring(key) as inner:
-                try:
+            try:
+                with structuring(key):
                     return original(key, checked, class_type)
-                except TrainerConfigError:
-                    raise
-                except (ValueError, TypeError, AttributeError, KeyError) as err:
-                    allowed = describe_type(fields[key].type)
-                    raise SettingError(inner.path, value, allowed) from err
+            except TrainerConfigError:
+                raise
+            except (ValueError, TypeError, AttributeError, KeyError) as err:
+                raise refusal(key, value, describe_type(fields[key].type)) from err
 
     check_and_structure._mla_wrapped = True  # type: ignore[attr-defined]
     return check_and_structure
@@ -358,7 +358,7 @@ def _install_structuring() -> None:
         s.TrainerSettings, _structure_trainer_settings(s.TrainerSettings.structure)
     )
     cattr.register_structure_hook(s.TrainerSettings.DefaultTrainerDict, _structure_behaviors)
-    signals = typing.Dict[s.RewardSignalType, s.RewardSignalSettings]  # noqa: UP006
+    signals = attr.fields_dict(s.TrainerSettings)["reward_signals"].type  # the Dict type
     cattr.register_structure_hook_func(
         lambda t: t == signals, _structure_reward_signals(s.RewardSignalSettings.structure)
     )

@@ -109,12 +109,6 @@ class SettingError(TrainerConfigError):
         """The last key of the path (the field's name)."""
         return self.path[-1]
 
-    @classmethod
-    def here(cls, key: str, value: Any, allowed: str) -> SettingError:
-        """The error for ``key`` at the current place of the structuring."""
-        current = where() or Where()
-        return cls((*current.path, key), value, allowed)
-
 
 class HyperparameterError(SettingError):
     """A hyperparameter in a trainer YAML has a value outside what is allowed.
@@ -130,6 +124,15 @@ class HyperparameterError(SettingError):
         current = where()
         path = current.path if current is not None and current.path else ("hyperparameters",)
         super().__init__((*path, key), value, allowed, behavior=behavior)
+
+
+def refusal(key: str, value: Any, allowed: str) -> SettingError:
+    """The error for ``key`` at the current place of the structuring: a
+    :class:`HyperparameterError` inside ``hyperparameters``, else a :class:`SettingError`."""
+    current = where() or Where()
+    if current.path[:1] == ("hyperparameters",):
+        return HyperparameterError(key, value, allowed)
+    return SettingError((*current.path, key), value, allowed)
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
