@@ -91,11 +91,11 @@ CASES = [
     case("infinite strength", {"trainer_type": "dqn", "reward_signals": {"extrinsic": {"strength": float("inf")}}},
          "Basic: reward_signals.extrinsic.strength = inf is not allowed: must be a finite number"),
     # buffers that cannot fit or never fill
-    case("replay buffer of 1e12", dqn(buffer_size="1e12"),
+    case("replay buffer of 1e12", dqn(buffer_size=1e12),
          "Basic: hyperparameters.buffer_size = 1000000000000 is not allowed: the replay buffer "
          "would take at least 9.1 TiB (10 B per transition before its observations and "
          "actions), more than this machine's memory"),
-    case("A2C buffer of 1e12", a2c(buffer_size="1e12", batch_size=64),
+    case("A2C buffer of 1e12", a2c(buffer_size=1e12, batch_size=64),
          "Basic: hyperparameters.buffer_size = 1000000000000 is not allowed: must be <= "
          "max_steps (1000): an update waits for buffer_size experiences, so this run would "
          "never update", venv="all"),
