@@ -13,6 +13,10 @@ trainer, never fill. It is checked twice, with the same one-line message:
    observation and action specs and before anything is allocated: the exact size of
    the preallocated ring (:func:`replay_bytes`).
 
+On-policy trainers (A2C) get check 1 only, with ``buffer_size <= max_steps`` (a larger
+update buffer would never fill, so the run would never update): their update buffer is
+mlagents' ``AgentBuffer``, which grows as experiences arrive instead of being allocated.
+
 "The machine's memory" is its physical RAM (:func:`total_memory`): numpy's storage is
 only backed once written, but a ring larger than RAM fails to allocate or, once filled,
 swaps or is killed.
