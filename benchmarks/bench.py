@@ -27,7 +27,6 @@ import os
 import platform
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +54,8 @@ TASKS: dict[str, dict[str, Any]] = {
 
 
 def shipped(name: str) -> dict[str, Any]:
-    """A YAML shipped by a trainer plugin (``mla-plugin config``) or by mla-envs."""
-    try:
-        path = config_path(name)
-    except LookupError:
-        path = Path(str(resources.files("mla_envs") / "configs" / name))
-    return yaml.safe_load(path.read_text())
+    """A YAML shipped by an installed package (``mla-plugin config NAME``: ours, mla-envs')."""
+    return yaml.safe_load(config_path(name).read_text())
 
 
 def single(behavior: str, settings: dict[str, Any]) -> dict[str, Any]:

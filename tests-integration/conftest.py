@@ -85,9 +85,24 @@ REFRESH = [
 @pytest.fixture(scope="session")
 def make_venv(tmp_path_factory, wheels, mlagents_version):
     """``make_venv("mla-dqn", "mla-envs")``: a fresh venv with those distributions installed
-    from the built wheels (their dependencies on each other resolve to the wheels too)."""
+    from the built wheels (their dependencies on each other resolve to the wheels too).
 
-    def make(*distributions: str) -> Venv:
+    ``shared_venv=True``: the same venv for every test module that asks for the same
+    distributions this way (tests that only run commands in it; one install instead of one
+    per module). A test that installs or removes anything makes its own.
+    """
+    shared: dict[tuple[str, ...], Venv] = {}  # sorted distributions -> venv
+
+    def make(*distributions: str, shared_venv: bool = False) -> Venv:
+        key = tuple(sorted(distributions))
+        if shared_venv and key in shared:
+            return shared[key]
+        venv = create(*distributions)
+        if shared_venv:
+            shared[key] = venv
+        return venv
+
+    def create(*distributions: str) -> Venv:
         path = tmp_path_factory.mktemp("venv")
         subprocess.run(["uv", "venv", "-q", "-p", sys.executable, str(path)], check=True)
         result = subprocess.run(

@@ -123,13 +123,14 @@ AFTER_START = {"replay buffer too big for Basic's observations", "continuous act
 
 @pytest.fixture(scope="module")
 def venvs(make_venv):
-    """Module-wide venvs, made when first asked for: ``dqn`` (mla-dqn alone) and ``all``."""
+    """Venvs made when first asked for: ``dqn`` (mla-dqn alone, shared with other modules
+    that only run commands) and ``all`` (mla-dqn and mla-a2c)."""
     made = {}
 
     def get(name):
         if name not in made:
             extra = ("mla-a2c",) if name == "all" else ()
-            made[name] = make_venv("mla-dqn", *extra, "mla-envs")
+            made[name] = make_venv("mla-dqn", *extra, "mla-envs", shared_venv=True)
         return made[name]
 
     return get

@@ -53,7 +53,11 @@ def test_config_prints_the_path_of_a_packaged_yaml(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--config", "nope.yaml"])
     assert exit_info.value.code == 2
-    assert "ppo_basic.yaml" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("mla-env: error: argument --config: no shipped config 'nope.yaml'")
+    assert "ppo_basic.yaml" in err
+    # The one command for every package's configs is named in --help.
+    assert "mla-plugin configs" in " ".join(build_parser("mla-env", "").format_help().split())
 
 
 def test_parses_the_arguments_mlagents_learn_passes():

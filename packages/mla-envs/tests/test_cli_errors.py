@@ -14,6 +14,8 @@ import time
 import pytest
 from envs_testkit import free_port, script
 
+from mla_envs.version import __version__
+
 # (command, arguments, the whole stderr line)
 BAD_OPTIONS = [
     (
@@ -120,6 +122,22 @@ def test_bad_options_are_one_line_and_exit_2():
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.parametrize("log_option", ["-logFile", "--log-file="])
+def test_an_option_error_also_goes_to_the_log_file(tmp_path, log_option):
+    """mlagents-learn discards an env's stderr and shows the end of its ``-logFile``: a bad
+    option's line (even one argparse rejects while parsing) must be in that file too."""
+    log = tmp_path / "Player-0.log"
+    log_args = [log_option + str(log)] if log_option.endswith("=") else [log_option, str(log)]
+    result = subprocess.run(
+        [script("mla-env-basic"), "--seed", "abc", *log_args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    line = "mla-env-basic: error: argument --seed: expected an integer, got 'abc'"
+    assert result.stderr.strip().splitlines()[-1] == line
+    assert log.read_text().strip().splitlines() == [line]
+
+
 def test_missing_gymnasium_extra_is_named_as_such():
     gymnasium = pytest.importorskip("gymnasium")
     try:
@@ -151,7 +169,7 @@ def test_every_command_has_version_and_only_its_own_options():
         ("mla-env-gym", True),
     ]:
         version = subprocess.run([script(command), "--version"], capture_output=True, text=True)
-        assert version.returncode == 0 and version.stdout.startswith("mla-envs ")
+        assert version.returncode == 0 and version.stdout == f"{command} {__version__}\n"
         usage = subprocess.run([script(command), "--help"], capture_output=True, text=True)
         assert usage.returncode == 0
         assert ("--gym-kwarg" in usage.stdout) == gymnasium, command

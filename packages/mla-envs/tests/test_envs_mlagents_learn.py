@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from importlib import resources
@@ -22,6 +21,7 @@ import yaml
 from envs_testkit import mlagents_learn_command, scalars
 
 from mla_envs.protocol.lifeline import parent_pid, process_identity
+from mla_plugin_core.ports import port_free
 
 REWARD = "Environment/Cumulative Reward"
 
@@ -114,16 +114,6 @@ def wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("localhost", port))
-        except OSError:
-            return False
-        return True
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds processes through /proc")
 def test_nothing_remains_when_mlagents_learn_is_sigkilled(tmp_path):
     config = packaged_config("ppo_basic.yaml")
@@ -145,7 +135,7 @@ def test_nothing_remains_when_mlagents_learn_is_sigkilled(tmp_path):
         # with the port still bound, is ended by the env.
         assert wait_until(lambda: process_identity(env_pid) is None, 20), "env orphaned"
         assert wait_until(lambda: process_identity(worker) is None, 20), "worker orphaned"
-        assert wait_until(lambda: port_is_free(port), 20), f"port {port} still bound"
+        assert wait_until(lambda: port_free(port), 20), f"port {port} still bound"
         assert "parent process" in log.read_text()
     finally:
         trainer.kill()

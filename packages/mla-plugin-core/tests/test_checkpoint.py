@@ -1,6 +1,7 @@
 """Checkpoints: atomic writes with normal permissions, stale temporary files, a strict
 ``--resume`` that refuses in one line and writes nothing."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -209,3 +210,31 @@ def test_resume_error_is_one_line_and_mlagents_end_of_run_writes_are_skipped(tmp
     assert done.stderr.strip() == "mlagents-learn: cannot resume a: b; c"
     assert not (tmp_path / "configuration.yaml").exists()
     assert config_errors.ResumeError.__mro__[1].__name__ == "TrainerConfigError"
+
+
+def test_the_export_log_names_the_final_file_not_the_temporary_one(
+    tiny_plugin_path, tmp_path, caplog
+):
+    from mlagents.trainers.torch_entities import model_serialization
+    from mlagents_envs.base_env import ActionSpec
+    from tiny_plugin import TinySettings, TinyTrainer
+
+    from mla_plugin_core.testing.builders import (
+        make_trainer,
+        trainer_settings,
+        vector_behavior_spec,
+    )
+
+    spec = vector_behavior_spec(ActionSpec.create_discrete((3,)))
+    trainer = make_trainer(
+        TinyTrainer, trainer_settings("tiny_ppo", TinySettings()), spec, tmp_path
+    )
+    exporter_log = logging.getLogger(model_serialization.__name__)  # "Exported <path>"
+    with caplog.at_level("DEBUG", logger=exporter_log.name):
+        onnx_path, _ = trainer.model_saver.save_checkpoint("Basic", 9998)
+    final = str(tmp_path / "Basic-9998.onnx")
+    assert onnx_path == final and os.path.exists(final)
+    messages = [r.getMessage() for r in caplog.records if r.name == exporter_log.name]
+    assert f"Exported {final}" in messages
+    assert [m for m in messages if "partial" in m] == []
+    assert exporter_log.filters == []  # the renaming ends with the export

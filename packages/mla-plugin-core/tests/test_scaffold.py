@@ -37,6 +37,9 @@ def test_generated_package_has_the_repository_shape(tmp_path, kind, capsys):
     assert pyproject["project"]["entry-points"]["mlagents.trainer_type"] == {
         "my_algo": "mla_my_algo.trainer:get_type_and_setting"
     }
+    assert pyproject["project"]["entry-points"]["mla_plugins.configs"] == {
+        "mla_my_algo": "mla_my_algo.configs"
+    }
     assert pyproject["project"]["dependencies"] == ["mla-plugin-core>=0.1,<0.2"]
     leftovers = []
     for path in root.rglob("*"):

@@ -23,7 +23,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mla_envs.version import __version__
@@ -92,12 +91,39 @@ def gym_kwarg(text: str) -> tuple[str, Any]:
         return key, value
 
 
+LOG_FILE_OPTIONS = ("-logFile", "-logfile", "--log-file")
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, ``<prog>: error: <message>``, exit 2."""
+    """An ArgumentParser whose errors are one line, ``<prog>: error: <message>``, exit 2.
+
+    The line also goes to :attr:`log_file` when it is set: under ``mlagents-learn`` stderr is
+    discarded and the console shows the end of that file (``-logFile``) when the env exits.
+    """
+
+    log_file: str | None = None
 
     def error(self, message: str) -> NoReturn:
         """Print ``message`` as one line (no usage: ``--help`` shows it) and exit 2."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        line = f"{self.prog}: error: {message}\n"
+        if self.log_file:
+            try:
+                with open(self.log_file, "a") as log:
+                    log.write(line)
+            except OSError:
+                pass  # the line still goes to stderr
+        self.exit(2, line)
+
+
+def log_file_argument(argv: Sequence[str]) -> str | None:
+    """The ``-logFile`` value in ``argv`` (before parsing: an error in any option is logged)."""
+    for index, arg in enumerate(argv):
+        for option in LOG_FILE_OPTIONS:
+            if arg == option and index + 1 < len(argv):
+                return argv[index + 1]
+            if arg.startswith(option + "="):
+                return arg[len(option) + 1 :]
+    return None
 
 
 def build_parser(
@@ -139,9 +165,7 @@ def build_parser(
             help="keyword for gymnasium.make (VALUE parsed as JSON if it can be); repeatable",
         )
     parser.add_argument(
-        "-logFile",
-        "-logfile",
-        "--log-file",
+        *LOG_FILE_OPTIONS,
         dest="log_file",
         default=None,
         help="write the log here (mlagents-learn passes it; stdout is discarded there)",
@@ -168,27 +192,30 @@ def build_parser(
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="print the path of a trainer YAML shipped with mla-envs and exit "
-        "(e.g. ppo_basic.yaml; --config list shows them)",
+        help="print the path of a shipped trainer YAML and exit, as `mla-plugin config FILE` "
+        "does (e.g. ppo_basic.yaml; --config list: their names; `mla-plugin configs`: "
+        "names, packages, trainer types and paths)",
     )
     if gymnasium:
         parser.add_argument("--list", action="store_true", help="list environments and exit")
     for flag in ("-nographics", "--no-graphics", "-batchmode"):
         parser.add_argument(flag, action="store_true", help="accepted; there is no rendering")
-    parser.add_argument("--version", action="version", version=f"mla-envs {__version__}")
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     return parser
 
 
 def print_config(parser: argparse.ArgumentParser, name: str) -> int:
-    """Print the path of a packaged trainer YAML (``list``: all names)."""
-    folder = resources.files("mla_envs") / "configs"
-    available = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """Print the path of a shipped trainer YAML (``list``: their names), as
+    ``mla-plugin config NAME`` does: mla-envs' PPO configs and those of installed plugins."""
+    from mla_plugin_core.shipped_configs import config_path, shipped_configs
+
     if name == "list":
-        print("\n".join(available))
+        print("\n".join(dict.fromkeys(config.name for config in shipped_configs())))
         return 0
-    if name not in available:
-        parser.error(f"argument --config: no config {name!r}; available: {', '.join(available)}")
-    print(folder.joinpath(name))
+    try:
+        print(config_path(name))
+    except LookupError as error:
+        parser.error(f"argument --config: {error}")
     return 0
 
 
@@ -231,23 +258,19 @@ def run(
     """
     gymnasium = gymnasium_only or not names
     parser = build_parser(prog, names_help, gymnasium, "ID" if gymnasium_only else "NAME")
-    args, unknown = parser.parse_known_args(argv)
-    if args.log_file:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    log_file = log_file_argument(argv)
+    if log_file:
         try:
-            open(args.log_file, "w").close()
+            open(log_file, "w").close()
         except OSError as error:
-            parser.error(f"argument -logFile: cannot write {args.log_file!r}: {error.strerror}")
-
-    def fail(message: str) -> NoReturn:
-        """``parser.error``, and the same line in the log file (mlagents-learn reads that)."""
-        if args.log_file:
-            with open(args.log_file, "a") as log:
-                print(f"{prog}: error: {message}", file=log)
-        parser.error(message)
+            parser.error(f"argument -logFile: cannot write {log_file!r}: {error.strerror}")
+        parser.log_file = log_file
+    args, unknown = parser.parse_known_args(argv)
 
     unrecognized = [arg for arg in unknown if arg.startswith("--")]
     if unrecognized:
-        fail(
+        parser.error(
             f"unrecognized arguments: {' '.join(unrecognized)} (see {prog} --help; "
             "mlagents-learn's own options go before --env-args)"
         )
@@ -259,7 +282,7 @@ def run(
         builtin = {key.lower(): key for key in registry.BUILTIN}
         for name in args.names:
             if name.lower() in builtin:
-                fail(
+                parser.error(
                     f"argument ID: {name} is not a Gymnasium id; "
                     f"use mla-env-{name.lower()} or mla-env {builtin[name.lower()]}"
                 )
@@ -277,11 +300,11 @@ def run(
         return 0
     if not names:
         if gymnasium_only:
-            fail("name a Gymnasium id, e.g. CartPole-v1 (--list shows them)")
-        fail(f"name an environment; available: {', '.join(registry.available())}")
+            parser.error("name a Gymnasium id, e.g. CartPole-v1 (--list shows them)")
+        parser.error(f"name an environment; available: {', '.join(registry.available())}")
     kwargs = dict(args.gym_kwarg) if gymnasium else {}
     if kwargs and not any(name.startswith(registry.GYM_PREFIX) for name in names):
-        fail("argument --gym-kwarg: only Gymnasium environments (gym:<id>) take it")
+        parser.error("argument --gym-kwarg: only Gymnasium environments (gym:<id>) take it")
     parameters = EnvironmentParameters()
     try:
         environments = [
@@ -294,9 +317,9 @@ def run(
             for name in names
         ]
     except registry.GymnasiumKwargError as error:
-        fail(f"argument --gym-kwarg: {error}")
+        parser.error(f"argument --gym-kwarg: {error}")
     except ValueError as error:  # UnknownEnvironmentError, UnsupportedSpaceError, ...
-        fail(str(error))
+        parser.error(str(error))
     with logging_to(args.log_file):
         if unknown:
             logger.info("Ignoring arguments %s", unknown)

@@ -4,8 +4,9 @@ mlagents' ``TorchModelSaver`` writes ``<behavior>-<step>.pt`` and ``checkpoint.p
 ``torch.save`` straight onto the destination, so a kill during the write leaves a
 truncated ``checkpoint.pt`` and ``--resume`` then fails. :class:`AtomicTorchModelSaver`
 writes each file through :func:`~mla_plugin_core.atomic_file.atomic_write` instead; the
-ONNX export goes to a temporary name first and is renamed too. Temporary files a kill
-left behind are removed when the next run starts.
+ONNX export goes to a temporary name first and is renamed too (mlagents' "Exported ..."
+log line names the final file). Temporary files a kill left behind are removed when the
+next run starts.
 
 On ``--resume`` mlagents loads what fits and only logs what does not ("Failed to load for
 module Policy. Initializing"): the run then trains a partly random network, or crashes at
@@ -19,9 +20,11 @@ written (one line, exit status 1).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -30,6 +33,7 @@ from mlagents.trainers.model_saver.torch_model_saver import (
     TorchModelSaver,
 )
 from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.torch_entities import model_serialization
 
 from mla_plugin_core.atomic_file import atomic_write, remove_stale_temporaries
 from mla_plugin_core.config_errors import ResumeError
@@ -41,6 +45,9 @@ METADATA_KEY = "mla_plugins"
 
 #: Names of the ONNX exports a kill interrupted (see :meth:`AtomicTorchModelSaver.export`).
 PARTIAL_ONNX_NAME = re.compile(r"^\..+\.partial\.onnx$")
+
+#: The logger of mlagents' ONNX exporter ("Exported <path>").
+SERIALIZATION_LOGGER = logging.getLogger(model_serialization.__name__)
 
 #: What to do when the saved state does not fit, for the one-line message.
 RESUME_ADVICE = (
@@ -159,6 +166,32 @@ def resume_mismatch(
     return None
 
 
+class _Renaming(logging.Filter):
+    """Rewrites ``temporary`` as ``final`` in the messages of the logger it filters."""
+
+    def __init__(self, temporary: str, final: str) -> None:
+        super().__init__()
+        self.temporary, self.final = temporary, final
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.temporary in message:
+            record.msg, record.args = message.replace(self.temporary, self.final), ()
+        return True
+
+
+@contextlib.contextmanager
+def logged_as(logger: logging.Logger, temporary: str, final: str) -> Iterator[None]:
+    """While the block runs, ``logger``'s records name the file ``final`` where they would
+    name ``temporary`` (a file written under a hidden name, then renamed)."""
+    renaming = _Renaming(temporary, final)
+    logger.addFilter(renaming)
+    try:
+        yield
+    finally:
+        logger.removeFilter(renaming)
+
+
 class AtomicTorchModelSaver(TorchModelSaver):
     """``TorchModelSaver`` with write-then-rename checkpoints (same files, same layout), a
     strict ``--resume``, and the ``trainer_type`` and step recorded in each checkpoint."""
@@ -191,12 +224,15 @@ class AtomicTorchModelSaver(TorchModelSaver):
         return f"{checkpoint_path}.onnx", [pytorch_path]
 
     def export(self, output_filepath: str, behavior_name: str) -> None:
+        """mlagents' ONNX export to a temporary name, renamed to ``<output_filepath>.onnx``;
+        mlagents' log line names the final file ("Exported .../Basic-100.onnx")."""
         if self.exporter is None:
             return
         use_legacy_exporter()
         folder, name = os.path.split(output_filepath)
         temporary = os.path.join(folder, f".{name}.partial")
-        self.exporter.export_policy_model(temporary)
+        with logged_as(SERIALIZATION_LOGGER, f"{temporary}.onnx", f"{output_filepath}.onnx"):
+            self.exporter.export_policy_model(temporary)
         os.replace(f"{temporary}.onnx", f"{output_filepath}.onnx")
 
     def check_resumable(self) -> None:

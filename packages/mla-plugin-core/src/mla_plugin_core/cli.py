@@ -1,5 +1,5 @@
-"""The ``mla-plugin`` command: scaffold a plugin, find the configs plugins ship, print the
-corrected mlagents install metadata."""
+"""The ``mla-plugin`` command: scaffold a plugin, find the configs installed packages ship,
+print the corrected mlagents install metadata."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from mla_plugin_core import doctor as doctor_checks
 from mla_plugin_core.scaffold.generate import KINDS, PluginNames, generate
 from mla_plugin_core.shipped_configs import config_path, shipped_configs
+from mla_plugin_core.version import __version__
+
+#: Column titles of ``mla-plugin configs``.
+CONFIGS_COLUMNS = ("NAME", "PACKAGE", "TRAINER_TYPE", "PATH")
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -28,18 +33,39 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
+def configs_table(rows: list[tuple[str, str, str, str]]) -> str:
+    """``rows`` (name, package, trainer types, path) under :data:`CONFIGS_COLUMNS`, each
+    column as wide as its longest entry."""
+    table = [CONFIGS_COLUMNS, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(CONFIGS_COLUMNS) - 1)]
+    return "\n".join(
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)), row[-1]]
+        )
+        for row in table
+    )
+
+
 def _configs(args: argparse.Namespace) -> int:
-    for name, path in shipped_configs().items():
-        print(f"{name}\t{path}")
+    configs = shipped_configs()
+    if not configs:
+        print("no shipped configs installed (mla-dqn, mla-a2c and mla-envs ship some)")
+        return 0
+    rows = [(c.name, c.package, ",".join(c.trainer_types) or "-", str(c.path)) for c in configs]
+    print(configs_table(rows))
     return 0
 
 
 def _config(args: argparse.Namespace) -> int:
     try:
-        print(config_path(args.name))
+        path = config_path(args.name)
     except LookupError as err:
         print(f"mla-plugin: {err}", file=sys.stderr)
         return 2
+    if args.print:
+        sys.stdout.write(path.read_text())
+    else:
+        print(path)
     return 0
 
 
@@ -52,9 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mla-plugin", description="Tools for ML-Agents trainer plugins."
     )
+    parser.add_argument("--version", action="version", version=f"mla-plugin {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    new = commands.add_parser("new", help="write a new trainer plugin package")
+    summary = "write a new trainer plugin package"
+    new = commands.add_parser("new", help=summary, description=summary)
     new.add_argument("name", help="the trainer_type users will write in their YAML, e.g. my_algo")
     new.add_argument("--kind", choices=KINDS, required=True, help="base trainer to build on")
     new.add_argument(
@@ -66,18 +94,31 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("--dist", default=None, help="distribution name (default: mla-NAME)")
     new.set_defaults(handler=_new)
 
-    configs = commands.add_parser("configs", help="list the example YAMLs installed plugins ship")
+    summary = (
+        "list the example YAMLs every installed package ships (name, package, trainer_type, path)"
+    )
+    configs = commands.add_parser("configs", help=summary, description=summary)
     configs.set_defaults(handler=_configs)
-    config = commands.add_parser("config", help="print the path of one shipped example YAML")
-    config.add_argument("name", help="e.g. dqn_basic.yaml")
+    summary = "print the path (or with --print the text) of one shipped example YAML"
+    config = commands.add_parser("config", help=summary, description=summary)
+    config.add_argument("name", help="its file name, e.g. dqn_basic.yaml (mla-plugin configs)")
+    config.add_argument("--print", action="store_true", help="print the YAML, not its path")
     config.set_defaults(handler=_config)
 
-    uv_toml = commands.add_parser(
-        "uv-toml",
-        help="print the corrected dependency metadata mlagents needs on Python 3.11, for "
-        "`uv pip install --config-file uv.toml` (e.g. mla-plugin uv-toml > uv.toml)",
+    summary = (
+        "print the corrected dependency metadata mlagents needs on Python 3.11, for "
+        "`uv pip install --config-file uv.toml` (e.g. mla-plugin uv-toml > uv.toml)"
     )
+    uv_toml = commands.add_parser("uv-toml", help=summary, description=summary)
     uv_toml.set_defaults(handler=_uv_toml)
+
+    summary = (
+        "check this environment for mlagents-learn: one line per check, with the fix; "
+        "exit 1 on a problem"
+    )
+    doctor = commands.add_parser("doctor", help=summary, description=summary)
+    doctor_checks.add_arguments(doctor)
+    doctor.set_defaults(handler=doctor_checks.command)
 
     args = parser.parse_args(argv)
     return int(args.handler(args))

@@ -48,6 +48,7 @@ import cattr
 import mlagents.trainers.settings as mla_settings
 from mlagents.trainers.exception import TrainerConfigError
 
+from mla_plugin_core import run_errors
 from mla_plugin_core.finite import NonFiniteError
 from mla_plugin_core.setting_errors import (
     Refused,
@@ -374,8 +375,8 @@ def _excepthook(
         exc: BaseException,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(exc, (TrainerConfigError, NonFiniteError)):
-            if isinstance(exc, ResumeError):
+        if isinstance(exc, (TrainerConfigError, NonFiniteError, run_errors.RunError)):
+            if isinstance(exc, (ResumeError, run_errors.RunError)):
                 kind = ""
             elif isinstance(exc, TrainerConfigError):
                 kind = "configuration error: "
@@ -397,6 +398,7 @@ def install() -> None:
             write = getattr(learn, name, None)
             if write is not None and not getattr(write, "_mla_wrapped", False):
                 setattr(learn, name, _skipped_when_refusing_resume(write))
+    run_errors.install(_learn_modules())
     _install_structuring()
     if not getattr(sys.excepthook, "_mla_wrapped", False):
         sys.excepthook = _excepthook(sys.excepthook)

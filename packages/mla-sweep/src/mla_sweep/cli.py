@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from mla_sweep.config import SweepConfigError, load_sweep
+from mla_sweep.version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,15 +19,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="mla-sweep",
         description="Seeds, hyperparameter searches and benchmarks of mlagents-learn on Ray Tune.",
     )
+    parser.add_argument("--version", action="version", version=f"mla-sweep {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run (or --resume) the sweep of a sweep file")
+    summary = "run (or --resume) the sweep of a sweep file"
+    run = commands.add_parser("run", help=summary, description=summary)
     run.add_argument("file", help="trainer YAML with a sweep: block")
     run.add_argument("--address", help="join this Ray cluster (default: start Ray here)")
     run.add_argument("--storage", default="sweeps", help="experiments folder (default: sweeps)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     run.add_argument("--max-steps", type=int, help="replace every behavior's max_steps")
     run.add_argument("--num-cpus", type=int, help="CPUs of embedded Ray (default: all)")
-    report = commands.add_parser("report", help="table, CSV and curves of finished trials")
+    summary = "write the table, CSV and curves of finished trials"
+    report = commands.add_parser("report", help=summary, description=summary)
     report.add_argument("dirs", nargs="+", help="sweep folders (<storage>/<sweep name>)")
     report.add_argument("--out", help="output folder (default: the first DIR)")
     report.add_argument("--title", default="", help="title of the report and plot")

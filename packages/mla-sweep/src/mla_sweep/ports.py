@@ -10,25 +10,16 @@ file per port (:mod:`mla_sweep.locks`) in a folder every trial of this machine s
 from __future__ import annotations
 
 import random
-import socket
 import tempfile
 from pathlib import Path
 
+from mla_plugin_core.ports import port_free
 from mla_sweep.locks import LockFiles, Reservation
 
 #: Where the reservations of this machine live (one folder for every sweep and user).
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "mla-sweep-ports"
 #: Ports are drawn from this range (above the usual services, below Linux's ephemeral ports).
 PORT_RANGE = (20_000, 32_000)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("localhost", port))
-        except OSError:
-            return False
-    return True
 
 
 class PortReservation(Reservation):
@@ -55,7 +46,7 @@ class PortReservation(Reservation):
 
     def _claim(self, base: int) -> bool:
         for port in range(base, base + self.count):
-            if not (self._locks.claim(str(port)) and _bindable(port)):
+            if not (self._locks.claim(str(port)) and port_free(port)):
                 self.release()
                 return False
         return True

@@ -6,7 +6,6 @@ import copy
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mla_plugin_core.ports import ports_free
 
 #: The TensorBoard tag under which mlagents writes the mean episode reward.
 REWARD_TAG = "Environment/Cumulative Reward"
@@ -140,18 +141,8 @@ def free_base_port(count: int = 1, attempts: int = 200) -> int:
     """
     for _ in range(attempts):
         base = random.randint(20_000, 60_000)
-        sockets = []
-        try:
-            for offset in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(s)
-                s.bind(("localhost", base + offset))
+        if ports_free(base, count):
             return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
     raise RuntimeError(f"no {count} consecutive free ports found on localhost")
 
 
