@@ -80,5 +80,5 @@ def test_a_string_boolean_in_the_yaml_is_refused_naming_the_key():
     with pytest.raises(HyperparameterError) as error:
         RunOptions.from_dict({"behaviors": {"Basic": behavior}})
     assert str(error.value) == (
-        "hyperparameters.normalize_advantage = 'false' is not allowed: must be true or false"
+        "Basic: hyperparameters.normalize_advantage = 'false' is not allowed: must be true or false"
     )

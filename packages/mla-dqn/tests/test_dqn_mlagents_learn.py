@@ -29,7 +29,7 @@ def test_bad_hyperparameter_is_one_line_and_nonzero_exit(tmp_path):
     assert run.returncode != 0
     errors = [line for line in run.output.splitlines() if "exploration_final_eps" in line]
     assert errors == [
-        "mlagents-learn: configuration error: hyperparameters.exploration_final_eps = 1.5 "
+        "mlagents-learn: configuration error: Basic: hyperparameters.exploration_final_eps = 1.5 "
         "is not allowed: must be a number >= 0.0 and <= 1.0"
     ], run.output[-2000:]
     assert "Traceback" not in run.output

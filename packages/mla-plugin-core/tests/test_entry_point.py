@@ -55,16 +55,21 @@ def _learn(config_text, tmp_path):
 @pytest.mark.parametrize(
     "hyperparameters, expected",
     [
-        ("batch_size: 0", "hyperparameters.batch_size = 0 is not allowed: must be a number >= 1"),
+        (
+            "batch_size: 0",
+            "configuration error: Basic: hyperparameters.batch_size = 0 is not allowed: "
+            "must be an integer >= 1",
+        ),
         (
             "epsilon: 1.5",
-            "hyperparameters.epsilon = 1.5 is not allowed: must be a number > 0.0 and < 1.0",
+            "Basic: hyperparameters.epsilon = 1.5 is not allowed: must be a number > 0.0 and < 1.0",
         ),
         (
             "lambdd: 0.9",
-            "The option lambdd was specified in your YAML file for TinySettings, but is invalid.",
+            "Basic: hyperparameters.lambdd is not a setting of tiny_ppo: did you mean lambd? "
+            "allowed: batch_size, ",
         ),
-        ("batch_size: lots", "TinySettings.batch_size = 'lots' is not allowed: expected int"),
+        ("batch_size: lots", "Basic: hyperparameters.batch_size = 'lots' is not allowed: must be"),
     ],
 )
 def test_bad_yaml_gives_one_clear_line(tiny_plugin_path, tmp_path, hyperparameters, expected):

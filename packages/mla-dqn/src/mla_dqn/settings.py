@@ -1,10 +1,10 @@
 """Hyperparameters of ``trainer_type: dqn`` (the ``hyperparameters:`` block of the YAML).
 
 Every value is validated when the YAML is read; a bad one stops ``mlagents-learn`` with
-one line naming the key, e.g.::
+one line naming the behavior and the key, e.g.::
 
-    mlagents-learn: configuration error: hyperparameters.exploration_final_eps = 1.5 is
-    not allowed: must be a number >= 0.0 and <= 1.0
+    mlagents-learn: configuration error: Basic: hyperparameters.exploration_final_eps = 1.5
+    is not allowed: must be a number >= 0.0 and <= 1.0
 
 The discount factor is not here: as for every mlagents trainer it is set per reward
 signal (``reward_signals.<name>.gamma``), and each signal has its own Q head.

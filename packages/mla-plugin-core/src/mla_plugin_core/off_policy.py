@@ -61,6 +61,7 @@ from mlagents_envs.logging_util import get_logger
 
 from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.memory import refuse_if_too_big, replay_bytes, transition_bytes
 from mla_plugin_core.nstep import NStepAccumulator
 from mla_plugin_core.optimizer import PluginOptimizer
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
@@ -178,6 +179,21 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             discrete_branches=spec.action_spec.discrete_branches,
             reward_signals=list(self.optimizer.reward_signals),
             seed=self.seed,
+        )
+        # Refused before anything is allocated (see mla_plugin_core.memory).
+        shape = (
+            common["obs_shapes"],
+            common["continuous_size"],
+            common["discrete_branches"],
+            common["reward_signals"],
+        )
+        capacity = self.hyperparameters.buffer_size
+        refuse_if_too_big(
+            replay_bytes(capacity, *shape, prioritized=self.prioritized),
+            capacity,
+            "the replay buffer",
+            detail=f"{transition_bytes(*shape)} B per transition",
+            behavior=self.brain_name,
         )
         if not self.prioritized:
             return ReplayBuffer(**common)

@@ -22,7 +22,8 @@ so that ``"false"`` or ``2`` would silently mean true.)
 
 A bad value then stops ``mlagents-learn`` with one line (see :mod:`.config_errors`)::
 
-    mlagents-learn: hyperparameters.gamma_n = 0 is not allowed: must be >= 1 and <= 10
+    mlagents-learn: configuration error: Basic: hyperparameters.gamma_n = 0 is not allowed:
+    must be an integer >= 1 and <= 10
 
 Settings modules must not use ``from __future__ import annotations``: cattrs structures
 each YAML value by the field's type object, and postponed annotations turn it into a
@@ -30,33 +31,38 @@ string (:func:`~mla_plugin_core.entry_point.make_entry_point` refuses such class
 """
 
 import math
+import typing
 from collections.abc import Collection
 from typing import Any, NewType
 
 import attr
 import cattr
-from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.settings import (
     OffPolicyHyperparamSettings,
     OnPolicyHyperparamSettings,
     ScheduleType,
 )
 
+from mla_plugin_core.memory import refuse_lower_bound
+from mla_plugin_core.setting_errors import HyperparameterError, did_you_mean
+
+__all__ = [
+    "Bounds",
+    "HyperparameterError",
+    "OffPolicySettings",
+    "OnPolicySettings",
+    "OneOf",
+    "StrictBool",
+    "boolean",
+    "bounds_of",
+    "hyperparameter",
+]
+
 #: The type of an on/off hyperparameter (declare it with :func:`boolean`). cattrs passes
 #: the YAML value through unconverted, so that :func:`boolean`'s validator sees what was
 #: written and refuses anything but ``true`` and ``false``.
 StrictBool = NewType("StrictBool", bool)
 cattr.register_structure_hook_func(lambda cls: cls is StrictBool, lambda value, _: value)
-
-
-class HyperparameterError(TrainerConfigError):
-    """A hyperparameter in a trainer YAML has a value outside what is allowed."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"hyperparameters.{key} = {value!r} is not allowed: {allowed}")
 
 
 @attr.s(auto_attribs=True, frozen=True)
@@ -72,8 +78,9 @@ class Bounds:
     le: float | None = None
     lt: float | None = None
 
-    def describe(self, finite: bool = False) -> str:
-        """What is allowed, e.g. ``must be a number >= 1``; ``finite``: say it must be finite."""
+    def describe(self, finite: bool = False, integer: bool = False) -> str:
+        """What is allowed, e.g. ``must be a number >= 1``; ``finite``: say it must be
+        finite; ``integer``: say it must be an integer (``must be an integer >= 1``)."""
         parts = []
         if self.ge is not None:
             parts.append(f">= {self.ge}")
@@ -83,7 +90,10 @@ class Bounds:
             parts.append(f"<= {self.le}")
         if self.lt is not None:
             parts.append(f"< {self.lt}")
-        prefix = "must be a finite number" if finite else "must be a number"
+        if integer:
+            prefix = "must be an integer"
+        else:
+            prefix = "must be a finite number" if finite else "must be a number"
         return f"{prefix} " + " and ".join(parts) if parts else prefix
 
     def contains(self, value: float) -> bool:
@@ -97,12 +107,29 @@ class Bounds:
     def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
         if value is None:
             return
+        integer = _is_int_type(attribute.type)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise HyperparameterError(attribute.name, value, self.describe())
+            raise HyperparameterError(attribute.name, value, self.describe(integer=integer))
         if not math.isfinite(value):
-            raise HyperparameterError(attribute.name, value, self.describe(finite=True))
-        if not self.contains(value):
-            raise HyperparameterError(attribute.name, value, self.describe())
+            raise HyperparameterError(
+                attribute.name, value, self.describe(finite=True, integer=integer)
+            )
+        if (integer and value != int(value)) or not self.contains(value):
+            raise HyperparameterError(attribute.name, value, self.describe(integer=integer))
+
+
+def _is_int_type(type_: Any) -> bool:
+    """``int`` or ``Optional[int]``."""
+    if type_ is int:
+        return True
+    return typing.get_origin(type_) is typing.Union and int in typing.get_args(type_)
+
+
+def bounds_of(field: "attr.Attribute[Any]") -> Bounds | None:
+    """The :class:`Bounds` among a field's validators (declared by :func:`hyperparameter`)."""
+    validator = field.validator
+    found = getattr(validator, "_validators", (validator,))
+    return next((v for v in found if isinstance(v, Bounds)), None)
 
 
 @attr.s(auto_attribs=True, frozen=True)
@@ -114,7 +141,9 @@ class OneOf:
     def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
         if value not in self.choices:
             allowed = ", ".join(repr(c) for c in self.choices)
-            raise HyperparameterError(attribute.name, value, f"must be one of {allowed}")
+            guess = did_you_mean(str(value), [str(c) for c in self.choices])
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            raise HyperparameterError(attribute.name, value, f"must be one of {allowed}{hint}")
 
 
 def hyperparameter(
@@ -163,6 +192,11 @@ def _check_floats_finite(instance: Any) -> None:
             raise HyperparameterError(field.name, value, "must be a finite number")
 
 
+def _signal_names(behavior: Any) -> list[str]:
+    """The reward signal names of a structured ``TrainerSettings``."""
+    return [getattr(key, "value", str(key)) for key in behavior.reward_signals]
+
+
 def _check_buffer_holds_batch(instance: Any) -> None:
     if instance.buffer_size < instance.batch_size:
         raise HyperparameterError(
@@ -198,6 +232,23 @@ class OnPolicySettings(OnPolicyHyperparamSettings):
     def __attrs_post_init__(self) -> None:
         _check_floats_finite(self)
         _check_buffer_holds_batch(self)
+
+    def check_in_behavior(self, behavior: Any) -> None:
+        """Checks that need the rest of the behavior's settings (``TrainerSettings``);
+        :mod:`.config_errors` calls it once the behavior is structured.
+
+        ``buffer_size`` must be at most ``max_steps``: an update waits for
+        ``buffer_size`` experiences, so a larger buffer would never train. Its lower-bound
+        size (:mod:`.memory`) must fit in memory.
+        """
+        if self.buffer_size > behavior.max_steps:
+            raise HyperparameterError(
+                "buffer_size",
+                self.buffer_size,
+                f"must be <= max_steps ({behavior.max_steps}): an update waits for "
+                "buffer_size experiences, so this run would never update",
+            )
+        refuse_lower_bound(self.buffer_size, _signal_names(behavior), "the update buffer")
 
 
 @attr.s(auto_attribs=True)
@@ -237,3 +288,18 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
     def __attrs_post_init__(self) -> None:
         _check_floats_finite(self)
         _check_buffer_holds_batch(self)
+
+    def check_in_behavior(self, behavior: Any) -> None:
+        """Checks that need the rest of the behavior's settings (``TrainerSettings``);
+        :mod:`.config_errors` calls it once the behavior is structured.
+
+        The replay buffer's lower-bound size (:mod:`.memory`: without observations and
+        actions, known only once the environment is up) must fit in memory; the exact size
+        is checked again when the buffer is created.
+        """
+        refuse_lower_bound(
+            self.buffer_size,
+            _signal_names(behavior),
+            "the replay buffer",
+            bool(self.prioritized_replay),
+        )
