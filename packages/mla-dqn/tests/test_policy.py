@@ -101,7 +101,10 @@ def _trainer(settings) -> DQNTrainer:
 
 
 def test_continuous_actions_are_refused_naming_the_behavior():
-    with pytest.raises(TrainerConfigError, match="'Walker'.*DQN needs discrete actions"):
+    with pytest.raises(
+        TrainerConfigError,
+        match="^Walker: trainer_type = 'dqn' is not allowed: .*DQN needs discrete actions",
+    ):
         _trainer(trainer_settings()).create_policy(None, behavior_spec(5, (), continuous=2))
     with pytest.raises(TrainerConfigError, match="DQN needs discrete actions"):
         _trainer(trainer_settings()).create_policy(None, behavior_spec(5, (3,), continuous=1))
@@ -110,7 +113,10 @@ def test_continuous_actions_are_refused_naming_the_behavior():
 def test_recurrent_networks_are_refused():
     settings = trainer_settings()
     settings.network_settings.memory = NetworkSettings.MemorySettings()
-    with pytest.raises(TrainerConfigError, match="'Walker'.*no recurrent version"):
+    with pytest.raises(
+        TrainerConfigError,
+        match="^Walker: network_settings.memory = .* is not allowed: DQN has no recurrent version",
+    ):
         _trainer(settings).create_policy(None, behavior_spec(5, (3,)))
 
 
@@ -130,7 +136,10 @@ def test_signals_that_learn_1_step_dynamics_are_refused_with_n_step(kind, signal
     if not refused:
         trainer._refuse_unsupported(behavior_spec(5, (3,)))
         return
-    with pytest.raises(TrainerConfigError, match=rf"'Walker'.*{kind.value}.*n_step: 1"):
+    with pytest.raises(
+        TrainerConfigError,
+        match=rf"^Walker: hyperparameters.n_step = 3 is not allowed: .*{kind.value}.*n_step: 1",
+    ):
         trainer._refuse_unsupported(behavior_spec(5, (3,)))
     settings.hyperparameters.n_step = 1
     _trainer(settings)._refuse_unsupported(behavior_spec(5, (3,)))

@@ -74,8 +74,10 @@ def test_unknown_behavior_in_a_key(sweep_file):
 
 def test_value_mlagents_would_refuse(sweep_file):
     message = refusal(sweep_file({"grid": {"behaviors.Basic.hyperparameters.n_step": [0, 3]}}))
-    assert message.startswith(
-        "sweep.grid: behaviors.Basic.hyperparameters.n_step = 0 is not allowed"
+    # The key and value once, then what is allowed (not the trainer's whole line again).
+    assert message == (
+        "sweep.grid: behaviors.Basic.hyperparameters.n_step = 0 is not allowed: "
+        "must be an integer >= 1 and <= 100"
     )
 
 

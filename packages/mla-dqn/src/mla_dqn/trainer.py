@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import attr
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.policy import Policy
@@ -26,6 +27,7 @@ from mla_plugin_core.entry_point import make_entry_point
 from mla_plugin_core.off_policy import OffPolicyPluginTrainer, one_step_reward_signals
 from mla_plugin_core.q_network import EpsilonGreedyQPolicy
 from mla_plugin_core.schedules import ScheduledValue
+from mla_plugin_core.setting_errors import SettingError
 
 logger = get_logger(__name__)
 
@@ -91,35 +93,43 @@ class DQNTrainer(OffPolicyPluginTrainer):
         return TRAINER_NAME
 
     def _refuse_unsupported(self, behavior_spec: BehaviorSpec) -> None:
-        """Raise a ``TrainerConfigError`` naming the behavior for what DQN cannot do."""
+        """Raise a :class:`SettingError` (``<behavior>: <key> = <value> is not allowed: ...``)
+        for what DQN cannot do with this behavior."""
         name = self.brain_name
         action_spec = behavior_spec.action_spec
         if action_spec.continuous_size > 0:
-            raise TrainerConfigError(
-                f"Behavior {name!r} has {action_spec.continuous_size} continuous action(s): "
-                "DQN needs discrete actions only. Use trainer_type: sac or ppo for "
-                "continuous or hybrid actions."
-            )
+            raise SettingError(
+                ("trainer_type",), TRAINER_NAME,
+                f"the behavior has {action_spec.continuous_size} continuous action(s) and DQN "
+                "needs discrete actions only; use trainer_type sac, ppo or a2c for continuous "
+                "or hybrid actions", behavior=name,
+            )  # fmt: skip
         if action_spec.discrete_size == 0:
-            raise TrainerConfigError(f"Behavior {name!r} has no actions: DQN needs discrete ones.")
-        if self.trainer_settings.network_settings.memory is not None:
-            raise TrainerConfigError(
-                f"Behavior {name!r}: DQN has no recurrent version; remove "
-                "network_settings.memory (or use trainer_type: ppo or sac)."
-            )
+            raise SettingError(
+                ("trainer_type",), TRAINER_NAME,
+                "the behavior has no actions; DQN needs discrete ones", behavior=name,
+            )  # fmt: skip
+        memory = self.trainer_settings.network_settings.memory
+        if memory is not None:
+            raise SettingError(
+                ("network_settings", "memory"), attr.asdict(memory),
+                "DQN has no recurrent version; remove it (or use trainer_type ppo or sac)",
+                behavior=name,
+            )  # fmt: skip
         one_step = one_step_reward_signals(self.trainer_settings.reward_signals)
         n_step = self.hyperparameters.n_step
         if one_step and n_step > 1:
-            raise TrainerConfigError(
-                f"Behavior {name!r}: reward signal(s) {', '.join(one_step)} learn from "
-                f"1-step transitions, but n_step: {n_step} stores {n_step}-step ones; set "
-                "hyperparameters.n_step: 1 (or use gail without use_actions, or rnd)."
-            )
+            raise SettingError(
+                ("hyperparameters", "n_step"), n_step,
+                f"reward signal(s) {', '.join(one_step)} learn from 1-step transitions; set "
+                "n_step: 1 (or use gail without use_actions, or rnd)", behavior=name,
+            )  # fmt: skip
         if self.trainer_settings.behavioral_cloning is not None:
-            raise TrainerConfigError(
-                f"Behavior {name!r}: DQN does not support behavioral_cloning (it needs a "
-                "stochastic policy); use hyperparameters.demonstrations (DQfD) instead."
-            )
+            raise SettingError(
+                ("behavioral_cloning",), attr.asdict(self.trainer_settings.behavioral_cloning),
+                "DQN does not support it (it needs a stochastic policy); use "
+                "hyperparameters.demonstrations (DQfD) instead", behavior=name,
+            )  # fmt: skip
 
     def create_policy(
         self, parsed_behavior_id: BehaviorIdentifiers, behavior_spec: BehaviorSpec

@@ -34,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from mla_plugin_core.setting_errors import SettingError
+
 #: Distributions allowed in ``sweep.search`` -> number of arguments they take.
 DISTRIBUTIONS = {"uniform": 2, "loguniform": 2, "randint": 2, "quniform": 3, "choice": None}
 
@@ -499,5 +501,12 @@ def _check_values(sweep: Sweep) -> None:
                 try:
                     _with_defaults(config, source)
                 except SweepConfigError as err:
-                    reason = str(err).split("trainer configuration: ", 1)[-1]
+                    # A setting's own error says what is allowed (its key and value are
+                    # already in this line); anything else is quoted whole.
+                    cause = err.__cause__
+                    reason = (
+                        cause.allowed
+                        if isinstance(cause, SettingError)
+                        else str(err).split("trainer configuration: ", 1)[-1]
+                    )
                     raise _error(source, f"{key} = {value!r} is not allowed: {reason}") from None
