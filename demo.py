@@ -19,6 +19,7 @@ import argparse
 import glob
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -198,6 +199,14 @@ def onnx_action_shape(model: str) -> str:
     return f"no action output (outputs: {', '.join(names)})"
 
 
+def free_port() -> int:
+    """A port free on localhost now (the system's choice): runs started at the same time
+    (another demo, a test, a training) must not meet on mlagents' default 5005."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("localhost", 0))
+        return int(probe.getsockname()[1])
+
+
 def train(run: Run, steps: int) -> dict[str, Any]:
     """Run mlagents-learn, echoing each summary line; return the last summary, the ONNX
     check and where the results are."""
@@ -210,6 +219,7 @@ def train(run: Run, steps: int) -> dict[str, Any]:
     command = [
         str(BIN / "mlagents-learn"), str(budget), "--run-id", run_id, "--force",
         "--env", str(BIN / run.env), "--results-dir", str(ROOT / "results"), "--seed", "1",
+        "--base-port", str(free_port()),
     ]  # fmt: skip
     print(
         f"\n[demo] {label}, {steps} steps (max_steps of its YAML, which its schedules follow): "
@@ -243,6 +253,7 @@ def train(run: Run, steps: int) -> dict[str, Any]:
         "seconds": seconds,
         "onnx": onnx,
         "results": ROOT / "results" / run_id,
+        "ok": process.returncode == 0 and not onnx.startswith("no "),
     }
 
 
@@ -328,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         "python3 demo.py --steps N"
     )
     print(f"TensorBoard: {BIN / 'tensorboard'} --logdir {ROOT / 'results'}")
-    return 0
+    failed = [run["label"] for run in results if not run["ok"]]
+    if failed:
+        print(f"[demo] failed: {', '.join(failed)} (see its output above)", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

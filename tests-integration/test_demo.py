@@ -129,3 +129,26 @@ def test_the_random_scores_are_those_of_mla_envs(name, tolerance):
     pytest.importorskip("mla_envs")
     measured = random_policy_score(name, episodes=300, seed=0)
     assert abs(measured - demo.SCORES[name]["random"]) < tolerance, measured
+
+
+def test_python3_demo_py_as_written(tmp_path):
+    """README's first command, verbatim, in a copy of the checkout with only ``python3``:
+    it creates ``.venv-demo``, trains both runs with their default budgets, checks each ONNX
+    in onnxruntime and prints the table with the maximum and random scores (minutes)."""
+    from install_kit import copy_checkout, run_block, user_environment
+
+    quickstart = (ROOT / "README.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "```bash\npython3 demo.py\n```" in quickstart
+    checkout = copy_checkout(tmp_path / "mla-plugins")
+    output = run_block("python3 demo.py", cwd=checkout, env=user_environment(), timeout=1500)
+    labels = tuple(f"| {run.label} " for run in demo.RUNS.values())
+    rows = [line for line in output.splitlines() if line.startswith(labels)]
+    assert len(rows) == len(demo.RUNS), output[-4000:]
+    for row, run in zip(rows, demo.RUNS.values(), strict=True):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        label, steps, reward, best, random_score, onnx = cells[:6]
+        assert label == run.label and int(steps) >= 0.9 * run.default_steps, row
+        assert float(best) == demo.SCORES[run.behavior]["max"], row
+        assert float(random_score) == demo.SCORES[run.behavior]["random"], row
+        assert onnx.split()[0] in ("discrete_actions", "continuous_actions"), row
+    assert "Traceback" not in output, output[-4000:]

@@ -1,7 +1,7 @@
 """The commands users copy from the README work verbatim in a fresh install from wheels.
 
-Each ``mlagents-learn`` line of README's quickstart runs as written (in a shell, from an
-empty folder). Once it has logged its first summary it gets Ctrl-C, as a user would give
+Each ``mlagents-learn`` line of README's quickstart runs as written, plus a free
+``--base-port`` (in a shell, from an empty folder). Once it has logged its first summary it gets Ctrl-C, as a user would give
 it; mlagents then saves a checkpoint and exports the ONNX model. The run's folder must hold
 TensorBoard events, a checkpoint and an ``.onnx`` file.
 
@@ -21,6 +21,8 @@ import time
 
 import pytest
 from conftest import ROOT
+
+from mla_plugin_core.testing.learn import free_base_port
 
 SUMMARY = re.compile(r"Step: \d+\. .*Mean Reward")
 
@@ -56,8 +58,10 @@ def user_venv(make_venv):
 def test_readme_command_trains_and_saves(user_venv, tmp_path, command):
     env = {**os.environ, "PATH": f"{user_venv.bin}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
+    # As written, plus a free --base-port: other runs on this machine may hold mlagents' 5005.
     process = subprocess.Popen(
-        ["bash", "-c", command], cwd=tmp_path, env=env, text=True,
+        ["bash", "-c", f"{command} --base-port {free_base_port()}"], cwd=tmp_path, env=env,
+        text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         preexec_fn=default_sigint,
     )  # fmt: skip
@@ -92,3 +96,27 @@ def test_readme_command_trains_and_saves(user_venv, tmp_path, command):
     assert list(run_dir.rglob("*.pt")), log[-3000:]
     assert list(run_dir.glob("*.onnx")), log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def use_section() -> tuple[str, str]:
+    """README's ``## Use``: its YAML (the first yaml block) and its ``mlagents-learn`` line."""
+    text = (ROOT / "README.md").read_text().split("\n## Use\n", 1)[1].split("\n## ", 1)[0]
+    config = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (command,) = [line for line in text.splitlines() if line.startswith("mlagents-learn ")]
+    return config, command
+
+
+def test_readme_use_section_trains_as_written(user_venv, tmp_path):
+    config, command = use_section()
+    (tmp_path / "config.yaml").write_text(config)
+    command += f" --base-port {free_base_port()}"  # as in the quickstart test
+    env = {**os.environ, "PATH": f"{user_venv.bin}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, env=env, text=True, timeout=600,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert SUMMARY.search(run.stdout) and "Traceback" not in run.stdout, run.stdout[-3000:]
+    run_dir = tmp_path / "results" / "my-run"
+    assert list(run_dir.glob("Basic*.onnx")) and list(run_dir.rglob("*.pt")), run.stdout[-3000:]
