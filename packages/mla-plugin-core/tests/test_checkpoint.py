@@ -207,7 +207,11 @@ def test_resume_error_is_one_line_and_mlagents_end_of_run_writes_are_skipped(tmp
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 1
-    assert done.stderr.strip() == "mlagents-learn: cannot resume a: b; c"
+    # Importing mlagents' torch setup may warn first (mlagents 0.30/1.0 on torch 2).
+    lines = [line for line in done.stderr.splitlines() if not line.startswith(" ")]
+    ours = [line for line in lines if "Warning" not in line]
+    assert ours == ["mlagents-learn: cannot resume a: b; c"], done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "configuration.yaml").exists()
     assert config_errors.ResumeError.__mro__[1].__name__ == "TrainerConfigError"
 
