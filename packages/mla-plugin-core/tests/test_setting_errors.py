@@ -70,6 +70,7 @@ def test_errors_take_behavior_and_path_from_the_structuring():
         ("linear", ScheduleType, "linear"),
         (None, int | None, None),
         ("x", str, "x"),
+        (123, str, "123"),  # `checkpoint_settings: {run_id: 123}`, as cattrs makes it
     ],
 )
 def test_check_type_accepts_what_mlagents_reads(value, type_, expected):
@@ -89,7 +90,7 @@ def test_check_type_accepts_what_mlagents_reads(value, type_, expected):
         ("false", bool, "must be true or false"),
         (2, StrictBool, "must be true or false"),
         ("maybe", bool, "must be true or false"),
-        (5, str, "must be a string"),
+        ([5], str, "must be a string"),
         ("linearr", ScheduleType, "must be one of 'constant', 'linear' (did you mean 'linear'?)"),
     ],
 )
@@ -164,7 +165,18 @@ def test_structuring_names_behavior_path_and_the_buffer_that_cannot_fit(tiny_plu
         "Basic: hyperparameters.buffer_size = 4096 is not allowed: must be <= max_steps (1000): "
         "an update waits for buffer_size experiences, so this run would never update"
     )
+    assert refusal(5) == (  # the behavior named once
+        "Basic: 5 is not allowed: must be a mapping of settings (trainer_type, hyperparameters, ...)"
+    )
     assert refusal({"trainer_type": "ppo", "network_settings": {"memory": {"memory_size": 3}}}) == (
         "Basic: network_settings.memory.memory_size = 3 is not allowed: "
         "must be an even integer >= 2"
     )
+
+
+def test_numbers_outside_behaviors_become_text_as_in_mlagents():
+    """The type check covers every section mlagents structures; a number where a string
+    goes (a numeric run id) is its text, as plain mlagents reads it."""
+    config_errors.install()
+    options = RunOptions.from_dict({"checkpoint_settings": {"run_id": 123}})
+    assert options.checkpoint_settings.run_id == "123"

@@ -320,6 +320,8 @@ def _structure_behaviors(d: Any, t: type) -> Any:
             except (SettingError, UnknownSettingError):
                 raise
             except TrainerConfigError as err:
+                if str(err).startswith(f"{name}: "):  # it names the behavior already
+                    raise
                 raise TrainerConfigError(f"{name}: {err}") from err
     return mla_settings.TrainerSettings.DefaultTrainerDict(result)
 

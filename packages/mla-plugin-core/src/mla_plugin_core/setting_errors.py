@@ -242,6 +242,10 @@ def check_type(value: Any, type_: Any) -> Any:
             raise Refused(describe_type(float))
         return number
     if type_ is str:
+        # A number becomes its text, as mlagents' cattrs makes it (`run_id: 123`, a
+        # curriculum lesson `name: 1`); other values are refused.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
         if not isinstance(value, str):
             raise Refused(describe_type(str))
         return value
