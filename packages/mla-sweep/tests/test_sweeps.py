@@ -199,17 +199,22 @@ def test_asha_stops_a_poor_trial_and_its_processes_exit(cluster, sweep_file, tmp
     # Trials run one after the other, so the second meets the first one's result at the
     # rung. The metric is one the trainer reports every summary and that the grid sets
     # (DQN's learning rate, constant), so the order is certain: ASHA's mechanics, not
-    # learning, are under test.
+    # learning, are under test. The first rung (500) is far from max_steps (4000): the
+    # stopped trial cannot reach its end in the moment Tune takes to stop it (with the rung
+    # at 1000 of 1500 it once did, and was rightly reported finished).
+    trainer = json.loads(json.dumps(TINY_DQN))
+    trainer["behaviors"]["Basic"]["max_steps"] = 4000
     path = sweep_file(
         {
             "seeds": [1],
             "grid": {"behaviors.Basic.hyperparameters.learning_rate": [1.0e-3, 1.0e-5]},
             "metric": {"name": "Policy/Learning Rate"},
-            "scheduler": {"asha": {"grace_period": 1000, "reduction_factor": 2}},
+            "scheduler": {"asha": {"grace_period": 500, "reduction_factor": 2}},
             "max_concurrent": 1,
             "resources": {"cpu": 1},
         },
         name="asha",
+        trainer=trainer,
     )
     storage = tmp_path / "storage"
     run_sweep(load_sweep(path), storage, address=cluster.address)
