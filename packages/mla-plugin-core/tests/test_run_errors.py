@@ -20,7 +20,8 @@ from mlagents_envs.exception import (
     UnityWorkerInUseException,
 )
 
-from mla_plugin_core import config_errors, run_errors
+from mla_plugin_core import config_errors, log_files, run_errors
+from mla_plugin_core.log_files import tail_lines
 from mla_plugin_core.run_errors import (
     EnvironmentExitedError,
     PortInUseError,
@@ -29,7 +30,6 @@ from mla_plugin_core.run_errors import (
     exit_status,
     log_file_of,
     port_in_use_message,
-    tail_lines,
 )
 
 
@@ -73,11 +73,11 @@ def test_tail_lines(tmp_path):
 
 def test_tail_of_a_large_log_reads_only_its_end(tmp_path):
     log = tmp_path / "Player-0.log"
-    lines = [f"{i:07d} " + "x" * 92 for i in range(2 * run_errors.LOG_TAIL_BYTES // 100)]
+    lines = [f"{i:07d} " + "x" * 92 for i in range(2 * log_files.LOG_TAIL_BYTES // 100)]
     log.write_text("\n".join(lines) + "\n")
     tail = tail_lines(str(log), 10_000)
     assert tail == lines[-len(tail) :]  # whole lines only, the cut first one left out
-    assert 0 < len(tail) <= run_errors.LOG_TAIL_BYTES // 100
+    assert 0 < len(tail) <= log_files.LOG_TAIL_BYTES // 100
 
 
 def test_exit_status():

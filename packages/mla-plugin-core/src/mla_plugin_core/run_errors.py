@@ -28,7 +28,6 @@ messages:
 from __future__ import annotations
 
 import inspect
-import os
 import shlex
 import signal
 from collections.abc import Callable, Sequence
@@ -42,11 +41,7 @@ from mlagents_envs.exception import (
     UnityWorkerInUseException,
 )
 
-#: How many lines of an environment's log the message shows.
-LOG_TAIL_LINES = 15
-
-#: How much of the end of a log file is read to find them (a player log can be large).
-LOG_TAIL_BYTES = 64 * 1024
+from mla_plugin_core.log_files import tail_lines
 
 #: Indentation of the log lines under the message's first line.
 LOG_INDENT = "    "
@@ -101,28 +96,6 @@ def log_file_of(command: Sequence[str]) -> str | None:
         if option.lower() == "-logfile":
             found = value
     return found
-
-
-def tail_lines(path: str, count: int = LOG_TAIL_LINES) -> list[str] | None:
-    """The last ``count`` lines of the text file ``path``, trailing blank lines left out.
-
-    ``None`` when the file cannot be read (the environment never wrote it). Only the last
-    :data:`LOG_TAIL_BYTES` are read; bytes that are not UTF-8 are replaced.
-    """
-    try:
-        with open(path, "rb") as log:
-            log.seek(0, os.SEEK_END)
-            size = log.tell()
-            log.seek(max(0, size - LOG_TAIL_BYTES))
-            data = log.read()
-    except OSError:
-        return None
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    if size > LOG_TAIL_BYTES:
-        lines = lines[1:]  # the first one is cut
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines[-count:] if count > 0 else []
 
 
 def exit_status(returncode: int) -> str:

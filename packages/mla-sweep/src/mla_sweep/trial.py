@@ -31,6 +31,7 @@ import ray
 import yaml
 from ray import tune
 
+from mla_plugin_core.log_files import LOG_TAIL_LINES, tail_lines
 from mla_sweep.config import Sweep
 from mla_sweep.cpus import CpuReservation
 from mla_sweep.metrics import TRIAL_FILE, MetricReader, steps_per_second, windowed
@@ -38,8 +39,6 @@ from mla_sweep.ports import PortReservation
 
 #: ``mlagents-learn``'s stdout and stderr, in the run folder.
 LOG_FILE = "mlagents-learn.log"
-#: Lines of the log shown when a trial fails.
-LOG_TAIL_LINES = 15
 #: Seconds between looks at the TensorBoard events.
 POLL_SECONDS = 0.5
 #: Seconds ``mlagents-learn`` gets after SIGINT to save and close its environment.
@@ -69,12 +68,9 @@ def run_id_for(overrides: Mapping[str, Any], seed: int, trial_id: str) -> str:
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a log file ('' if there is none)."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    """The last ``lines`` lines of a log file ('' if there is none), read as mlagents-learn's
+    own errors read an environment's log (:func:`mla_plugin_core.log_files.tail_lines`)."""
+    return "\n".join(tail_lines(str(path), lines) or [])
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
