@@ -61,3 +61,16 @@ def test_hand_over_keeps_ports_reserved_for_the_child(tmp_path, monkeypatch):
     finally:
         child.kill()
         child.wait()
+
+
+def test_ray_sockets_move_to_a_short_folder_under_a_deep_tmpdir(tmp_path, monkeypatch):
+    from mla_sweep.local_ray import SOCKET_PATH_MAX_BYTES, SOCKET_SUFFIX_BYTES, ray_temp_dir
+
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    assert ray_temp_dir() is None  # Ray's default (/tmp/ray) fits
+    monkeypatch.setenv("TMPDIR", str(tmp_path / ("d" * 60)))
+    short = ray_temp_dir()
+    assert short is not None and len(short) + SOCKET_SUFFIX_BYTES <= SOCKET_PATH_MAX_BYTES
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / ("d" * 60)))
+    assert ray_temp_dir() is None  # the user's explicit choice is kept

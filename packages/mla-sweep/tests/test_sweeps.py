@@ -115,8 +115,13 @@ def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     storage = tmp_path / "storage"
     command = [sys.executable, "-m", "mla_sweep.cli", "run", str(path), "--storage",
                str(storage), "--num-cpus", "2"]  # fmt: skip
+    # a $TMPDIR too deep for Ray's Unix sockets under it (as nox's in a long checkout path)
+    deep = tmp_path / ("deep-tmp-" + "d" * 60)
+    deep.mkdir()
+    env = {**os.environ, "TMPDIR": str(deep)}
+    env.pop("RAY_TMPDIR", None)
     log = open(tmp_path / "driver.log", "w")
-    driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 600
     runs = storage / "resumable" / "runs"
     while time.monotonic() < deadline:
@@ -139,7 +144,9 @@ def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
         time.sleep(1)
     assert processes_on_port(second["base_port"]) == []
 
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
+    resumed = subprocess.run(
+        [*command, "--resume"], capture_output=True, text=True, timeout=900, env=env
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     infos = trials(storage, "resumable")
     assert [i["status"] for i in infos] == ["finished", "finished"]

@@ -11,6 +11,12 @@ a flag the raylet has), so :func:`_pass_listen_port` adds it to the raylet's com
 ``ray.init()`` cannot pass those ports; :class:`ray.cluster_utils.Cluster` (Ray's own way to
 run one or several nodes in this process tree) can. Its nodes are stopped when this
 process exits, and by Ray's reaper process if this process is killed.
+
+Ray puts its Unix sockets under its temp folder (``$RAY_TMPDIR``, else ``$TMPDIR``, else
+``/tmp``, plus ``/ray``), and a socket path may be at most 107 bytes (103 on macOS). Under a
+deep ``$TMPDIR`` (nox's ``.nox/<session>/tmp`` in a long checkout path, a job scheduler's
+per-job folder) the head node would fail with "AF_UNIX path length cannot exceed 107 bytes";
+:func:`ray_temp_dir` then picks a short folder instead.
 """
 
 from __future__ import annotations
@@ -31,6 +37,28 @@ OBJECT_STORE_BYTES = 200 * 1024 * 1024
 #: Health checks of the nodes: Ray's defaults (10 s timeout, 5 misses) declare a node dead
 #: on a machine whose cores the trials keep busy; a node here dies only with this process.
 HEALTH_CHECKS = {"health_check_timeout_ms": 30_000, "health_check_failure_threshold": 20}
+
+
+#: What Ray appends to its temp folder for its longest socket path, with a 7-digit pid:
+#: ``/session_2026-12-02_07-46-22_419875_4194304/sockets/plasma_store``.
+SOCKET_SUFFIX_BYTES = 64
+#: The shortest limit of a Unix socket path among the systems Ray runs on (macOS), less the NUL.
+SOCKET_PATH_MAX_BYTES = 103
+
+
+def ray_temp_dir() -> str | None:
+    """The temp folder for nodes started here: ``None`` (Ray's default) when Ray's socket
+    paths fit under it, else ``/tmp/ray-<uid>`` (:func:`start_cluster` sets ``$RAY_TMPDIR`` to it); ``$RAY_TMPDIR``, when set, is always kept."""
+    import os
+    import sys
+
+    if "RAY_TMPDIR" in os.environ:
+        return None
+    # Ray's own choice (ray._common.utils.get_default_ray_temp_dir): $TMPDIR only on Linux
+    base = os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None
+    default = os.path.join(base or os.path.join(os.sep, "tmp"), "ray")
+    fits = len(os.fsencode(default)) + SOCKET_SUFFIX_BYTES <= SOCKET_PATH_MAX_BYTES
+    return None if fits else os.path.join(os.sep, "tmp", f"ray-{os.getuid()}")
 
 
 def _pass_listen_port() -> None:
@@ -91,9 +119,15 @@ def node_args(num_cpus: int | None, **extra: Any) -> dict[str, Any]:
 def start_cluster(num_cpus: int | None = None, worker_cpus: tuple[int, ...] = ()) -> Any:
     """A Ray head node on this machine with ``num_cpus`` CPUs, plus one worker node per
     entry of ``worker_cpus``; returns the :class:`ray.cluster_utils.Cluster`."""
+    import os
+
     from ray.cluster_utils import Cluster
 
     _pass_listen_port()
+    temp_dir = ray_temp_dir()
+    if temp_dir is not None:
+        # for all of Ray in this process tree (Cluster also writes its address file there)
+        os.environ["RAY_TMPDIR"] = temp_dir
     # The system config is the cluster's: the head node sets it for all.
     head = node_args(num_cpus, _system_config=dict(HEALTH_CHECKS))
     cluster = Cluster(initialize_head=True, head_node_args=head)
