@@ -209,7 +209,8 @@ def main() -> int:
         f"- seeds: {' '.join(map(str, args.seeds))}; metric: mlagents' "
         "`Environment/Cumulative Reward` (training episodes), final = mean of the summaries "
         "in the last window of each run; steps to threshold = first summary whose windowed "
-        "mean reaches it (mean over the seeds that did)\n"
+        "mean reaches it (mean over the seeds that did); held = seeds whose every summary "
+        "from the first one at the threshold on stayed there (worst such summary)\n"
         "- sweep files: `benchmarks/results/sweeps/`; tables, CSV and PNGs: "
         "`benchmarks/results/<task>/`\n\n" + "\n".join(sections)
     )

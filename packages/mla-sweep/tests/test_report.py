@@ -37,6 +37,7 @@ def runs(tmp_path):
     trial(runs, "fast", 1, [0.3, 0.8, 0.9])
     trial(runs, "fast", 2, [0.5, 0.9, 0.9])
     trial(runs, "stopped", 1, [0.0], max_steps=3000)
+    trial(runs, "unstable", 1, [0.1, 0.8, 0.2, 0.9])  # reaches 0.5, falls back, returns
     failed = runs / "broken_seed1"
     failed.mkdir()
     (failed / TRIAL_FILE).write_text(json.dumps({
@@ -48,7 +49,7 @@ def runs(tmp_path):
 
 def test_configurations_best_first_with_statistics(runs):
     summaries = collect([runs])
-    assert [s.label for s in summaries] == ["fast", "slow", "stopped", "broken"]
+    assert [s.label for s in summaries] == ["fast", "unstable", "slow", "stopped", "broken"]
     fast = summaries[0].row()
     # final = mean of the summaries in the last 2000 steps: (0.8 + 0.9) / 2 and (0.9 + 0.9) / 2
     assert fast["final_mean"] == pytest.approx(0.875)
@@ -58,10 +59,18 @@ def test_configurations_best_first_with_statistics(runs):
     assert fast["steps_to_threshold"] == pytest.approx(1500)
     assert fast["reached_threshold"] == "2/2"
     assert fast["steps_per_second"] == pytest.approx(100.0)  # 2000 steps in 20 s
-    slow = summaries[1].row()
+    # single summaries from the first >= 0.5 on: seed 1 0.8, 0.9; seed 2 0.5, 0.9, 0.9
+    assert fast["held_threshold"] == "2/2" and fast["lowest_after_threshold"] == pytest.approx(0.5)
+    slow = summaries[2].row()
     assert slow["reached_threshold"] == "1/2"
-    assert summaries[2].row()["stopped_early"] == 1
-    assert summaries[3].row()["failed"] == 1 and not summaries[3].trials
+    assert slow["held_threshold"] == "1/2" and slow["lowest_after_threshold"] == pytest.approx(0.6)
+    unstable = summaries[1].row()
+    assert unstable["reached_threshold"] == "1/1"  # windowed (0.8 + 0.2) / 2 at 3000
+    assert unstable["held_threshold"] == "0/1"
+    assert unstable["lowest_after_threshold"] == pytest.approx(0.2)
+    assert summaries[3].row()["held_threshold"] == "0/1"  # never reached: not held
+    assert summaries[3].row()["stopped_early"] == 1
+    assert summaries[4].row()["failed"] == 1 and not summaries[4].trials
 
 
 def test_report_files(runs, tmp_path, capsys):
@@ -69,10 +78,13 @@ def test_report_files(runs, tmp_path, capsys):
     assert main(["report", str(runs), "--out", str(out), "--title", "Demo"]) == 0
     table = (out / "report.md").read_text()
     lines = [line for line in table.splitlines() if line.startswith("| demo")]
-    assert lines[0].startswith("| demo: fast | 1 2 | 0.875 ± 0.025 | 0.85 | 1,500 (2/2) | 100 |")
+    assert lines[0].startswith(
+        "| demo: fast | 1 2 | 0.875 ± 0.025 | 0.85 | 1,500 (2/2) | 2/2 (0.5) | 100 |"
+    )
     assert "steps to 0.5" in table
     rows = list(csv.DictReader(open(out / "report.csv")))
-    assert [r["configuration"] for r in rows] == ["fast", "slow", "stopped", "broken"]
+    assert [r["configuration"] for r in rows] == ["fast", "unstable", "slow", "stopped", "broken"]
+    assert rows[1]["held_threshold"] == "0/1"
     png = (out / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "demo: fast" in capsys.readouterr().out

@@ -21,8 +21,8 @@ from mla_sweep.metrics import TRIAL_FILE, MetricReader, Point, steps_per_second,
 
 CSV_FIELDS = [
     "sweep", "configuration", "metric", "seeds", "final_mean", "final_std", "final_min",
-    "threshold", "steps_to_threshold", "reached_threshold", "steps_per_second", "final_steps",
-    "stopped_early", "failed",
+    "threshold", "steps_to_threshold", "reached_threshold", "held_threshold",
+    "lowest_after_threshold", "steps_per_second", "final_steps", "stopped_early", "failed",
 ]  # fmt: skip
 
 
@@ -37,18 +37,27 @@ class TrialRecord:
     def final(self) -> float:
         return windowed(self.points, int(self.info.get("over_last_steps") or 0))
 
+    def _beyond(self, value: float, threshold: float) -> bool:
+        return value >= threshold if self.info.get("mode", "max") == "max" else value <= threshold
+
     def first_step_reaching(self, threshold: float) -> int | None:
         """First summary step whose windowed metric is at or beyond ``threshold``."""
         over = int(self.info.get("over_last_steps") or 0)
-        better = (
-            (lambda v: v >= threshold)
-            if self.info.get("mode", "max") == "max"
-            else (lambda v: v <= threshold)
-        )
         for i in range(len(self.points)):
-            if better(windowed(self.points[: i + 1], over)):
+            if self._beyond(windowed(self.points[: i + 1], over), threshold):
                 return self.points[i].step
         return None
+
+    def worst_after_reaching(self, threshold: float) -> float | None:
+        """The worst single summary from the first one at or beyond ``threshold`` on (no
+        window: a summary that falls back counts); ``None`` if no summary reached it."""
+        first = next(
+            (i for i, p in enumerate(self.points) if self._beyond(p.value, threshold)), None
+        )
+        if first is None:
+            return None
+        later = [p.value for p in self.points[first:]]
+        return min(later) if self.info.get("mode", "max") == "max" else max(later)
 
 
 @dataclass
@@ -77,6 +86,13 @@ class ConfigurationSummary:
             s for t in self.trials if self.threshold is not None
             for s in [t.first_step_reaching(self.threshold)] if s is not None
         ]  # fmt: skip
+        threshold = self.threshold
+        worst = {
+            id(t): w for t in self.trials if threshold is not None
+            for w in [t.worst_after_reaching(threshold)] if w is not None
+        }  # fmt: skip
+        held = [t for t in self.trials if id(t) in worst and t._beyond(worst[id(t)], threshold)]
+        worst_of_all = (min if self.mode == "max" else max)(worst.values()) if worst else None
         rates = [r for r in (steps_per_second(t.points) for t in self.trials) if r]
         max_steps = max((int(t.info.get("max_steps") or 0) for t in self.trials), default=0)
         return {
@@ -90,6 +106,8 @@ class ConfigurationSummary:
             "threshold": self.threshold,
             "steps_to_threshold": statistics.fmean(reached) if reached else None,
             "reached_threshold": f"{len(reached)}/{len(self.trials)}",
+            "held_threshold": f"{len(held)}/{len(self.trials)}",
+            "lowest_after_threshold": worst_of_all,
             "steps_per_second": statistics.fmean(rates) if rates else None,
             "final_steps": " ".join(str(t.points[-1].step) for t in self.trials),
             "stopped_early": sum(1 for t in self.trials if t.points[-1].step < max_steps),
@@ -149,7 +167,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def markdown_table(summaries: Sequence[ConfigurationSummary]) -> str:
-    """One row per configuration, best first."""
+    """One row per configuration, best first. "held": the seeds whose every summary, from
+    the first one at the threshold on, stayed at it (single summaries, no window)."""
     thresholds = {s.threshold for s in summaries if s.threshold is not None}
     to_threshold = (
         f"steps to {_fmt(next(iter(thresholds)))}" if len(thresholds) == 1 else "steps to threshold"
@@ -157,8 +176,9 @@ def markdown_table(summaries: Sequence[ConfigurationSummary]) -> str:
     metrics = sorted({s.metric for s in summaries})
     lines = [
         f"| configuration | seeds | final {' / '.join(metrics)} (mean ± std) | min | "
-        f"{to_threshold} (reached) | env steps/s | stopped early | failed |",
-        "|---|---|---|---|---|---|---|---|",
+        f"{to_threshold} (reached) | held (worst summary after) | env steps/s | stopped early "
+        "| failed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         row = s.row()
@@ -167,7 +187,8 @@ def markdown_table(summaries: Sequence[ConfigurationSummary]) -> str:
         steps_text = "—" if steps is None else f"{steps:,.0f}"
         lines.append(
             f"| {s.name} | {row['seeds'] or '—'} | {final} | {_fmt(row['final_min'])} | "
-            f"{steps_text} ({row['reached_threshold']}) | {_fmt(row['steps_per_second'], 3)} | "
+            f"{steps_text} ({row['reached_threshold']}) | {row['held_threshold']} "
+            f"({_fmt(row['lowest_after_threshold'])}) | {_fmt(row['steps_per_second'], 3)} | "
             f"{row['stopped_early']} | {row['failed']} |"
         )
     return "\n".join(lines) + "\n"
