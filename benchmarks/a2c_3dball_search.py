@@ -46,14 +46,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=500_000, help="max_steps of every trial")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--grid", type=grid_value, action="append", help="KEY=V1,V2,...")
+    parser.add_argument("--name", default=NAME, help="the sweep's name (its folder)")
     parser.add_argument("--storage", type=Path, default=ROOT / ".bench-storage")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / NAME)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/NAME")
     args = parser.parse_args()
+    out = args.out or ROOT / "benchmarks" / "results" / args.name
 
     document = sweep_file("3dball", shipped("a2c_3DBall.yaml"), args.steps, args.seeds)
     document["sweep"]["grid"] = dict(args.grid) if args.grid else DEFAULT_GRID
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{NAME}.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.name}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     command = [
         sys.executable,
@@ -65,8 +67,8 @@ def main() -> int:
         str(args.storage),
     ]
     code = subprocess.call(command)
-    report = [sys.executable, "-m", "mla_sweep.cli", "report", str(args.storage / NAME),
-              "--out", str(args.out), "--title", f"A2C 3DBall search: {args.steps:,} steps"]  # fmt: skip
+    report = [sys.executable, "-m", "mla_sweep.cli", "report", str(args.storage / args.name),
+              "--out", str(out), "--title", f"A2C 3DBall search: {args.steps:,} steps"]  # fmt: skip
     return code or subprocess.call(report)
 
 

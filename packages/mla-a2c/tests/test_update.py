@@ -150,3 +150,24 @@ def test_update_starts_at_buffer_size_and_uses_every_experience(tmp_path):
     trainer._update_policy()
     assert steps == [8, 8, 8, 13]
     assert trainer.update_buffer.num_experiences == 0
+
+
+@pytest.mark.parametrize("conditional_sigma", [False, True])
+def test_log_sigma_init_sets_the_starting_noise(tmp_path, conditional_sigma):
+    spec = vector_behavior_spec(SPECS["continuous"])
+    observations = torch.zeros(64, spec.observation_specs[0].shape[0])
+
+    def sampled_std(trainer) -> float:
+        actor = trainer.policy.actor
+        encoding, _ = actor.network_body([observations])
+        (distribution,) = [actor.action_model._continuous_distribution(encoding)]
+        return float(distribution.std.detach().mean())
+
+    default = make_trainer(spec, tmp_path / "a", conditional_sigma=conditional_sigma)
+    assert sampled_std(default) == pytest.approx(1.0, abs=0.01)  # mlagents' log(sigma) = 0
+    low = make_trainer(
+        spec, tmp_path / "b", conditional_sigma=conditional_sigma, log_sigma_init=-2.0
+    )
+    assert sampled_std(low) == pytest.approx(math.exp(-2.0), rel=0.05)
+    before, after = fill_and_update(low)  # still learned: a parameter with a gradient
+    assert policy_changed(before, after)

@@ -110,3 +110,10 @@ class A2CSettings(OnPolicySettings):
     #: Continuous actions only: the Gaussian's standard deviation is an output of the
     #: network (true) or a learned state-independent parameter (false, as in the paper).
     conditional_sigma: StrictBool = boolean(False)
+    #: Continuous actions only: the log standard deviation the Gaussian starts from
+    #: (Stable-Baselines3's ``log_std_init``), in [-5, 2]; with ``conditional_sigma`` the
+    #: bias of its output. mlagents starts at 0: sigma 1, a third of the action range (actions
+    #: are clipped to [-3, 3] and divided by 3). A2C's one gradient step per sample hardly
+    #: shrinks it (3DBall: sigma 1.0 to 0.9 in 500k steps), so its training episodes stay
+    #: noisy; RL Zoo's continuous-control A2C settings start at -2.
+    log_sigma_init: float = hyperparameter(0.0, ge=-5.0, le=2.0)

@@ -7,6 +7,7 @@ chooses the networks and the optimizer (:mod:`mla_a2c.optimizer`, the maths).
 
 from typing import Any, cast
 
+from mlagents.torch_utils import torch
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
@@ -88,6 +89,7 @@ class A2CTrainer(OnPolicyPluginTrainer):
             actor_kwargs,
         )
         set_activation(policy.actor, self.hyperparameters.activation)
+        set_log_sigma(policy, self.hyperparameters.log_sigma_init)
         return policy
 
     def create_optimizer(self) -> A2COptimizer:
@@ -95,3 +97,17 @@ class A2CTrainer(OnPolicyPluginTrainer):
 
 
 get_type_and_setting = make_entry_point(A2CTrainer, A2CSettings)
+
+
+def set_log_sigma(policy: TorchPolicy, log_sigma: float) -> None:
+    """Start the continuous Gaussian of ``policy`` at ``log(sigma) = log_sigma``: its
+    state-independent parameter, or with ``conditional_sigma`` the bias of its output.
+    No-op without continuous actions. A checkpoint loaded afterwards overrides it."""
+    distribution = policy.actor.action_model._continuous_distribution
+    if distribution is None:
+        return
+    with torch.no_grad():
+        if isinstance(distribution.log_sigma, torch.nn.Parameter):
+            distribution.log_sigma.fill_(log_sigma)
+        else:
+            distribution.log_sigma.bias.fill_(log_sigma)
