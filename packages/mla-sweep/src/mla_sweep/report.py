@@ -86,12 +86,15 @@ class ConfigurationSummary:
             s for t in self.trials if self.threshold is not None
             for s in [t.first_step_reaching(self.threshold)] if s is not None
         ]  # fmt: skip
-        threshold = self.threshold
-        worst = {
-            id(t): w for t in self.trials if threshold is not None
-            for w in [t.worst_after_reaching(threshold)] if w is not None
-        }  # fmt: skip
-        held = [t for t in self.trials if id(t) in worst and t._beyond(worst[id(t)], threshold)]
+        worst: dict[int, float] = {}  # id of a trial that reached the threshold -> its worst
+        held = []
+        if self.threshold is not None:
+            for t in self.trials:
+                w = t.worst_after_reaching(self.threshold)
+                if w is not None:
+                    worst[id(t)] = w
+                    if t._beyond(w, self.threshold):
+                        held.append(t)
         worst_of_all = (min if self.mode == "max" else max)(worst.values()) if worst else None
         rates = [r for r in (steps_per_second(t.points) for t in self.trials) if r]
         max_steps = max((int(t.info.get("max_steps") or 0) for t in self.trials), default=0)
