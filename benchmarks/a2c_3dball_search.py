@@ -7,7 +7,7 @@ back), where mlagents' PPO stays at 100. This sweep runs the shipped ``a2c_3DBal
 the "held" column counts the seeds whose every summary after the first one >= 90 stayed
 >= 90 (the goal: 3 of 3).
 
-    python benchmarks/a2c_3dball_search.py                  # 12 trials, ~1.5 h on 2 cores
+    python benchmarks/a2c_3dball_search.py                  # 12 trials, 46 min on 2 cores
     python benchmarks/a2c_3dball_search.py --steps 20000    # the pipeline, minutes
 """
 

@@ -48,7 +48,8 @@ SOCKET_PATH_MAX_BYTES = 103
 
 def ray_temp_dir() -> str | None:
     """The temp folder for nodes started here: ``None`` (Ray's default) when Ray's socket
-    paths fit under it, else ``/tmp/ray-<uid>`` (:func:`start_cluster` sets ``$RAY_TMPDIR`` to it); ``$RAY_TMPDIR``, when set, is always kept."""
+    paths fit under it, else ``/tmp/ray-<uid>`` (:func:`start_cluster` sets ``$RAY_TMPDIR``
+    to it); ``$RAY_TMPDIR``, when set, is always kept."""
     import os
     import sys
 

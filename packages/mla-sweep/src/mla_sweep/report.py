@@ -26,6 +26,16 @@ CSV_FIELDS = [
 ]  # fmt: skip
 
 
+def _beyond(value: float, threshold: float, mode: str) -> bool:
+    """Whether ``value`` is at ``threshold`` or better for ``mode`` (``max``: ``>=``)."""
+    return value >= threshold if mode == "max" else value <= threshold
+
+
+def _worst(values: Sequence[float], mode: str) -> float:
+    """The worst of ``values`` for ``mode`` (``max``: the smallest)."""
+    return min(values) if mode == "max" else max(values)
+
+
 @dataclass
 class TrialRecord:
     """One trial: its description (``sweep_trial.json``) and metric curve."""
@@ -37,14 +47,15 @@ class TrialRecord:
     def final(self) -> float:
         return windowed(self.points, int(self.info.get("over_last_steps") or 0))
 
-    def _beyond(self, value: float, threshold: float) -> bool:
-        return value >= threshold if self.info.get("mode", "max") == "max" else value <= threshold
+    @property
+    def mode(self) -> str:
+        return str(self.info.get("mode", "max"))
 
     def first_step_reaching(self, threshold: float) -> int | None:
         """First summary step whose windowed metric is at or beyond ``threshold``."""
         over = int(self.info.get("over_last_steps") or 0)
         for i in range(len(self.points)):
-            if self._beyond(windowed(self.points[: i + 1], over), threshold):
+            if _beyond(windowed(self.points[: i + 1], over), threshold, self.mode):
                 return self.points[i].step
         return None
 
@@ -52,12 +63,12 @@ class TrialRecord:
         """The worst single summary from the first one at or beyond ``threshold`` on (no
         window: a summary that falls back counts); ``None`` if no summary reached it."""
         first = next(
-            (i for i, p in enumerate(self.points) if self._beyond(p.value, threshold)), None
+            (i for i, p in enumerate(self.points) if _beyond(p.value, threshold, self.mode)),
+            None,
         )
         if first is None:
             return None
-        later = [p.value for p in self.points[first:]]
-        return min(later) if self.info.get("mode", "max") == "max" else max(later)
+        return _worst([p.value for p in self.points[first:]], self.mode)
 
 
 @dataclass
@@ -86,16 +97,11 @@ class ConfigurationSummary:
             s for t in self.trials if self.threshold is not None
             for s in [t.first_step_reaching(self.threshold)] if s is not None
         ]  # fmt: skip
-        worst: dict[int, float] = {}  # id of a trial that reached the threshold -> its worst
-        held = []
-        if self.threshold is not None:
-            for t in self.trials:
-                w = t.worst_after_reaching(self.threshold)
-                if w is not None:
-                    worst[id(t)] = w
-                    if t._beyond(w, self.threshold):
-                        held.append(t)
-        worst_of_all = (min if self.mode == "max" else max)(worst.values()) if worst else None
+        threshold = self.threshold
+        worst: list[float] = []  # per trial that reached the threshold, its worst summary after
+        if threshold is not None:
+            worst = [w for t in self.trials if (w := t.worst_after_reaching(threshold)) is not None]
+        held = [w for w in worst if threshold is not None and _beyond(w, threshold, self.mode)]
         rates = [r for r in (steps_per_second(t.points) for t in self.trials) if r]
         max_steps = max((int(t.info.get("max_steps") or 0) for t in self.trials), default=0)
         return {
@@ -110,7 +116,7 @@ class ConfigurationSummary:
             "steps_to_threshold": statistics.fmean(reached) if reached else None,
             "reached_threshold": f"{len(reached)}/{len(self.trials)}",
             "held_threshold": f"{len(held)}/{len(self.trials)}",
-            "lowest_after_threshold": worst_of_all,
+            "lowest_after_threshold": _worst(worst, self.mode) if worst else None,
             "steps_per_second": statistics.fmean(rates) if rates else None,
             "final_steps": " ".join(str(t.points[-1].step) for t in self.trials),
             "stopped_early": sum(1 for t in self.trials if t.points[-1].step < max_steps),
