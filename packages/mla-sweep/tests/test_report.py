@@ -35,8 +35,10 @@ def runs(tmp_path):
     trial(runs, "slow", 1, [0.0, 0.2, 0.4])
     trial(runs, "slow", 2, [0.0, 0.4, 0.6])
     trial(runs, "fast", 1, [0.3, 0.8, 0.9])
-    trial(runs, "fast", 2, [0.5, 0.9, 0.9])
-    trial(runs, "stopped", 1, [0.0], max_steps=3000)
+    # finished: its last summary (3000) is below max_steps, as when summary_freq does not
+    # divide max_steps (PPO 3DBall: 492k of 500k); not stopped early
+    trial(runs, "fast", 2, [0.5, 0.9, 0.9], max_steps=3500)
+    trial(runs, "stopped", 1, [0.0], status="stopped", max_steps=3000)
     trial(runs, "unstable", 1, [0.1, 0.8, 0.2, 0.9])  # reaches 0.5, falls back, returns
     failed = runs / "broken_seed1"
     failed.mkdir()
@@ -70,6 +72,7 @@ def test_configurations_best_first_with_statistics(runs):
     assert unstable["lowest_after_threshold"] == pytest.approx(0.2)
     assert summaries[3].row()["held_threshold"] == "0/1"  # never reached: not held
     assert summaries[3].row()["stopped_early"] == 1
+    assert fast["stopped_early"] == 0
     assert summaries[4].row()["failed"] == 1 and not summaries[4].trials
 
 

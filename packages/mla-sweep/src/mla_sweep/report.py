@@ -103,7 +103,6 @@ class ConfigurationSummary:
             worst = [w for t in self.trials if (w := t.worst_after_reaching(threshold)) is not None]
         held = [w for w in worst if threshold is not None and _beyond(w, threshold, self.mode)]
         rates = [r for r in (steps_per_second(t.points) for t in self.trials) if r]
-        max_steps = max((int(t.info.get("max_steps") or 0) for t in self.trials), default=0)
         return {
             "sweep": self.sweep,
             "configuration": self.label,
@@ -119,7 +118,9 @@ class ConfigurationSummary:
             "lowest_after_threshold": _worst(worst, self.mode) if worst else None,
             "steps_per_second": statistics.fmean(rates) if rates else None,
             "final_steps": " ".join(str(t.points[-1].step) for t in self.trials),
-            "stopped_early": sum(1 for t in self.trials if t.points[-1].step < max_steps),
+            # as the trial recorded it: a finished run's last summary may lie below max_steps
+            # (the last multiple of summary_freq), so the steps do not tell
+            "stopped_early": sum(1 for t in self.trials if t.info.get("status") == "stopped"),
             "failed": self.failed,
         }
 
