@@ -177,8 +177,12 @@ def main() -> int:
                              "--storage", str(storage)]) != 0  # fmt: skip
             folders.append(str(storage / name))
         out = args.out / task
-        run([sys.executable, "-m", "mla_sweep.cli", "report", *folders, "--out", str(out),
-             "--title", f"{task}: {steps:,} steps, seeds {' '.join(map(str, args.seeds))}"])  # fmt: skip
+        # a table of an earlier run must not appear under this run's date and budget
+        for stale in ("report.md", "report.csv", "curves.png", "sb3.csv"):
+            (out / stale).unlink(missing_ok=True)
+        failures += run([sys.executable, "-m", "mla_sweep.cli", "report", *folders,
+                         "--out", str(out), "--title",
+                         f"{task}: {steps:,} steps, seeds {' '.join(map(str, args.seeds))}"]) != 0  # fmt: skip
         body = (
             (out / "report.md").read_text().split("\n", 2)[2]
             if (out / "report.md").exists()

@@ -57,6 +57,27 @@ def test_search_draws_fixed_points_within_bounds(sweep_file):
     assert len(rates) == 3 and all(1.0e-4 <= r <= 1.0e-2 for r in rates)
 
 
+def test_a_point_drawn_twice_is_not_run_twice(sweep_file):
+    key = "behaviors.Basic.hyperparameters.batch_size"
+    sweep = load_sweep(sweep_file({"search": {key: {"choice": [16, 32]}}, "samples": 4}))
+    # two points exist: each once (the draw used to give repeats, run as extra "seeds")
+    assert sorted(v[key] for v in sweep.variants) == [16, 32]
+
+
+def test_asha_spans_the_largest_max_steps_of_the_grid(sweep_file):
+    sweep = load_sweep(
+        sweep_file({"grid": {"behaviors.Basic.max_steps": [1000, 5000]}, "scheduler": "asha"})
+    )
+    # ASHA's max_t: a trial with 5000 steps must not be stopped at the YAML's own max_steps
+    assert sweep.max_steps == 5000
+    assert sweep.scheduler is not None and sweep.scheduler.grace_period == 500
+    # --max-steps: the default grace period follows it, a given one is kept (at most max)
+    assert sweep.with_max_steps(20000).scheduler.grace_period == 2000
+    given = load_sweep(sweep_file({"scheduler": {"asha": {"grace_period": 300}}}))
+    assert given.with_max_steps(20000).scheduler.grace_period == 300
+    assert given.with_max_steps(200).scheduler.grace_period == 200
+
+
 def test_misspelled_key_is_refused_naming_it(sweep_file):
     message = refusal(sweep_file({"grid": {"behaviors.Basic.hyperparameters.n_stp": [1, 3]}}))
     assert message.startswith(
@@ -120,6 +141,18 @@ def test_search_bound_mlagents_would_refuse(sweep_file):
         ({"resources": {"gpu": 1}}, "sweep.resources.gpu: unknown key"),
         ({"learn_args": ["--base-port", "5005"]}, "sweep.learn_args:"),
         ({"search_alg": "bayes"}, "sweep.search_alg:"),
+        # Ray's own check of the bounds (was a ValueError traceback)
+        (
+            {"search": {"behaviors.Basic.hyperparameters.tau": {"quniform": [1e-4, 1e-3, 3e-4]}}},
+            "sweep.search: behaviors.Basic.hyperparameters.tau: quniform",
+        ),
+        # mlagents-learn's --seed would win: the "configurations" would be one run
+        ({"grid": {"env_settings.seed": [5, 6]}}, "sweep.grid: key env_settings.seed is set"),
+        # Ray asserts grace_period <= max_t once the sweep starts
+        (
+            {"scheduler": {"asha": {"grace_period": 10**9}}},
+            "sweep.scheduler.asha.grace_period: 1000000000 is not allowed: must be <= max_steps",
+        ),
     ],
 )
 def test_bad_sweep_blocks(sweep_file, sweep, start):

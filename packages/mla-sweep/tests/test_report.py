@@ -96,3 +96,34 @@ def test_report_files(runs, tmp_path, capsys):
 def test_report_of_a_folder_without_trials(tmp_path):
     with pytest.raises(FileNotFoundError, match="no trials"):
         write_report([tmp_path], tmp_path / "out")
+
+
+def test_held_counts_only_trials_that_reached(tmp_path):
+    runs = tmp_path / "demo" / "runs"
+    # one summary at 0.8, but the windowed metric (0.0 + 0.8) / 2 never reaches 0.5
+    trial(runs, "spike", 1, [0.0, 0.1, 0.0, 0.8])
+    row = collect([tmp_path / "demo"])[0].row()
+    assert row["reached_threshold"] == "0/1"
+    assert row["held_threshold"] == "0/1" and row["lowest_after_threshold"] is None
+
+
+def test_a_trial_with_no_summary_yet_is_not_failed(tmp_path):
+    runs = tmp_path / "demo" / "runs"
+    trial(runs, "base", 1, [0.2, 0.4])
+    waiting = runs / "base_seed2"  # started, no events written yet (a report while it runs)
+    waiting.mkdir()
+    info = json.loads((runs / "base_seed1" / TRIAL_FILE).read_text())
+    (waiting / TRIAL_FILE).write_text(json.dumps({**info, "seed": 2, "status": "running"}))
+    (summary,) = collect([tmp_path / "demo"])
+    assert summary.failed == 0 and [t.info["seed"] for t in summary.trials] == [1]
+
+
+def test_steps_per_second_leaves_out_the_time_a_resumed_run_was_down():
+    from mla_sweep.metrics import Point, steps_per_second
+
+    # 1000 steps per 10 s, then an hour's stop before the third summary, then 1000 per 10 s
+    times = [0.0, 10.0, 3620.0, 3630.0, 3640.0]
+    points = [Point((i + 1) * 1000, 0.0, t) for i, t in enumerate(times)]
+    assert steps_per_second(points) == pytest.approx(100.0)
+    assert steps_per_second(points[:2]) == pytest.approx(100.0)
+    assert steps_per_second(points[:1]) is None

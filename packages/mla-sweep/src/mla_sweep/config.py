@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import os
 import random
@@ -69,6 +70,16 @@ RESERVED_LEARN_ARGS = (
 )  # fmt: skip
 
 
+#: YAML keys that those options set (mlagents' command line wins over the YAML, so a
+#: grid or search over them would run the same trial under several names).
+RESERVED_KEYS = (
+    "env_settings.env_path", "env_settings.env_args", "env_settings.base_port",
+    "env_settings.num_envs", "env_settings.seed", "checkpoint_settings.run_id",
+    "checkpoint_settings.results_dir", "checkpoint_settings.resume",
+    "checkpoint_settings.force", "checkpoint_settings.initialize_from",
+)  # fmt: skip
+
+
 class SweepConfigError(ValueError):
     """A sweep file mistake; ``str()`` is one line naming the key."""
 
@@ -99,10 +110,13 @@ class Asha:
     :param grace_period: environment steps every trial runs before it may be stopped
         (default: a tenth of ``max_steps``).
     :param reduction_factor: the top ``1 / reduction_factor`` of trials go on at each rung.
+    :param grace_from_file: whether ``grace_period`` was given (else it is the default and
+        follows ``--max-steps``).
     """
 
     grace_period: int
     reduction_factor: float
+    grace_from_file: bool = False
 
 
 @dataclass
@@ -148,9 +162,11 @@ class Sweep:
         for behavior in other.trainer_config.get("behaviors", {}).values():
             behavior["max_steps"] = int(max_steps)
         other.max_steps = int(max_steps)
-        if other.scheduler is not None:
-            grace = min(other.scheduler.grace_period, max(1, max_steps // 10))
-            other.scheduler = Asha(grace, other.scheduler.reduction_factor)
+        scheduler = other.scheduler
+        if scheduler is not None:
+            given = scheduler.grace_from_file
+            grace = min(scheduler.grace_period, max_steps) if given else _default_grace(max_steps)
+            other.scheduler = Asha(grace, scheduler.reduction_factor, given)
         return other
 
 
@@ -210,6 +226,8 @@ def _check_key(
 ) -> str:
     if not isinstance(key, str) or not key or key.startswith(".") or key.endswith("."):
         raise _error(where, f"key {key!r} must be a dotted path such as behaviors.NAME.max_steps")
+    if key in RESERVED_KEYS:
+        raise _error(where, f"key {key} is set per trial by mla-sweep (seed, ports, folders)")
     for source in (trainer_config, full):
         try:
             get_dotted(source, key)
@@ -296,6 +314,10 @@ def _parse_search(block: Mapping[str, Any], where: str) -> dict[str, tuple[str, 
                 raise _error(where, f"{key}: randint takes integers [low, high), got {args!r}")
             if dist == "quniform" and _number(args[2], here) <= 0:
                 raise _error(where, f"{key}: quniform's step must be > 0, got {args!r}")
+        try:  # Ray's own checks, e.g. quniform's bounds must be multiples of its step
+            tune_domain(dist, list(args))
+        except (ValueError, TypeError) as err:
+            raise _error(where, f"{key}: {dist} {args!r}: {' '.join(str(err).split())}") from None
         space[key] = (dist, list(args))
     return space
 
@@ -321,10 +343,12 @@ def _edge_values(dist: str, args: list[Any]) -> list[Any]:
 def draw_variants(
     grid: Mapping[str, list[Any]], space: Mapping[str, tuple[str, list[Any]]], samples: int
 ) -> list[dict[str, Any]]:
-    """Every grid combination x ``samples`` points of the search space (fixed draw).
+    """Every grid combination x ``samples`` distinct points of the search space (fixed draw).
 
     The draw is seeded so that ``--resume`` sees the same configurations; each one then
-    runs with every seed of the sweep.
+    runs with every seed of the sweep. A point drawn twice (a small ``choice`` space) is
+    drawn again, so that no configuration runs twice per seed; a space with fewer than
+    ``samples`` points gives the ones found in ``100 * samples`` draws.
     """
     import numpy as np
 
@@ -334,14 +358,17 @@ def draw_variants(
     if not space:
         return combos
     rng = np.random.RandomState(random.Random(0).randrange(2**31))
-    variants: list[dict[str, Any]] = []
-    for _ in range(samples):
+    domains = {key: tune_domain(dist, args) for key, (dist, args) in space.items()}
+    points: dict[str, dict[str, Any]] = {}  # distinct points by their JSON, in draw order
+    for _ in range(100 * samples):
         point = {}
-        for key, (dist, args) in space.items():
-            value = tune_domain(dist, args).sample(random_state=rng)
+        for key, domain in domains.items():
+            value = domain.sample(random_state=rng)
             point[key] = value.item() if hasattr(value, "item") else value
-        variants.extend({**combo, **point} for combo in combos)
-    return variants
+        points.setdefault(json.dumps(point, sort_keys=True), point)
+        if len(points) == samples:
+            break
+    return [{**combo, **point} for point in points.values() for combo in combos]
 
 
 def load_sweep(path: str | os.PathLike[str]) -> Sweep:
@@ -440,9 +467,6 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         behavior=str(behavior),
     )
 
-    max_steps = max(int(b.get("max_steps", 500000)) for b in full["behaviors"].values())
-    scheduler = _parse_scheduler(block.get("scheduler", "none"), max_steps)
-
     resources = _mapping(block.get("resources"), "sweep.resources")
     _unknown(resources, ("cpu",), "sweep.resources")
     cpu = _number(resources.get("cpu", 1), "sweep.resources.cpu")
@@ -460,12 +484,35 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     sweep = Sweep(
         name=path.stem, path=path.resolve(), trainer_config=trainer_config, env=env,
         env_args=env_args, seeds=seeds, grid=grid, search_space=space, samples=samples,
-        search_alg=search_alg, metric=metric, scheduler=scheduler, cpu=cpu, num_envs=num_envs,
-        max_concurrent=max_concurrent, learn_args=learn_args, max_steps=max_steps,
+        search_alg=search_alg, metric=metric, scheduler=None, cpu=cpu, num_envs=num_envs,
+        max_concurrent=max_concurrent, learn_args=learn_args, max_steps=0,
     )  # fmt: skip
+    _check_values(sweep)  # before the values are used: max_steps of the variants
     sweep.variants = draw_variants(grid, space, samples) if search_alg == "random" else [{}]
-    _check_values(sweep)
+    sweep.max_steps = _largest_max_steps(full, sweep.variants, space)
+    sweep.scheduler = _parse_scheduler(block.get("scheduler", "none"), sweep.max_steps)
     return sweep
+
+
+def _largest_max_steps(
+    full: Mapping[str, Any], variants: list[dict[str, Any]], space: Mapping[str, Any]
+) -> int:
+    """The largest ``max_steps`` any trial can get (ASHA's ``max_t``): over the behaviors
+    of every variant, and the upper end of a searched ``max_steps`` (Optuna's points are
+    not drawn beforehand)."""
+    largest = 0
+    for variant in variants:
+        for name, behavior in full["behaviors"].items():
+            key = f"behaviors.{name}.max_steps"
+            largest = max(largest, int(variant.get(key, behavior.get("max_steps", 500000))))
+            if key in space:
+                largest = max(largest, *map(int, _edge_values(*space[key])))
+    return largest
+
+
+def _default_grace(max_steps: int) -> int:
+    """ASHA's default grace period: a tenth of ``max_steps``."""
+    return max(1, max_steps // 10)
 
 
 def _parse_scheduler(value: Any, max_steps: int) -> Asha | None:
@@ -480,13 +527,19 @@ def _parse_scheduler(value: Any, max_steps: int) -> Asha | None:
         raise _error(
             where, f"{value!r} is not allowed: one of {', '.join(SCHEDULERS)} or {{asha: {{...}}}}"
         )
+    given = "grace_period" in options
     grace = _int(
-        options.get("grace_period", max(1, max_steps // 10)), f"{where}.asha.grace_period", 1
+        options.get("grace_period", _default_grace(max_steps)), f"{where}.asha.grace_period", 1
     )
+    if grace > max_steps:
+        raise _error(
+            f"{where}.asha.grace_period",
+            f"{grace} is not allowed: must be <= max_steps ({max_steps})",
+        )
     factor = _number(options.get("reduction_factor", 2), f"{where}.asha.reduction_factor")
     if factor <= 1:
         raise _error(f"{where}.asha.reduction_factor", f"{factor!r} is not allowed: must be > 1")
-    return Asha(grace, factor)
+    return Asha(grace, factor, given)
 
 
 def _check_values(sweep: Sweep) -> None:

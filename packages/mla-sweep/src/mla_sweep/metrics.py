@@ -8,6 +8,7 @@ record of its statistics: the sweep reads them live for Tune and again for the r
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+#: A summary interval this many times slower per step than the run's median one spans a
+#: stop (a sweep resumed later, a machine asleep): it is left out of the rate.
+GAP_FACTOR = 5.0
 
 #: File in each trial's run folder describing the trial (written by the trial, read by the report).
 TRIAL_FILE = "sweep_trial.json"
@@ -76,7 +81,16 @@ def windowed(points: Sequence[Point], over_last_steps: int) -> float:
 
 
 def steps_per_second(points: Sequence[Point]) -> float | None:
-    """Environment steps per wall-clock second between the first and the last summary."""
-    if len(points) < 2 or points[-1].wall_time <= points[0].wall_time:
+    """Environment steps per wall-clock second between the first and the last summary,
+    leaving out the intervals that span a stop (slower per step than ``GAP_FACTOR`` times
+    the median interval): the time a resumed run was down is not training time."""
+    intervals = [
+        (b.step - a.step, b.wall_time - a.wall_time)
+        for a, b in zip(points[:-1], points[1:], strict=True)
+        if b.step > a.step and b.wall_time > a.wall_time
+    ]
+    if not intervals:
         return None
-    return (points[-1].step - points[0].step) / (points[-1].wall_time - points[0].wall_time)
+    typical = statistics.median(seconds / steps for steps, seconds in intervals)
+    kept = [(steps, s) for steps, s in intervals if s / steps <= GAP_FACTOR * typical]
+    return sum(steps for steps, _ in kept) / sum(seconds for _, seconds in kept)

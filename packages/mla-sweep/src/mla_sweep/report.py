@@ -98,9 +98,14 @@ class ConfigurationSummary:
             for s in [t.first_step_reaching(self.threshold)] if s is not None
         ]  # fmt: skip
         threshold = self.threshold
-        worst: list[float] = []  # per trial that reached the threshold, its worst summary after
+        # per trial that reached the threshold (as "reached" counts it: windowed), its worst
+        # single summary from the first one at the threshold on
+        worst: list[float] = []
         if threshold is not None:
-            worst = [w for t in self.trials if (w := t.worst_after_reaching(threshold)) is not None]
+            worst = [
+                w for t in self.trials if t.first_step_reaching(threshold) is not None
+                for w in [t.worst_after_reaching(threshold)] if w is not None
+            ]  # fmt: skip
         held = [w for w in worst if threshold is not None and _beyond(w, threshold, self.mode)]
         rates = [r for r in (steps_per_second(t.points) for t in self.trials) if r]
         return {
@@ -151,8 +156,10 @@ def collect(folders: Sequence[str | os.PathLike[str]]) -> list[ConfigurationSumm
         )  # fmt: skip
         reader = MetricReader(run_dir, info["behavior"], info["metric"])
         reader.poll()
-        if info.get("status") == "failed" or not reader.points:
+        if info.get("status") == "failed":
             summary.failed += 1
+            continue
+        if not reader.points:  # running, or stopped, before its first summary: no data yet
             continue
         summary.trials.append(TrialRecord(info, reader.points))
     summaries = [s for s in groups.values() if s.trials or s.failed]
