@@ -206,3 +206,24 @@ def test_pretraining_with_the_margin_loss_imitates_the_expert(tmp_path):
     assert stats["Losses/Margin Loss"] < 0.05
     obs = torch.eye(N_POSITIONS)[START:GOAL]
     assert (optimizer.q_network.greedy_actions([obs]) == RIGHT).all()
+
+
+def test_expert_samples_carry_the_current_learning_rewards(tmp_path):
+    """With n_step 1 the learning signals score each agent sample anew (rescore); the
+    expert rows kept the values of load time (an untrained curiosity's large bonus)."""
+    from mlagents.trainers.settings import CuriositySettings, RewardSignalType
+
+    path = write_basic_expert_demo(tmp_path / "expert.demo")
+    demos = DemonstrationSettings(path=str(path), batch_size=14)
+    settings = trainer_settings(demonstrations=demos)
+    settings.reward_signals[RewardSignalType.CURIOSITY] = CuriositySettings(strength=1.0)
+    optimizer = make_optimizer(behavior_spec(N_POSITIONS, (3,)), settings)
+    optimizer.expert_replay = load_expert_replay(
+        str(path), optimizer.policy.behavior_spec, optimizer.reward_signals, 1
+    )
+    curiosity = optimizer.reward_signals["curiosity"]
+    scored: list[int] = []
+    evaluate = curiosity.evaluate
+    curiosity.evaluate = lambda buffer: scored.append(buffer.num_experiences) or evaluate(buffer)
+    optimizer.expert_loss(14)
+    assert scored == [14]  # the expert minibatch, scored by curiosity as it is now

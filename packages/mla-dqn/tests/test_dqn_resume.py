@@ -61,3 +61,18 @@ def test_resume_with_another_network_or_buffer_is_refused_and_changes_nothing(
     assert again.get_step == 300
     for name, value in first.policy.actor.state_dict().items():
         torch.testing.assert_close(again.policy.actor.state_dict()[name], value)
+
+
+def test_a_resumed_run_keeps_its_update_pace(tmp_path):
+    """The update loop counts from buffer_init_steps; mlagents' resume counted from 0, so a
+    run resumed at step 101,000 made no update until 102,000 (250 updates lost)."""
+    pace = dict(buffer_init_steps=1000, steps_per_update=4, reward_signal_steps_per_update=2)
+    first = dqn_trainer(tmp_path, load=False, **pace)
+    first._step = 101_000
+    first.policy.set_step(101_000)
+    first.save_model()
+    resumed = dqn_trainer(tmp_path, load=True, **pace)
+    assert resumed.get_step == 101_000
+    # as a run that never stopped: (101,000 - 1,000) / 4 updates and / 2 signal updates
+    assert resumed.update_steps == 25_000
+    assert resumed.reward_signal_update_steps == 50_000

@@ -96,6 +96,30 @@ def test_policy_epsilon_follows_its_step():
     assert policy.epsilon == 0.0
 
 
+def test_self_play_copies_explore_as_training_advances(tmp_path):
+    """mlagents' GhostTrainer acts with policies it creates next to the trainer's own; they
+    get the trainer's weights but never a step, and used to explore at epsilon 1 forever."""
+    from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
+    from mlagents.trainers.ghost.controller import GhostController
+    from mlagents.trainers.ghost.trainer import GhostTrainer
+    from mlagents.trainers.settings import SelfPlaySettings
+
+    settings = trainer_settings(exploration_steps=100, exploration_final_eps=0.0)
+    settings.self_play = SelfPlaySettings()
+    dqn = DQNTrainer("Soccer", 10, settings, True, False, 0, str(tmp_path))
+    ghost = GhostTrainer(dqn, "Soccer", GhostController(), 10, settings, True, str(tmp_path))
+    spec = behavior_spec(5, BRANCHES)
+    acting = [
+        ghost.create_policy(BehaviorIdentifiers.from_name_behavior_id(f"Soccer?team={team}"), spec)
+        for team in (0, 1)
+    ]
+    learner = dqn.get_policy("Soccer?team=0")
+    assert all(policy is not learner for policy in acting)
+    dqn._increment_step(75, "Soccer?team=0")  # as the trainer does per trajectory
+    assert learner.epsilon == pytest.approx(0.25)
+    assert [policy.epsilon for policy in acting] == pytest.approx([0.25, 0.25])
+
+
 def _trainer(settings) -> DQNTrainer:
     return DQNTrainer("Walker", 10, settings, True, False, 0, "/nonexistent")
 

@@ -59,3 +59,38 @@ def test_episodes_of_interleaved_agents_keep_their_own_terminals(tmp_path):
     rows = stored(trainer)
     assert rows["t"].tolist() == [0, 1, 2, 3, 100, 101, 102, 103, 104]
     assert rows["dones"].tolist() == [False, False, False, True] + [False] * 4 + [True]
+
+
+def test_a_forced_reset_waits_for_the_trajectory_being_stored(tmp_path):
+    """`threaded: true`: mlagents' main thread calls end_episode (lesson change, self-play
+    swap) while the trainer's thread stores a trajectory; both write the held steps, the
+    n-step queues and the ring, so the reset must wait until the store is done."""
+    import threading
+
+    trainer = make_trainer(tmp_path, n_step=3)
+    trainer._process_trajectory(trajectory("agent-0", 0, 5))  # a held step, queued steps
+    storing, release = threading.Event(), threading.Event()
+    store = trainer._store
+
+    def slow_store(*args, **kwargs):
+        if threading.current_thread() is worker:  # the trainer's thread, mid-store
+            storing.set()
+            release.wait(10)
+        store(*args, **kwargs)
+
+    trainer._store = slow_store
+    worker = threading.Thread(target=trainer._process_trajectory,
+                              args=(trajectory("agent-0", 6, 9),))  # fmt: skip
+    worker.start()
+    assert storing.wait(10)
+    reset = threading.Thread(target=trainer.end_episode)
+    reset.start()
+    reset.join(0.5)
+    assert reset.is_alive()  # waits for the store in progress
+    release.set()
+    worker.join(10)
+    reset.join(10)
+    assert not reset.is_alive() and not worker.is_alive()
+    rows = stored(trainer)  # the episode as one run, its last steps truncated by the reset
+    assert rows["t"].tolist() == list(range(10))
+    assert rows["truncated"].tolist() == [t + 3 >= 10 for t in range(10)]

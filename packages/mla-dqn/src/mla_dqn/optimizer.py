@@ -36,7 +36,7 @@ from mlagents.trainers.settings import TrainerSettings
 from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.batches import ReplayBatch
-from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate
+from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate, rescore_reward_signals
 from mla_plugin_core.q_network import branch_masks, masked_q_values
 from mla_plugin_core.replay import ReplayBuffer
 from mla_plugin_core.target_network import TargetUpdate, make_target
@@ -246,7 +246,12 @@ class DQNOptimizer(OffPolicyOptimizer):
         """TD loss plus ``margin_weight * J_E`` on ``batch_size`` expert transitions."""
         demos = self.hyperparameters.demonstrations
         assert self.expert_replay is not None and demos is not None
-        batch = self._tensors(self.expert_replay.sample(batch_size))
+        # the learning signals (curiosity, GAIL, RND) as they score the expert rows now,
+        # as for the agent's own samples; not as they did when the demonstrations loaded
+        sample = rescore_reward_signals(
+            self.expert_replay.sample(batch_size), self.reward_signals, self.hyperparameters.n_step
+        )
+        batch = self._tensors(sample)
         td_loss, _, q_per_branch = self._td_loss(batch)
         masks = branch_masks(batch.action_masks, self.q_network.branches, batch_size)
         j_e = large_margin_loss(q_per_branch, batch.discrete_actions, masks, demos.large_margin)

@@ -8,6 +8,7 @@ the exploration rate, and loads demonstrations (:mod:`mla_dqn.demonstrations`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import attr
@@ -56,6 +57,8 @@ class DQNPolicy(EpsilonGreedyQPolicy):
     head per reward signal) and DQN's exploration schedule.
 
     :param greedy: act greedily whatever the step (for runs that do not train).
+    :param training_step: the step epsilon follows (default the policy's own; see
+        :class:`~mla_plugin_core.q_network.EpsilonGreedyQPolicy`).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class DQNPolicy(EpsilonGreedyQPolicy):
         settings: DQNSettings,
         reward_signals: list[str],
         greedy: bool = False,
+        training_step: Callable[[], int] | None = None,
     ):
         super().__init__(
             seed,
@@ -75,6 +79,7 @@ class DQNPolicy(EpsilonGreedyQPolicy):
             QNetwork,
             {"reward_signals": reward_signals, "dueling": settings.dueling, "seed": seed},
             greedy,
+            training_step,
         )
         self.settings = settings
 
@@ -144,6 +149,9 @@ class DQNTrainer(OffPolicyPluginTrainer):
             self.hyperparameters,
             [signal.value for signal in self.trainer_settings.reward_signals],
             greedy=not self.is_training,
+            # every copy mlagents makes (self-play's acting policies) explores as training
+            # has advanced, not from its own step, which only the trainer's policy gets
+            training_step=lambda: self.get_step,
         )
 
     def create_optimizer(self) -> DQNOptimizer:

@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import abc
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
@@ -145,6 +146,38 @@ def one_step_reward_signals(reward_signals: Mapping[RewardSignalType, object]) -
     return names
 
 
+def rescore_reward_signals(
+    sample: ReplaySample, reward_signals: Mapping[str, Any], n_step: int
+) -> ReplaySample:
+    """``sample`` with its learning reward signals re-evaluated by their providers now.
+
+    With ``n_step: 1`` each row is one step, so every reward signal but ``extrinsic``
+    (curiosity, GAIL, RND) is evaluated again on the sample (:func:`sample_to_agent_buffer`),
+    scaled by its ``strength``, and replaces the value stored at insert time, as mlagents'
+    SAC does on each minibatch: a novelty bonus or a discriminator reward from long ago no
+    longer pulls the Q-function. The extrinsic rewards, discounts and everything else are
+    the stored ones. With ``n_step > 1`` a row's reward is a discounted sum over steps whose
+    observations are not in the replay row, so the stored sums are kept (stale by up to the
+    buffer's age). The off-policy trainer applies it to its replay samples, DQN also to its
+    expert samples (DQfD).
+
+    :param sample: a replay sample ``[B, ...]``.
+    :param reward_signals: name -> mlagents reward provider (``evaluate``, ``strength``).
+    :param n_step: the rewards summed per row.
+    :return: the same sample, ``rewards`` replaced for the learning signals.
+    """
+    if n_step > 1:
+        return sample
+    learning = {name: signal for name, signal in reward_signals.items() if name != "extrinsic"}
+    if not learning:
+        return sample
+    view = sample_to_agent_buffer(sample)
+    rewards = dict(sample.rewards)
+    for name, signal in learning.items():
+        rewards[name] = np.asarray(signal.evaluate(view), np.float32) * signal.strength
+    return sample._replace(rewards=rewards)
+
+
 class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     """mlagents ``OffPolicyTrainer`` that stores n-step transitions in our replay buffer.
 
@@ -162,6 +195,10 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         self.n_step_accumulator: NStepAccumulator | None = None
         # agent -> its last trajectory's steps; the last row waits for its next mask
         self._held_steps: dict[str, Transitions] = {}
+        # With `threaded: true` the trainer's thread stores and samples while mlagents'
+        # main thread may call end_episode (a lesson change, a self-play swap), which
+        # stores too: one writer of the held steps, the n-step queues and the ring at a time.
+        self._replay_lock = threading.RLock()
 
     # -- replay construction -------------------------------------------------------------
 
@@ -203,6 +240,15 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
 
     def add_policy(self, parsed_behavior_id: BehaviorIdentifiers, policy: Policy) -> None:
         super().add_policy(parsed_behavior_id, policy)
+        # mlagents sets the update counts of a resumed run to step / steps_per_update, but
+        # its update loop counts from buffer_init_steps: a run resumed at step s would make
+        # no update until s + buffer_init_steps and lose those updates. Count as the loop
+        # does, so the run goes on at the pace it had.
+        init_steps = self.hyperparameters.buffer_init_steps
+        self.update_steps = int(max(1, (self._step - init_steps) / self.steps_per_update))
+        self.reward_signal_update_steps = int(
+            max(1, (self._step - init_steps) / self.reward_signal_steps_per_update)
+        )
         self.replay = self.create_replay_buffer()
         gammas = {name: signal.gamma for name, signal in self.optimizer.reward_signals.items()}
         self.n_step_accumulator = NStepAccumulator(
@@ -231,7 +277,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if self._replay_saved_at_step == self._step:
             logger.debug(f"Replay buffer already saved at step {self._step}.")
             return
-        self.replay.save(self.replay_path, info={"step": int(self._step)})
+        with self._replay_lock:  # a consistent ring, not one end_episode writes into
+            self.replay.save(self.replay_path, info={"step": int(self._step)})
         self._replay_saved_at_step = int(self._step)
         logger.info(
             f"Saved replay buffer ({len(self.replay)} transitions, "
@@ -352,11 +399,13 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         super().end_episode()
         if self.n_step_accumulator is None or self.replay is None:
             return
-        for agent_id in list(self._held_steps):
-            held = select_rows(self._held_steps.pop(agent_id), slice(-1, None))
-            self._store(agent_id, held._replace(truncated=np.ones(1, bool)), episode_ended=True)
-        if len(self.n_step_accumulator):  # queues without a held step: none in this flow
-            self.replay.add(self.n_step_accumulator.flush())
+        with self._replay_lock:
+            for agent_id in list(self._held_steps):
+                held = select_rows(self._held_steps.pop(agent_id), slice(-1, None))
+                truncated = held._replace(truncated=np.ones(1, bool))
+                self._store(agent_id, truncated, episode_ended=True)
+            if len(self.n_step_accumulator):  # queues without a held step: none in this flow
+                self.replay.add(self.n_step_accumulator.flush())
 
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)
@@ -365,7 +414,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         rewards = self.evaluate_reward_signals(buffer, agent_id)
         if self.should_still_train:
             steps = self._transitions(buffer, trajectory, rewards)
-            self._store(agent_id, steps, trajectory.done_reached)
+            with self._replay_lock:
+                self._store(agent_id, steps, trajectory.done_reached)
         if trajectory.done_reached:
             self._update_end_episode_stats(agent_id, self.optimizer)
 
@@ -389,41 +439,18 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def sample_replay(self) -> ReplaySample:
         """One batch of ``batch_size`` transitions (uniform or prioritized)."""
         assert self.replay is not None
-        if isinstance(self.replay, PrioritizedReplayBuffer):
-            return self.replay.sample(
-                self.hyperparameters.batch_size, beta=self.importance_sampling_beta()
-            )
-        return self.replay.sample(self.hyperparameters.batch_size)
+        with self._replay_lock:
+            if isinstance(self.replay, PrioritizedReplayBuffer):
+                return self.replay.sample(
+                    self.hyperparameters.batch_size, beta=self.importance_sampling_beta()
+                )
+            return self.replay.sample(self.hyperparameters.batch_size)
 
     def rescore_reward_signals(self, sample: ReplaySample) -> ReplaySample:
-        """``sample`` with its learning reward signals re-evaluated by their providers now.
-
-        With ``n_step: 1`` each row is one step, so every reward signal but ``extrinsic``
-        (curiosity, GAIL, RND) is evaluated again on the sample
-        (:func:`sample_to_agent_buffer`), scaled by its ``strength``, and replaces the value
-        stored at insert time, as mlagents' SAC does on each minibatch: a novelty bonus or a
-        discriminator reward from long ago no longer pulls the Q-function. The extrinsic
-        rewards, discounts and everything else are the stored ones. With ``n_step > 1`` a
-        row's reward is a discounted sum over steps whose observations are not in the
-        replay row, so the stored sums are kept (stale by up to the buffer's age).
-
-        :param sample: a replay sample ``[B, ...]``.
-        :return: the same sample, ``rewards`` replaced for the learning signals.
-        """
-        if int(getattr(self.hyperparameters, "n_step", 1)) > 1:
-            return sample
-        learning = {
-            name: signal
-            for name, signal in self.optimizer.reward_signals.items()
-            if name != "extrinsic"
-        }
-        if not learning:
-            return sample
-        view = sample_to_agent_buffer(sample)
-        rewards = dict(sample.rewards)
-        for name, signal in learning.items():
-            rewards[name] = np.asarray(signal.evaluate(view), np.float32) * signal.strength
-        return sample._replace(rewards=rewards)
+        """``sample`` with its learning reward signals re-evaluated now: see
+        :func:`rescore_reward_signals` (module function), with this trainer's providers."""
+        n_step = int(getattr(self.hyperparameters, "n_step", 1))
+        return rescore_reward_signals(sample, self.optimizer.reward_signals, n_step)
 
     def _update_policy(self) -> bool:
         """Gradient steps until ``steps_per_update`` environment steps per update is met.
@@ -439,7 +466,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             result = self.optimizer.update_from_replay(sample)
             self.stop_if_non_finite({**result.stats, "TD errors": result.td_errors})
             if isinstance(self.replay, PrioritizedReplayBuffer) and result.td_errors is not None:
-                self.replay.update_priorities(sample.indices, result.td_errors)
+                with self._replay_lock:
+                    self.replay.update_priorities(sample.indices, result.td_errors)
             for name, value in result.stats.items():
                 stats[name].append(value)
             self.update_steps += 1
@@ -467,7 +495,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             if learning:
                 assert self.replay is not None
                 # ReplayBuffer.sample: uniform, whatever subclass self.replay is.
-                uniform = ReplayBuffer.sample(self.replay, self.hyperparameters.batch_size)
+                with self._replay_lock:
+                    uniform = ReplayBuffer.sample(self.replay, self.hyperparameters.batch_size)
                 batch = sample_to_agent_buffer(uniform)
                 signal_stats = self.optimizer.update_reward_signals(batch)
                 self.stop_if_non_finite(signal_stats)

@@ -196,6 +196,10 @@ class EpsilonGreedyQPolicy(TorchPolicy):
         ``exploration_epsilon`` attribute.
     :param actor_kwargs: extra arguments of ``actor_cls``; default ``{"seed": seed}``.
     :param greedy: act greedily whatever the step (runs that do not train).
+    :param training_step: the step epsilon follows; default this policy's own. A trainer
+        passes its own step: under self-play mlagents acts with copies of the policy that
+        get the trainer's weights but never a step, and would explore at the initial
+        epsilon for the whole run.
     """
 
     def __init__(
@@ -207,16 +211,18 @@ class EpsilonGreedyQPolicy(TorchPolicy):
         actor_cls: type = DiscreteQActor,
         actor_kwargs: dict[str, Any] | None = None,
         greedy: bool = False,
+        training_step: Callable[[], int] | None = None,
     ):
         kwargs = {"seed": seed} if actor_kwargs is None else actor_kwargs
         super().__init__(seed, behavior_spec, network_settings, actor_cls, kwargs)
         self.epsilon_schedule = epsilon
         self.greedy = greedy
+        self.training_step = training_step or self.get_current_step
 
     @property
     def epsilon(self) -> float:
         """The probability of a random action now."""
-        return 0.0 if self.greedy else float(self.epsilon_schedule(self.get_current_step()))
+        return 0.0 if self.greedy else float(self.epsilon_schedule(self.training_step()))
 
     def evaluate(self, decision_requests: DecisionSteps, global_agent_ids: list[str]) -> Any:
         self.actor.exploration_epsilon = self.epsilon  # type: ignore[union-attr]
