@@ -127,3 +127,20 @@ def test_steps_per_second_leaves_out_the_time_a_resumed_run_was_down():
     assert steps_per_second(points) == pytest.approx(100.0)
     assert steps_per_second(points[:2]) == pytest.approx(100.0)
     assert steps_per_second(points[:1]) is None
+
+
+def test_progress_line_of_a_finished_run_below_max_steps(capsys):
+    """PPO 3DBall ends at 492,000 of 500,000 (summary_freq 12,000): finished, not stopped."""
+    import types
+
+    from mla_sweep.runner import ProgressLines
+
+    lines = ProgressLines(types.SimpleNamespace(max_steps=500_000))
+    for done, step in ((True, 492_000), (False, 120_000)):
+        trial = types.SimpleNamespace(
+            config={"overrides": {}, "seed": 1}, last_result={"env_steps": step, "done": done}
+        )
+        lines.on_trial_complete(0, [], trial)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("finished at step 492000")
+    assert out[1].endswith("stopped early by the scheduler at step 120000")

@@ -26,6 +26,7 @@ from mla_sweep.local_ray import start_cluster, stop_cluster
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep
+from mla_sweep.watchdog import STOP_BOUND_SECONDS
 
 pytestmark = pytest.mark.skipif(
     not e2e_enabled(), reason="end-to-end sweeps run against the newest mlagents only"
@@ -64,6 +65,32 @@ def processes_on_port(port: int) -> list[str]:
 def _status(pid: str) -> dict[str, str]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def trial_pids(port: int) -> set[int]:
+    """The processes mentioning ``port`` (trainer, environment worker, environment) and
+    their children (the trial's watchdog)."""
+    parents, pids = {}, set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parents[int(pid)] = int(_status(pid)["PPid"])
+            if str(port).encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                pids.add(int(pid))
+        except OSError:
+            continue
+    return pids | {pid for pid, parent in parents.items() if parent in pids}
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (a zombie has ended)."""
+    left = set()
+    for pid in pids:
+        try:
+            if not _status(str(pid))["State"].startswith("Z"):
+                left.add(pid)
+        except OSError:
+            continue
+    return left
 
 
 class TrialProcesses(threading.Thread):
@@ -137,7 +164,7 @@ def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     second = next(i for i in trials(storage, "resumable") if i["status"] == "running")
-    # the killed driver's trial goes too (its Ray worker dies; the kernel sends SIGINT)
+    # the killed driver's trial goes too (its Ray worker dies; the trial's watchdog stops it)
     for _ in range(120):
         if not processes_on_port(second["base_port"]):
             break
@@ -154,6 +181,50 @@ def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     launches = sorted(log.read_text().count("$ ") for log in logs)
     assert launches == [1, 2]  # the finished trial did not run again; the other continued
     assert "--resume" in "".join(log.read_text() for log in logs)
+
+
+def test_ctrl_c_of_the_driver_stops_its_trial_as_ctrl_c_does(sweep_file, tmp_path):
+    trainer = json.loads(json.dumps(TINY_DQN))
+    trainer["behaviors"]["Basic"]["max_steps"] = 200_000  # far from done when interrupted
+    path = sweep_file({"seeds": [1], "resources": {"cpu": 2}}, name="ctrl-c", trainer=trainer)
+    storage = tmp_path / "storage"
+    command = [sys.executable, "-m", "mla_sweep.cli", "run", str(path), "--storage",
+               str(storage), "--num-cpus", "2"]  # fmt: skip
+    driver_log = tmp_path / "driver.log"
+    # in a process group of its own, as a shell runs a command: Ctrl-C signals all of it
+    driver = subprocess.Popen(
+        command, stdout=driver_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        log = None
+        while log is None or "Step: 2000." not in log.read_text():
+            assert driver.poll() is None and time.monotonic() < deadline, driver_log.read_text()
+            log = next((storage / "ctrl-c" / "runs").glob("*/mlagents-learn.log"), None)
+            time.sleep(0.5)
+        port = trials(storage, "ctrl-c")[0]["base_port"]
+        pids = trial_pids(port)
+        assert len(pids) >= 3  # trainer, environment worker, environment (and watchdog)
+        os.killpg(driver.pid, signal.SIGINT)
+        driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    # Tune kills a trial's Ray worker within 10 s of Ctrl-C, which ends the trial's lifeline
+    deadline = time.monotonic() + 10 + STOP_BOUND_SECONDS
+    while running(pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert running(pids) == set() and processes_on_port(port) == []
+    # mlagents-learn got SIGINT, as from Ctrl-C, and saved where it was: a checkpoint that loads
+    text = log.read_text()
+    assert "Learning was interrupted" in text, text[-3000:]
+    checkpoint = json.loads((log.parent / "run_logs" / "training_status.json").read_text())
+    last = checkpoint["Basic"]["checkpoints"][-1]
+    assert f"Exported {last['file_path']}" in text.split("Learning was interrupted")[1]
+    torch = pytest.importorskip("torch")
+    for saved in (last["auxillary_file_paths"][0], log.parent / "Basic" / "checkpoint.pt"):
+        [step] = torch.load(saved)["global_step"].values()  # mlagents' GlobalSteps module
+        assert int(step) == last["steps"]
 
 
 def test_two_nodes_parallel_trials_a_failing_one_and_the_report(

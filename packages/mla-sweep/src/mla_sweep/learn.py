@@ -5,18 +5,29 @@ mlagents sizes torch's intra-op thread pool itself when it is imported (half of
 :mod:`mla_sweep.trial` sets ``MLA_SWEEP_TORCH_THREADS`` to its core count; this module lets
 mlagents do its sizing, sets that count, prints one line about the trial's CPUs into the log
 and runs ``mlagents-learn``'s own ``main``.
+
+A Ray worker ignores SIGINT and blocks it in the thread that runs a trial, and its child
+inherits both: mlagents would go on training through the SIGINT that stops a trial (Python
+installs no ``KeyboardInterrupt`` handler for an ignored SIGINT). This module restores
+SIGINT first, then starts the trial's watchdog (:mod:`mla_sweep.watchdog`).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 from mla_sweep.cpus import TORCH_THREADS_VARIABLE, usable_cores
+from mla_sweep.watchdog import start_watchdog
 
 
 def main() -> None:
     """``mlagents-learn`` with torch's thread count set to the trial's (after mlagents' own
-    import has set it from the machine's core count), then mlagents' own ``main``."""
+    import has set it from the machine's core count), then mlagents' own ``main``; SIGINT
+    stops it as Ctrl-C does, and the trial's watchdog runs beside it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    start_watchdog()
     from mlagents.torch_utils import torch  # mlagents sets its own thread count here
 
     threads = os.environ.get(TORCH_THREADS_VARIABLE)

@@ -58,7 +58,9 @@ class ProgressLines(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        early = result.get("env_steps", 0) < self.sweep.max_steps
+        # a run that ended by itself gave its last result with done (SweepTrial.step); its
+        # last summary may lie below max_steps (the last multiple of summary_freq)
+        early = not result.get("done", False)
         how = "stopped early by the scheduler" if early else "finished"
         self._print(f"{self._name(trial)}: {how} at step {result.get('env_steps', 0)}")
 
@@ -129,8 +131,16 @@ def trainable(sweep: Sweep, storage: str | os.PathLike[str]) -> Any:
     return tune.with_resources(bound, {"cpu": sweep.cpu})
 
 
-#: What every trial process inherits (mlagents' pkg_resources warning is noise here).
-RUNTIME_ENV = {"env_vars": {"PYTHONWARNINGS": "ignore::UserWarning:mlagents.torch_utils.torch"}}
+#: What every trial process inherits (mlagents' pkg_resources warning is noise here). A Ray
+#: worker that exits, as when Tune kills it 10 s after Ctrl-C, would SIGKILL its child, the
+#: trial's ``mlagents-learn``, in the middle of saving: the trial's watchdog stops it instead
+#: (:mod:`mla_sweep.watchdog`).
+RUNTIME_ENV = {
+    "env_vars": {
+        "PYTHONWARNINGS": "ignore::UserWarning:mlagents.torch_utils.torch",
+        "RAY_kill_child_processes_on_worker_exit": "0",
+    }
+}
 _LOCAL_CLUSTER: list[Any] = []
 
 

@@ -3,10 +3,11 @@
 Each trial gets its own reserved base port on its node (:mod:`mla_sweep.ports`), its own
 run folder ``<runs>/<run-id>`` (``--results-dir``/``--run-id``), its ``--seed`` and the
 trainer YAML with its overrides. Every summary mlagents writes to TensorBoard becomes one
-Tune result (:mod:`mla_sweep.metrics`). When Tune stops the trial (ASHA, or the end of the
-sweep), ``mlagents-learn`` gets SIGINT — it saves its model and closes its environment —
-and is waited for. If the trial's Ray worker dies, the kernel sends the same SIGINT
-(``PR_SET_PDEATHSIG``), so no trainer or environment outlives its trial.
+Tune result (:mod:`mla_sweep.metrics`). When Tune stops the trial (ASHA, the end of the
+sweep, Ctrl-C of the driver), the trial's watchdog (:mod:`mla_sweep.watchdog`) sends
+``mlagents-learn`` SIGINT — it saves its model and closes its environment — and ends its
+processes if it does not stop in time; the worker waits for it. The watchdog does the same
+when the trial's Ray worker dies, so no trainer or environment outlives its trial.
 
 ``resources: {cpu: N}`` holds for the trial's processes, not only in Ray's books: they run
 on ``ceil(N)`` cores of the node reserved for the trial, with thread pools of that size
@@ -15,15 +16,14 @@ on ``ceil(N)`` cores of the node reserved for the trial, with thread pools of th
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,17 @@ from mla_sweep.config import Sweep
 from mla_sweep.cpus import CpuReservation
 from mla_sweep.metrics import TRIAL_FILE, MetricReader, steps_per_second, windowed
 from mla_sweep.ports import PortReservation
+from mla_sweep.watchdog import (
+    LIFELINE_VARIABLE,
+    STOP_BOUND_SECONDS,
+    STOP_GRACE_SECONDS,
+    end_processes,
+)
 
 #: ``mlagents-learn``'s stdout and stderr, in the run folder.
 LOG_FILE = "mlagents-learn.log"
 #: Seconds between looks at the TensorBoard events.
 POLL_SECONDS = 0.5
-#: Seconds ``mlagents-learn`` gets after SIGINT to save and close its environment.
-STOP_GRACE_SECONDS = 60.0
-_PR_SET_PDEATHSIG = 1
 
 
 class TrialFailed(RuntimeError):
@@ -71,21 +74,6 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of a log file ('' if there is none), read as mlagents-learn's
     own errors read an environment's log (:func:`mla_plugin_core.log_files.tail_lines`)."""
     return "\n".join(tail_lines(str(path), lines) or [])
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-
-
-def _child_setup(cpus: CpuReservation) -> Callable[[], None]:
-    """The ``preexec_fn`` of a trial's ``mlagents-learn``: its cores, and SIGINT with its parent."""
-
-    def setup() -> None:
-        cpus.apply()
-        _die_with_parent()
-
-    return setup
 
 
 def learn_command(
@@ -138,6 +126,9 @@ class SweepTrial(tune.Trainable):
         )
         self.log_path = self.run_dir / LOG_FILE
         self.node_id = ray.get_runtime_context().get_node_id()
+        # the trial's lifeline: its end (closed here, or this worker's death) stops the run
+        read_end, write_end = os.pipe()
+        self.lifeline: int | None = write_end
         try:  # a failure here gives back what was reserved, at once
             self.ports = PortReservation(sweep.num_envs)
             self.base_port = self.ports.base
@@ -155,14 +146,17 @@ class SweepTrial(tune.Trainable):
                 log.flush()
                 self.process = subprocess.Popen(
                     command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True, preexec_fn=_child_setup(self.cpus),
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", **self.cpus.environment()},
+                    start_new_session=True, preexec_fn=self.cpus.apply, pass_fds=(read_end,),
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", **self.cpus.environment(),
+                         LIFELINE_VARIABLE: str(read_end)},
                 )  # fmt: skip
             self.ports.hand_over(self.process.pid)
             self.cpus.hand_over(self.process.pid)
         except BaseException:
             self._release()
             raise
+        finally:
+            os.close(read_end)
         self.reader = MetricReader(self.run_dir, sweep.metric.behavior, sweep.metric.name)
         self.reported = 0  # summaries of self.reader.points handed to Tune so far
 
@@ -230,35 +224,42 @@ class SweepTrial(tune.Trainable):
         return self._result(len(self.reader.points), done=True)
 
     def cleanup(self) -> None:
-        """Stop ``mlagents-learn`` like Ctrl-C does (it saves) and wait for it.
+        """Stop ``mlagents-learn`` like Ctrl-C does (it saves) and wait for it: the end of the
+        lifeline has its watchdog send SIGINT, and end the trial's processes if it has not
+        stopped after :data:`~mla_sweep.watchdog.STOP_GRACE_SECONDS`.
 
         A run whose last summary reached ``max_steps`` is finishing by itself (Tune stops a
-        trial at its last result, before the process exits): it is waited for, not
+        trial at its last result, before the process exits): it is waited for first, not
         interrupted.
         """
         process = getattr(self, "process", None)
         if process is not None and process.poll() is None:
             points = self.reader.points
             reached = bool(points) and points[-1].step >= self.max_steps
-            if not reached:
-                process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGINT)
-                try:
+            if reached:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            self._close_lifeline()
+            try:
+                process.wait(timeout=STOP_BOUND_SECONDS)
+            except subprocess.TimeoutExpired:  # no watchdog (it did not start, or was killed)
+                end_processes(process.pid)
+                process.wait()
             finished = reached and process.returncode == 0
             self._describe(
                 status="finished" if finished else "stopped", returncode=process.returncode
             )
         self._release()
 
+    def _close_lifeline(self) -> None:
+        lifeline = getattr(self, "lifeline", None)
+        if lifeline is not None:
+            os.close(lifeline)
+            self.lifeline = None
+
     def _release(self) -> None:
-        """Give the trial's ports and cores back."""
+        """Give the trial's ports and cores back, and close its lifeline."""
         for reservation in ("ports", "cpus"):
             if hasattr(self, reservation):
                 getattr(self, reservation).release()
+        self._close_lifeline()
