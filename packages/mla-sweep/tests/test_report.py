@@ -144,3 +144,18 @@ def test_progress_line_of_a_finished_run_below_max_steps(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("finished at step 492000")
     assert out[1].endswith("stopped early by the scheduler at step 120000")
+
+
+def test_a_trial_started_over_reads_no_summary_of_the_attempt_before(tmp_path):
+    """--resume of a trial killed before its first checkpoint starts it over (--force); the
+    old attempt's events stay until mlagents deletes them, and Tune and ASHA read them."""
+    from mla_sweep.metrics import MetricReader
+
+    runs = tmp_path / "demo" / "runs"
+    trial(runs, "base", 1, [0.2, 0.4])  # wall times 100 and 110 s since epoch
+    run_dir = runs / "base_seed1"
+    assert len(MetricReader(run_dir, "Basic", TAG).poll()) == 2  # a resumed run: all its own
+    assert MetricReader(run_dir, "Basic", TAG, since=105.0).poll() == [
+        p for p in MetricReader(run_dir, "Basic", TAG).poll() if p.wall_time >= 105.0
+    ]
+    assert MetricReader(run_dir, "Basic", TAG, since=1000.0).poll() == []

@@ -40,11 +40,17 @@ class MetricReader:
     :param run_dir: ``<results-dir>/<run-id>`` of an ``mlagents-learn`` run.
     :param behavior: behavior name (the subfolder mlagents writes its events to).
     :param tag: the tag, e.g. ``Environment/Cumulative Reward``.
+    :param since: ignore summaries written before this wall-clock time (seconds since
+        epoch): a trial started over with ``--force`` reads no summary of the attempt
+        before it, whose events mlagents deletes only once it has started.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], behavior: str, tag: str) -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike[str], behavior: str, tag: str, since: float | None = None
+    ) -> None:
         self.folder = Path(run_dir) / behavior
         self.tag = tag
+        self.since = since
         self.points: list[Point] = []
         self._accumulator: EventAccumulator | None = None  # made once the events exist
 
@@ -65,6 +71,8 @@ class MetricReader:
         # A resumed run appends to its events: keep one point per step, the newest.
         by_step = {p.step: p for p in self.points}
         for event in events:
+            if self.since is not None and event.wall_time < self.since:
+                continue
             by_step[event.step] = Point(int(event.step), float(event.value), float(event.wall_time))
         merged = sorted(by_step.values(), key=lambda p: p.step)
         new = [p for p in merged if p not in self.points]

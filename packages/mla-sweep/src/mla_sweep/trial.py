@@ -117,6 +117,8 @@ class SweepTrial(tune.Trainable):
         # mlagents writes training_status.json with its checkpoints: a trial restarted by
         # --resume continues from them instead of starting over.
         resume = (self.run_dir / "run_logs" / "training_status.json").is_file()
+        # started over (--force): the summaries of an attempt before are not this run's
+        since = None if resume else time.time()
         config_path = self.run_dir / "trainer_config.yaml"
         trainer_config = sweep.trial_config(self.overrides)
         config_path.write_text(yaml.safe_dump(trainer_config))
@@ -157,7 +159,9 @@ class SweepTrial(tune.Trainable):
             raise
         finally:
             os.close(read_end)
-        self.reader = MetricReader(self.run_dir, sweep.metric.behavior, sweep.metric.name)
+        self.reader = MetricReader(
+            self.run_dir, sweep.metric.behavior, sweep.metric.name, since=since
+        )
         self.reported = 0  # summaries of self.reader.points handed to Tune so far
 
     def _describe(self, status: str, returncode: int | None = None) -> None:
