@@ -76,6 +76,16 @@ def test_asha_spans_the_largest_max_steps_of_the_grid(sweep_file):
     given = load_sweep(sweep_file({"scheduler": {"asha": {"grace_period": 300}}}))
     assert given.with_max_steps(20000).scheduler.grace_period == 300
     assert given.with_max_steps(200).scheduler.grace_period == 200
+    # with Optuna the grid becomes a choice inside Tune, not drawn variants: still spanned
+    pytest.importorskip("optuna")
+    optuna = load_sweep(
+        sweep_file({
+            "seeds": [1], "search_alg": "optuna", "scheduler": "asha",
+            "grid": {"behaviors.Basic.max_steps": [1000, 5000]},
+            "search": {"behaviors.Basic.hyperparameters.learning_rate": {"loguniform": [1e-4, 1e-2]}},
+        })
+    )  # fmt: skip
+    assert optuna.max_steps == 5000
 
 
 def test_misspelled_key_is_refused_naming_it(sweep_file):

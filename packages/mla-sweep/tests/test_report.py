@@ -126,6 +126,7 @@ def test_steps_per_second_leaves_out_the_time_a_resumed_run_was_down():
     points = [Point((i + 1) * 1000, 0.0, t) for i, t in enumerate(times)]
     assert steps_per_second(points) == pytest.approx(100.0)
     assert steps_per_second(points[:2]) == pytest.approx(100.0)
+    assert steps_per_second(points[:3]) == pytest.approx(100.0)  # two intervals, one a stop
     assert steps_per_second(points[:1]) is None
 
 
@@ -136,10 +137,10 @@ def test_progress_line_of_a_finished_run_below_max_steps(capsys):
     from mla_sweep.runner import ProgressLines
 
     lines = ProgressLines(types.SimpleNamespace(max_steps=500_000))
-    for done, step in ((True, 492_000), (False, 120_000)):
-        trial = types.SimpleNamespace(
-            config={"overrides": {}, "seed": 1}, last_result={"env_steps": step, "done": done}
-        )
+    # Tune sets done=True on the last result of a trial its scheduler stops too
+    for ended, step in ((True, 492_000), (False, 120_000)):
+        result = {"env_steps": step, "done": True, "ended_by_itself": ended}
+        trial = types.SimpleNamespace(config={"overrides": {}, "seed": 1}, last_result=result)
         lines.on_trial_complete(0, [], trial)
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("finished at step 492000")

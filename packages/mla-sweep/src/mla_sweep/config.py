@@ -489,22 +489,27 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     )  # fmt: skip
     _check_values(sweep)  # before the values are used: max_steps of the variants
     sweep.variants = draw_variants(grid, space, samples) if search_alg == "random" else [{}]
-    sweep.max_steps = _largest_max_steps(full, sweep.variants, space)
+    sweep.max_steps = _largest_max_steps(full, sweep.variants, grid, space)
     sweep.scheduler = _parse_scheduler(block.get("scheduler", "none"), sweep.max_steps)
     return sweep
 
 
 def _largest_max_steps(
-    full: Mapping[str, Any], variants: list[dict[str, Any]], space: Mapping[str, Any]
+    full: Mapping[str, Any],
+    variants: list[dict[str, Any]],
+    grid: Mapping[str, list[Any]],
+    space: Mapping[str, Any],
 ) -> int:
     """The largest ``max_steps`` any trial can get (ASHA's ``max_t``): over the behaviors
-    of every variant, and the upper end of a searched ``max_steps`` (Optuna's points are
-    not drawn beforehand)."""
+    of every variant, and the largest grid value and upper end of a searched ``max_steps``
+    (with Optuna the variants are not drawn beforehand)."""
     largest = 0
     for variant in variants:
         for name, behavior in full["behaviors"].items():
             key = f"behaviors.{name}.max_steps"
             largest = max(largest, int(variant.get(key, behavior.get("max_steps", 500000))))
+            if key in grid:
+                largest = max(largest, *map(int, grid[key]))
             if key in space:
                 largest = max(largest, *map(int, _edge_values(*space[key])))
     return largest

@@ -99,6 +99,7 @@ def steps_per_second(points: Sequence[Point]) -> float | None:
     ]
     if not intervals:
         return None
-    typical = statistics.median(seconds / steps for steps, seconds in intervals)
+    # the lower median: with two intervals, one of them a stop, the other one
+    typical = statistics.median_low(seconds / steps for steps, seconds in intervals)
     kept = [(steps, s) for steps, s in intervals if s / steps <= GAP_FACTOR * typical]
     return sum(steps for steps, _ in kept) / sum(seconds for _, seconds in kept)

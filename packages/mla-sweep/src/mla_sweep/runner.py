@@ -58,9 +58,9 @@ class ProgressLines(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        # a run that ended by itself gave its last result with done (SweepTrial.step); its
-        # last summary may lie below max_steps (the last multiple of summary_freq)
-        early = not result.get("done", False)
+        # not the steps: a finished run's last summary may lie below max_steps (the last
+        # multiple of summary_freq); not done, which Tune sets when its scheduler stops one
+        early = not result.get("ended_by_itself", False)
         how = "stopped early by the scheduler" if early else "finished"
         self._print(f"{self._name(trial)}: {how} at step {result.get('env_steps', 0)}")
 

@@ -194,6 +194,9 @@ class SweepTrial(tune.Trainable):
             "steps_per_second": steps_per_second(points) or 0.0,
             "run_dir": str(self.run_dir),
             "done": done,
+            # Tune also sets done on the last result of a trial its scheduler stops: this
+            # says the run ended by itself (its process exited), the progress line's test
+            "ended_by_itself": done,
         }
 
     def step(self) -> dict[str, Any]:
