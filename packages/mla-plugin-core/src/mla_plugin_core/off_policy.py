@@ -206,6 +206,11 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def prioritized(self) -> bool:
         return bool(getattr(self.hyperparameters, "prioritized_replay", False))
 
+    @property
+    def n_step(self) -> int:
+        """Rewards summed per replay row (``n_step``; 1 for settings without it)."""
+        return int(getattr(self.hyperparameters, "n_step", 1))
+
     def create_replay_buffer(self) -> ReplayBuffer:
         """The replay buffer for this trainer's behavior spec and reward signals."""
         spec = self.policy.behavior_spec
@@ -251,9 +256,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         )
         self.replay = self.create_replay_buffer()
         gammas = {name: signal.gamma for name, signal in self.optimizer.reward_signals.items()}
-        self.n_step_accumulator = NStepAccumulator(
-            int(getattr(self.hyperparameters, "n_step", 1)), gammas
-        )
+        self.n_step_accumulator = NStepAccumulator(self.n_step, gammas)
         self.maybe_load_replay_buffer()
 
     # -- saving and loading --------------------------------------------------------------
@@ -449,8 +452,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def rescore_reward_signals(self, sample: ReplaySample) -> ReplaySample:
         """``sample`` with its learning reward signals re-evaluated now: see
         :func:`rescore_reward_signals` (module function), with this trainer's providers."""
-        n_step = int(getattr(self.hyperparameters, "n_step", 1))
-        return rescore_reward_signals(sample, self.optimizer.reward_signals, n_step)
+        return rescore_reward_signals(sample, self.optimizer.reward_signals, self.n_step)
 
     def _update_policy(self) -> bool:
         """Gradient steps until ``steps_per_update`` environment steps per update is met.

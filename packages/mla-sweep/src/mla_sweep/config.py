@@ -504,14 +504,11 @@ def _largest_max_steps(
     of every variant, and the largest grid value and upper end of a searched ``max_steps``
     (with Optuna the variants are not drawn beforehand)."""
     largest = 0
-    for variant in variants:
-        for name, behavior in full["behaviors"].items():
-            key = f"behaviors.{name}.max_steps"
-            largest = max(largest, int(variant.get(key, behavior.get("max_steps", 500000))))
-            if key in grid:
-                largest = max(largest, *map(int, grid[key]))
-            if key in space:
-                largest = max(largest, *map(int, _edge_values(*space[key])))
+    for name, behavior in full["behaviors"].items():
+        key = f"behaviors.{name}.max_steps"
+        values = [v.get(key, behavior.get("max_steps", 500000)) for v in variants]
+        values += grid.get(key, []) + (_edge_values(*space[key]) if key in space else [])
+        largest = max(largest, *map(int, values))
     return largest
 
 
