@@ -278,6 +278,29 @@ def test_end_of_run_save_writes_the_replay_buffer_once(tmp_path, monkeypatch):
     assert len(_resumed(tmp_path).replay) == 3
 
 
+def test_end_of_run_save_keeps_the_steps_still_waiting(tmp_path):
+    """The last steps of running episodes (a held step, an n-step queue) reach the saved
+    buffer as truncated transitions, even when the last periodic save was at that step."""
+    trainer = make_trainer(
+        tmp_path, batch_size=2, buffer_size=100, n_step=3, save_replay_buffer=True
+    )
+    trainer._process_trajectory(
+        trajectory("a", [experience(0, 1.0), experience(1, 2.0), experience(2, 3.0)], 3)
+    )
+    trainer._process_trajectory(trajectory("b", [experience(10, 5.0)], 11))
+    trainer._checkpoint()  # periodic save at this step: nothing complete yet
+    assert len(trainer.replay) == 0
+    trainer.save_model()
+    again = _resumed(tmp_path)
+    rows = stored(again)
+    assert rows["t"].tolist() == [0, 1, 2, 10]
+    assert rows["next_t"].tolist() == [3, 3, 3, 11]
+    assert rows["truncated"].all() and not rows["dones"].any()
+    np.testing.assert_allclose(
+        rows["rewards"], [1 + 2 * GAMMA + 3 * GAMMA**2, 2 + 3 * GAMMA, 3, 5], rtol=1e-6
+    )
+
+
 def test_replay_buffer_saved_at_another_step_than_the_checkpoint_loads_with_a_warning(
     tmp_path, caplog
 ):

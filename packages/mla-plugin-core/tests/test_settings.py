@@ -8,6 +8,7 @@ import pytest
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.settings import strict_to_cls
 
+from mla_plugin_core.schedules import Schedule
 from mla_plugin_core.settings import (
     HyperparameterError,
     OffPolicySettings,
@@ -31,6 +32,7 @@ class ExampleSettings(OffPolicySettings):
     tau: float = hyperparameter(0.005, gt=0.0, le=1.0)
     n_step: int = hyperparameter(1, ge=1, le=10)
     optimizer: str = hyperparameter("adam", choices=("adam", "rmsprop"))
+    schedule: Schedule = hyperparameter(Schedule.LINEAR, choices=tuple(Schedule))
 
 
 def test_defaults_are_valid():
@@ -47,6 +49,7 @@ def test_defaults_are_valid():
         ("learning_rate", -1e-3, "> 0.0"),
         ("batch_size", 0, ">= 1"),
         ("optimizer", "sgd", "'adam', 'rmsprop'"),
+        ("schedule", "cosine", "must be one of 'constant', 'linear', 'exponential'"),
         ("tau", float("nan"), "> 0.0"),
         ("n_step", True, ">= 1"),
     ],
@@ -58,6 +61,12 @@ def test_bad_value_names_key_and_allowed_range(key, value, allowed):
     assert message.startswith(f"hyperparameters.{key} = {value!r} is not allowed")
     assert allowed in message
     assert isinstance(info.value, TrainerConfigError)
+
+
+def test_an_enum_setting_takes_its_values_in_python_as_in_a_yaml():
+    assert ExampleSettings(schedule="constant").schedule is Schedule.CONSTANT
+    assert ExampleSettings(schedule=Schedule.EXPONENTIAL).schedule is Schedule.EXPONENTIAL
+    assert strict_to_cls({"schedule": "constant"}, ExampleSettings).schedule is Schedule.CONSTANT
 
 
 def test_buffer_must_hold_a_batch():

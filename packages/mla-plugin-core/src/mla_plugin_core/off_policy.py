@@ -400,15 +400,35 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         Dropping them instead would lose up to ``n_step`` transitions per agent and reset.
         """
         super().end_episode()
+        self._store_waiting_steps()
+
+    def save_model(self) -> None:
+        """mlagents' end-of-run save, with every step of the run in the replay buffer.
+
+        The steps still waiting (each agent's held step and n-step queue, up to ``n_step``
+        per agent) are stored first as truncated, as :meth:`end_episode` does: a resumed
+        run starts new episodes, and their next observations are real, so the bootstrap
+        from them stays valid. Without this a run's last steps never reached the saved
+        buffer.
+        """
+        if self.checkpoint_replay_buffer:
+            self._store_waiting_steps()
+        super().save_model()
+
+    def _store_waiting_steps(self) -> None:
+        """Store each agent's held step and n-step queue as truncated (see :meth:`end_episode`)."""
         if self.n_step_accumulator is None or self.replay is None:
             return
         with self._replay_lock:
+            if not (self._held_steps or len(self.n_step_accumulator)):
+                return
             for agent_id in list(self._held_steps):
                 held = select_rows(self._held_steps.pop(agent_id), slice(-1, None))
                 truncated = held._replace(truncated=np.ones(1, bool))
                 self._store(agent_id, truncated, episode_ended=True)
             if len(self.n_step_accumulator):  # queues without a held step: none in this flow
                 self.replay.add(self.n_step_accumulator.flush())
+            self._replay_saved_at_step = None  # the buffer changed at the same step
 
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)

@@ -30,6 +30,8 @@ each YAML value by the field's type object, and postponed annotations turn it in
 string (:func:`~mla_plugin_core.entry_point.make_entry_point` refuses such classes).
 """
 
+import enum
+import functools
 import math
 import typing
 from collections.abc import Collection
@@ -140,8 +142,9 @@ class OneOf:
 
     def __call__(self, instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
         if value not in self.choices:
-            allowed = ", ".join(repr(c) for c in self.choices)
-            guess = did_you_mean(str(value), [str(c) for c in self.choices])
+            names = [getattr(c, "value", c) for c in self.choices]  # an enum by its values
+            allowed = ", ".join(map(repr, names))
+            guess = did_you_mean(str(value), [str(name) for name in names])
             hint = f" (did you mean {guess!r}?)" if guess else ""
             raise HyperparameterError(attribute.name, value, f"must be one of {allowed}{hint}")
 
@@ -159,14 +162,31 @@ def hyperparameter(
 
     :param default: value used when the YAML does not set the key.
     :param ge, gt, le, lt: numeric bounds (inclusive / exclusive).
-    :param choices: the allowed values, for non-numeric settings.
+    :param choices: the allowed values, for non-numeric settings. Members of one enum are
+        also accepted by their values (``exploration_schedule="constant"``), as in a YAML.
     """
     validators: list = []
     if any(b is not None for b in (ge, gt, le, lt)):
         validators.append(Bounds(ge=ge, gt=gt, le=le, lt=lt))
+    converter = None
     if choices is not None:
-        validators.append(OneOf(tuple(choices)))
-    return attr.ib(default=default, validator=validators)
+        choices = tuple(choices)
+        validators.append(OneOf(choices))
+        kinds = {type(choice) for choice in choices}
+        if len(kinds) == 1 and issubclass(enum_type := kinds.pop(), enum.Enum):
+            converter = functools.partial(_enum_member, enum_type)
+    return attr.ib(default=default, validator=validators, converter=converter)
+
+
+def _enum_member(enum_type: type[enum.Enum], value: Any) -> Any:
+    """``enum_type``'s member of value ``value``; anything else as it is, for the validator
+    to name what is allowed."""
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except (ValueError, TypeError):
+        return value
 
 
 def _is_bool(instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> None:
