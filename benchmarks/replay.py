@@ -236,6 +236,7 @@ def store_path(
         for agent, steps, ended in items:
             store(trainer, agent, steps, ended)
 
+    fill.replay = trainer.replay  # type: ignore[attr-defined]
     return fill
 
 
@@ -284,9 +285,11 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
     """The writes the n-step format needs and nothing else: per trajectory, each stored
     column copied from the previous trajectory's last ``n`` steps and from this one (the
     transitions that cross the boundary complete now), each reward signal's n-step sums
-    (one correlate) and the discounts and flags filled; no checks, no held step, no
-    truncated ends, the ring restarted rather than wrapped. Faster than any real path
-    storing n-step transitions at insert time: the floor of that format."""
+    (one correlate), the discounts and the flags, and at an episode end the next
+    observation, mask and shorter discounts of the transitions cut short; no checks, no
+    held step, the ring restarted rather than wrapped. The same rows as the trainer's
+    path (for these trajectories, with no truncation), faster than any path storing n-step
+    transitions at insert time in this ring, where they are written as they complete."""
     arrays = {
         key: np.zeros((capacity, *shape), dtype)
         for key, shape, dtype in (
@@ -303,6 +306,7 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
     }
     kernel = GAMMA ** np.arange(N_STEP)
     padding = np.zeros(N_STEP - 1)
+    short_discounts = (GAMMA ** np.arange(N_STEP, 0, -1)).astype(np.float32)  # K = n .. 1
 
     def fill(items: list) -> None:
         position = 0
@@ -312,8 +316,11 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
             segments = [waiting.pop(agent)] if agent in waiting else []
             segments.append((steps, 0, rows))
             length = sum(stop - start for _, start, stop in segments)
-            completed = length if ended else length - N_STEP + 1  # transitions complete now
-            full = length - N_STEP + 1  # those whose last step is in the run
+            # Transitions whose n steps are in the run, and those complete now: all at an
+            # episode end, else those before the last step's, which waits for its next
+            # mask (the trainer's held step) like the n - 1 before it.
+            full = max(length - N_STEP + (1 if ended else 0), 0)
+            completed = length if ended else full
             if position + completed > capacity:
                 position = 0
             offset = 0
@@ -342,16 +349,42 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
             run_rewards = np.concatenate(
                 [b.rewards["extrinsic"][start:stop] for b, start, stop in segments] + [padding]
             )
-            written = slice(position, position + completed)
-            arrays["rewards"][written] = _n_step_sums(run_rewards, kernel)[:completed]
-            arrays["discounts"][written] = GAMMA**N_STEP
-            arrays["dones"][written] = False
-            arrays["truncated"][written] = False
-            position += completed
-            if not ended:
-                waiting[agent] = (steps, rows - N_STEP + 1, rows)
+            end = position + completed
+            arrays["rewards"][position:end] = _n_step_sums(run_rewards, kernel)[:completed]
+            arrays["discounts"][position : position + full] = GAMMA**N_STEP
+            flagged = position + (max(length - N_STEP, 0) if ended else completed)
+            for flags, value in ((arrays["dones"], ended), (arrays["truncated"], False)):
+                flags[position:flagged] = False
+                flags[flagged:end] = value
+            if ended and completed > full:  # cut short by the episode end
+                arrays["next_obs"][position + full : end] = steps.next_obs[0][rows - 1 : rows]
+                arrays["next_action_masks"][position + full : end] = steps.next_action_masks[
+                    rows - 1 : rows
+                ]
+                arrays["discounts"][position + full : end] = short_discounts[
+                    N_STEP - (completed - full) :
+                ]
+            position = end
+            if not ended:  # this benchmark's running episodes come n steps at least at a time
+                waiting[agent] = (steps, rows - N_STEP, rows)
 
+    fill.arrays = arrays  # type: ignore[attr-defined]
     return fill
+
+
+def check_same_rows(replay: mla_plugin_core.replay.ReplayBuffer, arrays: dict) -> None:
+    """Stop unless the floor's first fill wrote the rows the trainer's path stored."""
+    count = len(replay)
+    names = {
+        "obs": "obs[0]",
+        "next_obs": "next_obs[0]",
+        "rewards": "rewards[extrinsic]",
+        "discounts": "discounts[extrinsic]",
+    }
+    for key, array in arrays.items():
+        stored = replay._storage[names.get(key, key)]
+        if not np.allclose(stored[:count], array[:count], rtol=1e-6):
+            raise SystemExit(f"the n-step floor wrote other {key} than the trainer's path")
 
 
 def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> None:
@@ -396,6 +429,7 @@ def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> 
         }
         for fill in paths.values():
             fill(items)  # warm-up: every slot of the buffer written once
+        check_same_rows(paths["now"].replay, paths["floor"].arrays)  # type: ignore[attr-defined]
         best = {name: np.inf for name in paths}
         for _ in range(rounds):  # interleaved, so that load from other jobs hits all alike
             for name, fill in paths.items():

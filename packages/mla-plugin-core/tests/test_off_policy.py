@@ -301,6 +301,46 @@ def test_end_of_run_save_keeps_the_steps_still_waiting(tmp_path):
     )
 
 
+def test_a_store_cut_short_leaves_the_saved_replay_buffer_as_it_was(tmp_path, monkeypatch, caplog):
+    """Ctrl-C in mlagents' main thread in the middle of a store (slots of the ring reserved,
+    not written): the end-of-run save that follows keeps the file, and saves the model."""
+    trainer = _trained_and_saved(tmp_path)  # checkpoint and buffer at step 2
+    saved = (tmp_path / "replay_buffer.npz").read_bytes()
+    reserve = type(trainer.replay)._reserve
+
+    def cut_short(self, count):
+        reserve(self, count)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(trainer.replay), "_reserve", cut_short)
+    steps = [experience(2, 3.0), experience(3, 4.0), experience(4, 5.0, done=True)]
+    with pytest.raises(KeyboardInterrupt):
+        trainer._process_trajectory(trajectory("a", steps, 5))
+    monkeypatch.undo()
+    with caplog.at_level("WARNING"):
+        trainer.save_model()
+    assert (tmp_path / "Test-5.pt").exists()  # the model is saved
+    assert (tmp_path / "replay_buffer.npz").read_bytes() == saved
+    assert (
+        "Replay buffer not saved: a change of it was cut short (KeyboardInterrupt at step 5)"
+        in (caplog.text)
+    )
+
+
+def test_the_model_is_saved_when_storing_the_waiting_steps_fails(tmp_path, monkeypatch):
+    trainer = _trained_and_saved(tmp_path)
+    saved = (tmp_path / "replay_buffer.npz").read_bytes()
+    trainer._process_trajectory(trajectory("a", [experience(2, 3.0)], 3))  # a step held
+
+    def fail(*args, **kwargs):
+        raise ValueError("refused")
+
+    monkeypatch.setattr(trainer, "_store", fail)
+    trainer.save_model()
+    assert (tmp_path / "Test-3.pt").exists() and (tmp_path / "Test-3.onnx").exists()
+    assert (tmp_path / "replay_buffer.npz").read_bytes() == saved
+
+
 def test_replay_buffer_saved_at_another_step_than_the_checkpoint_loads_with_a_warning(
     tmp_path, caplog
 ):

@@ -178,6 +178,29 @@ def rescore_reward_signals(
     return sample._replace(rewards=rewards)
 
 
+class _ReplayWrite:
+    """``with trainer._replay_write:`` takes the trainer's replay lock for a change of the
+    ring or of the steps waiting for it (held steps, n-step queues). An exception that
+    leaves the block, above all a Ctrl-C that mlagents' main thread gets in the middle of
+    a store, may have left them half-changed (slots reserved but not written, a held step
+    without its queue): the trainer's ``replay_damaged`` says why, and the buffer is not
+    saved from then on (the file keeps its last complete state)."""
+
+    def __init__(self, trainer: OffPolicyPluginTrainer) -> None:
+        self._trainer = trainer
+
+    def __enter__(self) -> None:
+        self._trainer._replay_lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, error: Any, traceback: Any) -> None:
+        try:
+            if kind is not None:
+                trainer = self._trainer
+                trainer.replay_damaged = f"{kind.__name__} at step {trainer._step}"
+        finally:
+            self._trainer._replay_lock.release()
+
+
 class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     """mlagents ``OffPolicyTrainer`` that stores n-step transitions in our replay buffer.
 
@@ -199,6 +222,10 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         # main thread may call end_episode (a lesson change, a self-play swap), which
         # stores too: one writer of the held steps, the n-step queues and the ring at a time.
         self._replay_lock = threading.RLock()
+        # ``with self._replay_write:`` around every change of the ring and the steps waiting
+        # for it; set to why when a change was cut short (see _ReplayWrite)
+        self._replay_write = _ReplayWrite(self)
+        self.replay_damaged: str | None = None
 
     # -- replay construction -------------------------------------------------------------
 
@@ -277,12 +304,19 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         """
         if self.replay is None:
             return
-        if self._replay_saved_at_step == self._step:
-            logger.debug(f"Replay buffer already saved at step {self._step}.")
+        if self.replay_damaged is not None:
+            logger.warning(
+                f"Replay buffer not saved: a change of it was cut short ({self.replay_damaged}); "
+                f"{self.replay_path} keeps what it held (saved with an earlier checkpoint)."
+            )
             return
         with self._replay_lock:  # a consistent ring, not one end_episode writes into
-            self.replay.save(self.replay_path, info={"step": int(self._step)})
-        self._replay_saved_at_step = int(self._step)
+            step = int(self._step)
+            if self._replay_saved_at_step == step:
+                logger.debug(f"Replay buffer already saved at step {step}.")
+                return
+            self.replay.save(self.replay_path, info={"step": step})
+            self._replay_saved_at_step = step
         logger.info(
             f"Saved replay buffer ({len(self.replay)} transitions, "
             f"{os.path.getsize(self.replay_path)} bytes) to {self.replay_path}."
@@ -409,17 +443,25 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         per agent) are stored first as truncated, as :meth:`end_episode` does: a resumed
         run starts new episodes, and their next observations are real, so the bootstrap
         from them stays valid. Without this a run's last steps never reached the saved
-        buffer.
+        buffer. (With ``threaded: true`` mlagents may still be running the trainer's
+        thread, which can hold a trajectory back after this.)
+
+        mlagents also saves after an error or Ctrl-C. If that cut a change of the replay
+        short (:attr:`replay_damaged`), nothing is stored and the buffer is not saved; if
+        storing the waiting steps fails, the model is saved all the same.
         """
-        if self.checkpoint_replay_buffer:
-            self._store_waiting_steps()
+        if self.checkpoint_replay_buffer and self.replay_damaged is None:
+            try:
+                self._store_waiting_steps()
+            except Exception as err:  # the replay is marked damaged: not saved
+                logger.warning(f"{self.brain_name}: the steps still waiting not stored: {err}")
         super().save_model()
 
     def _store_waiting_steps(self) -> None:
         """Store each agent's held step and n-step queue as truncated (see :meth:`end_episode`)."""
         if self.n_step_accumulator is None or self.replay is None:
             return
-        with self._replay_lock:
+        with self._replay_write:
             if not (self._held_steps or len(self.n_step_accumulator)):
                 return
             for agent_id in list(self._held_steps):
@@ -437,7 +479,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         rewards = self.evaluate_reward_signals(buffer, agent_id)
         if self.should_still_train:
             steps = self._transitions(buffer, trajectory, rewards)
-            with self._replay_lock:
+            with self._replay_write:
                 self._store(agent_id, steps, trajectory.done_reached)
         if trajectory.done_reached:
             self._update_end_episode_stats(agent_id, self.optimizer)
