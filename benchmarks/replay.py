@@ -308,7 +308,8 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
     padding = np.zeros(N_STEP - 1)
     short_discounts = (GAMMA ** np.arange(N_STEP, 0, -1)).astype(np.float32)  # K = n .. 1
 
-    def fill(items: list) -> None:
+    def fill(items: list) -> int:
+        """Write ``items``; the number of rows written after the ring last restarted."""
         position = 0
         waiting: dict[str, tuple[Transitions, int, int]] = {}  # agent -> rows of its last batch
         for agent, steps, ended in items:
@@ -367,14 +368,28 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
             position = end
             if not ended:  # this benchmark's running episodes come n steps at least at a time
                 waiting[agent] = (steps, rows - N_STEP, rows)
+        return position
 
     fill.arrays = arrays  # type: ignore[attr-defined]
     return fill
 
 
-def check_same_rows(replay: mla_plugin_core.replay.ReplayBuffer, arrays: dict) -> None:
-    """Stop unless the floor's first fill wrote the rows the trainer's path stored."""
-    count = len(replay)
+def check_floor(obs_shape: tuple[int, ...], items: list) -> None:
+    """Stop unless the floor writes the rows the trainer's path stores, and as many, for the
+    trajectories of the first steps (5,000, or 100 MB of observations; rings that do not wrap)."""
+    steps = min(5_000, 100_000_000 // (4 * int(np.prod(obs_shape))))
+    prefix, capacity = [], 0
+    for item in items:
+        if capacity >= steps:
+            break
+        prefix.append(item)
+        capacity += len(item[1].dones)
+    store = store_path(OffPolicyPluginTrainer._store, mla_plugin_core.replay, obs_shape, capacity)
+    floor = n_step_floor_path(obs_shape, capacity)
+    store(prefix)
+    count, replay, arrays = floor(prefix), store.replay, floor.arrays  # type: ignore[attr-defined]
+    if count != len(replay):
+        raise SystemExit(f"the n-step floor wrote {count} rows, the trainer's path {len(replay)}")
     names = {
         "obs": "obs[0]",
         "next_obs": "next_obs[0]",
@@ -412,6 +427,7 @@ def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> 
     )
     for obs_shape, total in (((OBS_SIZE,), vector_steps), ((3, 84, 84), visual_steps)):
         items = trajectories(obs_shape, total, rng)
+        check_floor(obs_shape, items)
         count = sum(len(steps.dones) for _, steps, _ in items)
         capacity = min(count, 100_000)
         paths = {
@@ -429,7 +445,6 @@ def insert_path_benchmark(vector_steps: int, visual_steps: int, rounds: int) -> 
         }
         for fill in paths.values():
             fill(items)  # warm-up: every slot of the buffer written once
-        check_same_rows(paths["now"].replay, paths["floor"].arrays)  # type: ignore[attr-defined]
         best = {name: np.inf for name in paths}
         for _ in range(rounds):  # interleaved, so that load from other jobs hits all alike
             for name, fill in paths.items():

@@ -321,10 +321,8 @@ def test_a_store_cut_short_leaves_the_saved_replay_buffer_as_it_was(tmp_path, mo
         trainer.save_model()
     assert (tmp_path / "Test-5.pt").exists()  # the model is saved
     assert (tmp_path / "replay_buffer.npz").read_bytes() == saved
-    assert (
-        "Replay buffer not saved: a change of it was cut short (KeyboardInterrupt at step 5)"
-        in (caplog.text)
-    )
+    warning = "Replay buffer not saved: a change of it was cut short (KeyboardInterrupt at step 5)"
+    assert caplog.text.count(warning) == 1  # once, though mlagents saves the buffer twice
 
 
 def test_the_model_is_saved_when_storing_the_waiting_steps_fails(tmp_path, monkeypatch):

@@ -294,6 +294,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
 
     #: The step of the last replay buffer save (the buffer only changes when steps do).
     _replay_saved_at_step: int | None = None
+    #: Whether the warning that a damaged replay buffer is not saved was given.
+    _replay_damage_reported = False
 
     def save_replay_buffer(self) -> None:
         """Save the replay buffer beside the checkpoints, with the step of the checkpoint
@@ -304,21 +306,24 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         """
         if self.replay is None:
             return
-        if self.replay_damaged is not None:
-            logger.warning(
-                f"Replay buffer not saved: a change of it was cut short ({self.replay_damaged}); "
-                f"{self.replay_path} keeps what it held (saved with an earlier checkpoint)."
-            )
-            return
         with self._replay_lock:  # a consistent ring, not one end_episode writes into
+            if self.replay_damaged is not None:
+                if not self._replay_damage_reported:
+                    logger.warning(
+                        f"Replay buffer not saved: a change of it was cut short "
+                        f"({self.replay_damaged}); {self.replay_path} is left as it was."
+                    )
+                    self._replay_damage_reported = True
+                return
             step = int(self._step)
             if self._replay_saved_at_step == step:
                 logger.debug(f"Replay buffer already saved at step {step}.")
                 return
             self.replay.save(self.replay_path, info={"step": step})
             self._replay_saved_at_step = step
+            saved = len(self.replay)
         logger.info(
-            f"Saved replay buffer ({len(self.replay)} transitions, "
+            f"Saved replay buffer ({saved} transitions, "
             f"{os.path.getsize(self.replay_path)} bytes) to {self.replay_path}."
         )
 
@@ -450,7 +455,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         short (:attr:`replay_damaged`), nothing is stored and the buffer is not saved; if
         storing the waiting steps fails, the model is saved all the same.
         """
-        if self.checkpoint_replay_buffer and self.replay_damaged is None:
+        if self.checkpoint_replay_buffer:
             try:
                 self._store_waiting_steps()
             except Exception as err:  # the replay is marked damaged: not saved
@@ -462,6 +467,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if self.n_step_accumulator is None or self.replay is None:
             return
         with self._replay_write:
+            if self.replay_damaged is not None:
+                return
             if not (self._held_steps or len(self.n_step_accumulator)):
                 return
             for agent_id in list(self._held_steps):
