@@ -240,8 +240,8 @@ def store_path(
     return fill
 
 
-def raw_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[list], object]:
-    """Slice copies of each trajectory's columns into preallocated arrays (kept across fills)."""
+def column_arrays(obs_shape: tuple[int, ...], capacity: int) -> dict[str, np.ndarray]:
+    """Zeroed ``[capacity, ...]`` arrays of the columns the buffer stores, for the numpy paths."""
     layout = {
         "obs": (obs_shape, np.float32),
         "next_obs": (obs_shape, np.float32),
@@ -254,8 +254,12 @@ def raw_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[list], obje
         "dones": ((), bool),
         "truncated": ((), bool),
     }
+    return {k: np.zeros((capacity, *shape), dtype) for k, (shape, dtype) in layout.items()}
 
-    arrays = {k: np.zeros((capacity, *shape), dtype) for k, (shape, dtype) in layout.items()}
+
+def raw_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[list], object]:
+    """Slice copies of each trajectory's columns into preallocated arrays (kept across fills)."""
+    arrays = column_arrays(obs_shape, capacity)
 
     def fill(items: list) -> None:
         position = 0
@@ -290,20 +294,7 @@ def n_step_floor_path(obs_shape: tuple[int, ...], capacity: int) -> Callable[[li
     held step, the ring restarted rather than wrapped. The same rows as the trainer's
     path (for these trajectories, with no truncation), faster than any path storing n-step
     transitions at insert time in this ring, where they are written as they complete."""
-    arrays = {
-        key: np.zeros((capacity, *shape), dtype)
-        for key, shape, dtype in (
-            ("obs", obs_shape, np.float32),
-            ("next_obs", obs_shape, np.float32),
-            ("discrete_actions", (1,), np.int32),
-            ("action_masks", (N_ACTIONS,), bool),
-            ("next_action_masks", (N_ACTIONS,), bool),
-            ("rewards", (), np.float32),
-            ("discounts", (), np.float32),
-            ("dones", (), bool),
-            ("truncated", (), bool),
-        )
-    }
+    arrays = column_arrays(obs_shape, capacity)
     kernel = GAMMA ** np.arange(N_STEP)
     padding = np.zeros(N_STEP - 1)
     short_discounts = (GAMMA ** np.arange(N_STEP, 0, -1)).astype(np.float32)  # K = n .. 1
