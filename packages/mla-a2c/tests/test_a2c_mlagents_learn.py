@@ -14,6 +14,7 @@ import torch
 import yaml
 from a2c_testkit import make_trainer
 from mlagents_envs.base_env import ActionSpec
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import mla_a2c
 from mla_plugin_core.testing import run_mlagents_learn
@@ -62,10 +63,36 @@ def test_basic_learns_to_reach_the_large_goal(tmp_path):
     assert rewards[-1][1] >= BASIC_TARGET, rewards
 
 
+#: What A2C writes to TensorBoard to explain an unstable run (README, "Why 3DBall collapsed").
+DIAGNOSTICS = (
+    "Policy/Sigma",
+    "Policy/Mean |mu|",
+    "Policy/Mu Beyond Clip",
+    "Policy/Update KL",
+    "Policy/Skipped Steps",
+    "Policy/Advantage Std",
+    "Policy/Explained Variance",
+    "Policy/Learning Rate",
+    "Losses/Gradient Norm",
+    "Losses/Value Loss",
+    "Losses/Entropy",
+    "Losses/Bound Loss",
+)
+
+
 def test_3dball_balances_clearly_better_than_random(tmp_path):
     rewards = train_shipped(tmp_path, "a2c_3DBall.yaml", "3DBall", BALL_STEPS, 6000)
     second_half = [reward for step, reward in rewards if step > BALL_STEPS // 2]
     assert max(second_half) >= BALL_ABOVE_RANDOM, rewards
+
+    # the diagnostics are in the run's TensorBoard events, at every summary
+    events = EventAccumulator(str(tmp_path / "run" / "3DBall"), size_guidance={"scalars": 0})
+    events.Reload()
+    for tag in DIAGNOSTICS:
+        values = [e.value for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
+        assert len(values) == len(rewards) and all(map(np.isfinite, values)), (tag, values)
+    sigma = [e.value for e in events.Scalars("Policy/Sigma")]
+    assert sigma[0] == pytest.approx(np.exp(-1.5), rel=0.1), sigma  # exp(log_sigma_init)
 
 
 def test_resume_continues_the_step_count_and_exports_matching_onnx(tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mla_a2c.optimizer import a2c_loss
+from mla_a2c.optimizer import a2c_loss, mean_bound_loss
 
 
 def example(mask=(True, True)):
@@ -52,3 +52,21 @@ def test_gradients_flow_to_policy_and_values_not_to_advantages():
     # d total / d H_t = -beta / B
     torch.testing.assert_close(inputs["entropy"].grad, torch.tensor([-0.05, -0.05]))
     assert inputs["advantages"].grad is None
+
+
+def test_bound_loss_is_zero_inside_the_clip_and_pulls_means_back_beyond():
+    mu = torch.tensor([[2.9, -3.0], [4.0, -5.0]], requires_grad=True)
+    # row 0 inside [-3, 3]; row 1: (4 - 3)^2 + (5 - 3)^2 = 5; mean over rows 2.5
+    bound = mean_bound_loss(mu)
+    assert bound.item() == pytest.approx(2.5)
+    loss = a2c_loss(**example(), bound_loss=bound, action_bound_coef=0.2)
+    assert loss.bound_loss.item() == pytest.approx(2.5)
+    assert loss.total.item() == pytest.approx(1.175 + 0.2 * 2.5)
+    loss.total.backward()
+    # d / d mu = coef * 2 (|mu| - 3) sign(mu) / B: a gradient step moves each mean inwards
+    torch.testing.assert_close(mu.grad, torch.tensor([[0.0, 0.0], [0.2, -0.4]]))
+
+
+def test_bound_loss_without_continuous_actions_is_zero():
+    assert mean_bound_loss(torch.zeros(4, 0)).item() == 0.0
+    assert a2c_loss(**example()).bound_loss.item() == 0.0

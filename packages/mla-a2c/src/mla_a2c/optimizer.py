@@ -7,9 +7,14 @@ minibatch of B experiences whose advantages and returns the trainer computed wit
     policy_loss  = -mean_t( A_t * log pi(a_t | s_t) )              # advantages held fixed
     value_loss   = mean_signals( mean_t( (G_t - V(s_t))^2 ) )      # one value head per signal
     entropy      = mean_t( H[pi(. | s_t)] )
+    bound_loss   = mean_t( sum_dims max(|mu(s_t)| - 3, 0)^2 )        # continuous actions
     loss         = policy_loss + value_loss_coef * value_loss - beta * entropy
+                   + action_bound_coef * bound_loss
 
-then one optimizer step on the gradient clipped to ``max_grad_norm``. The networks are
+then one optimizer step on the gradient clipped to ``max_grad_norm``. Besides the loss terms,
+each update reports what a collapse shows first (:func:`explained_variance`,
+:func:`gaussian_stats`; the base trainer adds the advantages' raw scale and the update's KL).
+The networks are
 mlagents' own (``SimpleActor`` or ``SharedActorCritic``, ``ValueNetwork``), so observation
 encoders, normalisation, action masks, memory and ONNX export are those of the built-in
 trainers.
@@ -25,6 +30,8 @@ from mlagents.trainers.torch_entities.utils import ModelUtils
 
 from mla_a2c.settings import A2CSettings
 from mla_plugin_core.activation import set_activation
+from mla_plugin_core.batches import Minibatch
+from mla_plugin_core.on_policy import approx_kl
 from mla_plugin_core.optimizer import OnPolicyOptimizer
 
 # Where the linear beta schedule ends at max_steps (that of mlagents' PPO): a small beta
@@ -39,6 +46,7 @@ class A2CLoss(NamedTuple):
     policy_loss: torch.Tensor
     value_loss: torch.Tensor
     entropy: torch.Tensor
+    bound_loss: torch.Tensor = torch.zeros(())
 
 
 def a2c_loss(
@@ -50,6 +58,8 @@ def a2c_loss(
     loss_masks: torch.Tensor,
     value_loss_coef: float,
     beta: float,
+    bound_loss: torch.Tensor | None = None,
+    action_bound_coef: float = 0.0,
 ) -> A2CLoss:
     """The A2C loss of a minibatch of B experiences.
 
@@ -63,6 +73,9 @@ def a2c_loss(
     :param loss_masks: bool [B], False for padding added to recurrent sequences.
     :param value_loss_coef: weight of the value loss.
     :param beta: weight of the entropy bonus.
+    :param bound_loss: scalar, :func:`mean_bound_loss` of the Gaussian's means (continuous
+        actions); ``None``: no such term.
+    :param action_bound_coef: its weight.
     """
     advantages = advantages.detach()
     log_prob = log_probs.sum(dim=-1)
@@ -74,7 +87,74 @@ def a2c_loss(
     value_loss = torch.stack(value_losses).mean()
     mean_entropy = ModelUtils.masked_mean(entropy, loss_masks)
     total = policy_loss + value_loss_coef * value_loss - beta * mean_entropy
-    return A2CLoss(total, policy_loss, value_loss, mean_entropy)
+    if bound_loss is None:
+        bound_loss = torch.zeros(())
+    total = total + action_bound_coef * bound_loss
+    return A2CLoss(total, policy_loss, value_loss, mean_entropy, bound_loss)
+
+
+def explained_variance(
+    value_estimates: dict[str, torch.Tensor], returns: dict[str, torch.Tensor]
+) -> float | None:
+    """``1 - Var(G - V) / Var(G)`` of the critic's estimates ``V`` (as stored when the
+    trajectory was processed) against the value targets ``G``, over all signals: 1 for a
+    perfect critic, 0 for one no better than a constant, negative for a worse one; ``None``
+    when the targets do not vary (undefined)."""
+    values = torch.cat([value_estimates[name] for name in returns])
+    targets = torch.cat([returns[name] for name in returns])
+    variance = torch.var(targets) if len(targets) > 1 else torch.zeros(())
+    if not variance > 0:
+        return None
+    return float(1.0 - torch.var(targets - values) / variance)
+
+
+#: mlagents clips a continuous action to [-ACTION_CLIP, ACTION_CLIP] and divides it by that
+#: before the environment sees it (``ActionModel``, ``TorchPolicy``).
+ACTION_CLIP = 3.0
+
+
+def gaussian_means(policy: TorchPolicy, batch: Minibatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """The continuous Gaussian's means ``mu`` [B, c] (with gradient) and standard deviations
+    [B, c] on ``batch``'s observations (rows of the recurrent padding dropped); empty [B, 0]
+    without continuous actions."""
+    actor = policy.actor
+    distribution = actor.action_model._continuous_distribution
+    if distribution is None:
+        empty = torch.zeros(len(batch.loss_masks), 0)
+        return empty, empty
+    encoding, _ = actor.network_body(
+        batch.obs, memories=batch.memories, sequence_length=policy.sequence_length
+    )
+    gaussian = distribution(encoding)
+    mask = batch.loss_masks
+    return gaussian.mean[mask], gaussian.std.expand_as(gaussian.mean)[mask]
+
+
+def mean_bound_loss(mu: torch.Tensor) -> torch.Tensor:
+    """``mean_t sum_dims max(|mu| - ACTION_CLIP, 0)^2``: zero while the Gaussian's means stay
+    inside mlagents' action clip, a pull back towards it beyond (rl_games' bounds loss).
+
+    Beyond the clip every sampled action is clipped to the same bound, so the policy
+    gradient carries no signal that would bring the mean back: on 3DBall means drifted from
+    0.45 to 165 after one large update and the run never recovered (README, Benchmarks).
+    """
+    if mu.numel() == 0:
+        return torch.zeros(())
+    return (torch.relu(mu.abs() - ACTION_CLIP) ** 2).sum(dim=-1).mean()
+
+
+def gaussian_stats(mu: torch.Tensor, sigma: torch.Tensor) -> dict[str, float]:
+    """TensorBoard stats of the Gaussian's means and standard deviations (empty without
+    continuous actions): the mean sigma, the mean ``|mu|``, and the share of means beyond
+    mlagents' action clip."""
+    if mu.numel() == 0:
+        return {}
+    mu, sigma = mu.detach(), sigma.detach()
+    return {
+        "Policy/Sigma": float(sigma.mean()),
+        "Policy/Mean |mu|": float(mu.abs().mean()),
+        "Policy/Mu Beyond Clip": float((mu.abs() > ACTION_CLIP).float().mean()),
+    }
 
 
 def make_torch_optimizer(
@@ -93,6 +173,22 @@ def make_torch_optimizer(
     )
 
 
+#: The adaptive step size's bounds, as a factor of the scheduled learning rate.
+MIN_STEP_SCALE, MAX_STEP_SCALE = 1.0 / 1024, 1.0
+
+
+def adapted_step_scale(scale: float, update_kl: float, target_kl: float) -> float:
+    """The step-size factor after an update that moved the policy by ``update_kl``: the rule
+    of PPO's adaptive KL penalty (Schulman et al. 2017, section 4) applied to the step size,
+    halved above ``1.5 * target_kl``, doubled below ``target_kl / 1.5``, within
+    [:data:`MIN_STEP_SCALE`, :data:`MAX_STEP_SCALE`]."""
+    if update_kl > 1.5 * target_kl:
+        scale /= 2.0
+    elif update_kl < target_kl / 1.5:
+        scale *= 2.0
+    return min(max(scale, MIN_STEP_SCALE), MAX_STEP_SCALE)
+
+
 class A2COptimizer(OnPolicyOptimizer):
     """Owns the critic and the torch optimizer; ``update`` is one A2C gradient step.
 
@@ -109,6 +205,21 @@ class A2COptimizer(OnPolicyOptimizer):
             set_activation(self.critic, hyperparameters.activation)
         self.params = self.trainable_parameters()
         self.optimizer = make_torch_optimizer(self.params, hyperparameters)
+        # The factor target_kl puts on the scheduled learning rate (1 without it). Not
+        # checkpointed: a resumed run starts at the schedule and adapts within a few updates.
+        self.step_scale = MAX_STEP_SCALE
+
+    def learning_rate(self) -> float:
+        """The scheduled learning rate times the factor ``target_kl`` adapts."""
+        return super().learning_rate() * self.step_scale
+
+    def adapt_step_size(self, update_kl: float) -> None:
+        """After an update that moved the policy by ``update_kl`` (no-op without
+        ``target_kl``)."""
+        if self.hyperparameters.target_kl > 0:
+            self.step_scale = adapted_step_scale(
+                self.step_scale, update_kl, self.hyperparameters.target_kl
+            )
 
     def update(self, batch: AgentBuffer, num_sequences: int) -> dict[str, float]:
         """One gradient step of A2C on a minibatch.
@@ -122,6 +233,11 @@ class A2COptimizer(OnPolicyOptimizer):
         beta = self.scheduled(hp.beta, hp.beta_schedule, FINAL_BETA) if hp.beta > 0 else 0.0
         mb = self.minibatch(batch)
         log_probs, entropy = self.policy_stats(mb)
+        # KL from the policy that collected these samples (not yet trained on) to this one.
+        drift = 0.0
+        if hp.target_kl > 0 and mb.old_log_probs is not None:
+            drift = approx_kl(mb.old_log_probs, log_probs.detach(), mb.loss_masks)
+        mu, sigma = gaussian_means(self.policy, mb)
         loss = a2c_loss(
             log_probs,
             entropy,
@@ -131,13 +247,27 @@ class A2COptimizer(OnPolicyOptimizer):
             mb.loss_masks,
             hp.value_loss_coef,
             beta,
+            mean_bound_loss(mu),
+            hp.action_bound_coef,
         )
-        grad_norm = self.apply_gradients(loss.total, self.params, hp.max_grad_norm)
+        diagnostics = gaussian_stats(mu, sigma)  # before the step, as the data was
+        # The trust region: once the policy has moved past it, the update's other steps are
+        # skipped (as Stable-Baselines3's PPO does with target_kl).
+        skip = hp.target_kl > 0 and drift > 1.5 * hp.target_kl
+        diagnostics["Policy/Skipped Steps"] = float(skip)
+        variance_explained = explained_variance(mb.value_estimates, mb.returns)
+        if variance_explained is not None:
+            diagnostics["Policy/Explained Variance"] = variance_explained
+        if not skip:
+            grad_norm = self.apply_gradients(loss.total, self.params, hp.max_grad_norm)
+            # the global norm before clipping: how far above max_grad_norm the steps are
+            diagnostics["Losses/Gradient Norm"] = float(grad_norm or 0.0)
         return {
             "Losses/Policy Loss": loss.policy_loss.item(),
             "Losses/Value Loss": loss.value_loss.item(),
             "Losses/Entropy": loss.entropy.item(),
-            "Losses/Gradient Norm": float(grad_norm or 0.0),
+            "Losses/Bound Loss": loss.bound_loss.item(),
             "Policy/Learning Rate": self.learning_rate(),
             "Policy/Beta": beta,
+            **diagnostics,
         }

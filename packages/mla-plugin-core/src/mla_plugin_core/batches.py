@@ -14,12 +14,28 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
+from mlagents.trainers.buffer import (
+    AgentBuffer,
+    AgentBufferKey,
+    BufferKey,
+    RewardSignalKeyPrefix,
+    RewardSignalUtil,
+)
+from mlagents.trainers.torch_entities.action_log_probs import ActionLogProbs
 from mlagents.trainers.torch_entities.agent_action import AgentAction
 from mlagents.trainers.torch_entities.utils import ModelUtils
 from mlagents.trainers.trajectory import ObsUtil
 
 from mla_plugin_core.transitions import ReplaySample, to_tensors
+
+
+def value_estimates_key(name: str) -> AgentBufferKey:
+    """Where the on-policy trainer stores reward signal ``name``'s ``V(s_t)``.
+
+    Not mlagents' ``RewardSignalUtil.value_estimates_key``: in mlagents 0.30-1.1 that returns
+    the *returns* key, so value estimates written there are overwritten by the returns.
+    """
+    return RewardSignalKeyPrefix.VALUE_ESTIMATES, name
 
 
 class Minibatch(NamedTuple):
@@ -40,6 +56,9 @@ class Minibatch(NamedTuple):
     :param memories: float32 ``[1, n_sequences, memory_size]``, the actor's memory at the
         start of each sequence; ``None`` without ``network_settings.memory``.
     :param critic_memories: the same for a separate critic; ``None`` without memory.
+    :param old_log_probs: float32 ``[B, n_dims]``, the log-probabilities the acting policy
+        gave the actions (one column per continuous dimension and discrete branch), for
+        ratios and KL estimates; ``None`` when the minibatch was built without them.
     """
 
     obs: list[torch.Tensor]
@@ -51,6 +70,7 @@ class Minibatch(NamedTuple):
     loss_masks: torch.Tensor
     memories: torch.Tensor | None
     critic_memories: torch.Tensor | None
+    old_log_probs: torch.Tensor | None = None
 
     @classmethod
     def from_buffer(
@@ -76,7 +96,7 @@ class Minibatch(NamedTuple):
                 for name in signal_names
             },
             value_estimates={
-                name: ModelUtils.list_to_tensor(batch[RewardSignalUtil.value_estimates_key(name)])
+                name: ModelUtils.list_to_tensor(batch[value_estimates_key(name)])
                 for name in signal_names
             },
             loss_masks=ModelUtils.list_to_tensor(batch[BufferKey.MASKS], dtype=torch.bool),
@@ -84,6 +104,7 @@ class Minibatch(NamedTuple):
             critic_memories=sequence_start_memories(
                 batch, BufferKey.CRITIC_MEMORY, sequence_length
             ),
+            old_log_probs=ActionLogProbs.from_buffer(batch).flatten(),
         )
 
 

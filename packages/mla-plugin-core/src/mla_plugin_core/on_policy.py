@@ -35,11 +35,13 @@ from collections import defaultdict
 import numpy as np
 import torch
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, RewardSignalUtil
+from mlagents.trainers.torch_entities.action_log_probs import ActionLogProbs
 from mlagents.trainers.torch_entities.agent_action import AgentAction
 from mlagents.trainers.torch_entities.utils import ModelUtils
 from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
 from mlagents.trainers.trajectory import ObsUtil, Trajectory
 
+from mla_plugin_core.batches import value_estimates_key
 from mla_plugin_core.plugin_trainer import PluginTrainerMixin
 
 ADVANTAGE_EPSILON = 1e-8  # keeps advantage normalisation finite when all advantages agree
@@ -72,8 +74,28 @@ def generalized_advantages(
     return advantages
 
 
+def approx_kl(
+    old_log_probs: torch.Tensor, new_log_probs: torch.Tensor, masks: torch.Tensor | None = None
+) -> float:
+    """How far the policy moved: ``KL(pi_old || pi_new)`` estimated on actions the
+    old policy took, with the unbiased, always non-negative ``(r - 1) - log r``,
+    ``r = pi_new(a|s) / pi_old(a|s)`` (Schulman 2020, "Approximating KL divergence").
+
+    :param old_log_probs: float [B, n_action_dims], log-probabilities when acting.
+    :param new_log_probs: the same under the updated policy.
+    :param masks: bool [B], the rows to count (False: padding of recurrent sequences).
+    """
+    log_ratio = (new_log_probs - old_log_probs).sum(dim=-1).double()
+    kl = (torch.exp(log_ratio) - 1) - log_ratio
+    return float(kl[masks].mean() if masks is not None else kl.mean())
+
+
 class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
     """mlagents ``OnPolicyTrainer`` that owns trajectory processing and the update loop."""
+
+    #: How far the last update moved the policy (:func:`approx_kl`, measured on its last
+    #: minibatch); ``None`` before the first update and for recurrent policies.
+    last_update_kl: float | None = None
 
     @property
     def gae_lambda(self) -> float:
@@ -103,7 +125,7 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
         for name, signal_rewards in rewards.items():
             signal = self.optimizer.reward_signals[name]
             buffer[RewardSignalUtil.rewards_key(name)].extend(signal_rewards)
-            buffer[RewardSignalUtil.value_estimates_key(name)].extend(values[name])
+            buffer[value_estimates_key(name)].extend(values[name])
             self._stats_reporter.add_stat(
                 f"Policy/{signal.name.capitalize()} Value Estimate", float(np.mean(values[name]))
             )
@@ -173,10 +195,11 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
         """
         self.cumulative_returns_since_policy_update.clear()
         sequence_length = self.policy.sequence_length
+        advantages = np.asarray(self.update_buffer[BufferKey.ADVANTAGES].get_batch(), np.float32)
+        # The advantages' own scale, before any standardisation: it shrinks as the critic
+        # learns, and standardising then blows noise up to unit size.
+        self._stats_reporter.add_stat("Policy/Advantage Std", float(advantages.std()))
         if self.normalize_advantages:
-            advantages = np.asarray(
-                self.update_buffer[BufferKey.ADVANTAGES].get_batch(), dtype=np.float32
-            )
             self.update_buffer[BufferKey.ADVANTAGES].set(
                 list((advantages - advantages.mean()) / (advantages.std() + ADVANTAGE_EPSILON))
             )
@@ -195,6 +218,13 @@ class OnPolicyPluginTrainer(PluginTrainerMixin, OnPolicyTrainer):
                     stats[name].append(value)
         self.report_mean_stats(stats)
         self.update_behavioral_cloning()
-        self.stop_if_non_finite(self.probe_policy(minibatch), state=True)
+        probe = self.probe_policy(minibatch)
+        self.stop_if_non_finite(probe, state=True)
+        self.last_update_kl = None
+        if probe:
+            self.last_update_kl = approx_kl(
+                ActionLogProbs.from_buffer(minibatch).flatten(), probe["policy log probs"]
+            )
+            self._stats_reporter.add_stat("Policy/Update KL", self.last_update_kl)
         self._clear_update_buffer()
         return True
