@@ -69,7 +69,6 @@ DIAGNOSTICS = (
     "Policy/Mean |mu|",
     "Policy/Mu Beyond Clip",
     "Policy/Update KL",
-    "Policy/Skipped Steps",
     "Policy/Advantage Std",
     "Policy/Explained Variance",
     "Policy/Learning Rate",

@@ -95,10 +95,11 @@ def test_shared_critic_and_conditional_sigma(tmp_path):
     assert policy_changed(before, after)
 
 
-def test_recurrent_policy_trains_on_sequences(tmp_path):
+@pytest.mark.parametrize("kind", ["discrete-branches", "continuous"])
+def test_recurrent_policy_trains_on_sequences(tmp_path, kind):
     memory = NetworkSettings.MemorySettings(sequence_length=4, memory_size=8)
     trainer = make_trainer(
-        vector_behavior_spec(SPECS["discrete-branches"]), tmp_path, memory=memory, buffer_size=16
+        vector_behavior_spec(SPECS[kind]), tmp_path, memory=memory, buffer_size=16
     )
     assert trainer.policy.use_recurrent
     before, after = fill_and_update(trainer, memory_size=trainer.policy.m_size)

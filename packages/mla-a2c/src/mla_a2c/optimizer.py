@@ -7,17 +7,17 @@ minibatch of B experiences whose advantages and returns the trainer computed wit
     policy_loss  = -mean_t( A_t * log pi(a_t | s_t) )              # advantages held fixed
     value_loss   = mean_signals( mean_t( (G_t - V(s_t))^2 ) )      # one value head per signal
     entropy      = mean_t( H[pi(. | s_t)] )
-    bound_loss   = mean_t( sum_dims max(|mu(s_t)| - 3, 0)^2 )        # continuous actions
+    bound_loss   = mean_t( sum_dims max(|mu(s_t)| - 3, 0)^2 )      # Gaussian means mu
     loss         = policy_loss + value_loss_coef * value_loss - beta * entropy
                    + action_bound_coef * bound_loss
 
-then one optimizer step on the gradient clipped to ``max_grad_norm``. Besides the loss terms,
-each update reports what a collapse shows first (:func:`explained_variance`,
-:func:`gaussian_stats`; the base trainer adds the advantages' raw scale and the update's KL).
-The networks are
-mlagents' own (``SimpleActor`` or ``SharedActorCritic``, ``ValueNetwork``), so observation
-encoders, normalisation, action masks, memory and ONNX export are those of the built-in
-trainers.
+then one optimizer step on the gradient clipped to ``max_grad_norm``. The bound loss keeps
+continuous means inside the [-3, 3] mlagents clips actions to (:func:`mean_bound_loss`).
+Besides the loss terms, each update reports what explains an unstable run
+(:func:`explained_variance`, :func:`gaussian_stats`; the base trainer adds the advantages'
+raw scale and the update's KL). The networks are mlagents' own (``SimpleActor`` or
+``SharedActorCritic``, ``ValueNetwork``), so observation encoders, normalisation, action
+masks, memory and ONNX export are those of the built-in trainers.
 """
 
 from typing import NamedTuple, cast
@@ -31,7 +31,6 @@ from mlagents.trainers.torch_entities.utils import ModelUtils
 from mla_a2c.settings import A2CSettings
 from mla_plugin_core.activation import set_activation
 from mla_plugin_core.batches import Minibatch
-from mla_plugin_core.on_policy import approx_kl
 from mla_plugin_core.optimizer import OnPolicyOptimizer
 
 # Where the linear beta schedule ends at max_steps (that of mlagents' PPO): a small beta
@@ -135,8 +134,9 @@ def mean_bound_loss(mu: torch.Tensor) -> torch.Tensor:
     inside mlagents' action clip, a pull back towards it beyond (rl_games' bounds loss).
 
     Beyond the clip every sampled action is clipped to the same bound, so the policy
-    gradient carries no signal that would bring the mean back: on 3DBall means drifted from
-    0.45 to 165 after one large update and the run never recovered (README, Benchmarks).
+    gradient carries no signal that would bring the mean back: on 3DBall mean |mu| went from
+    0.45 to 5.8 in 10k steps, then on to 267, and the run never recovered (README, "Why A2C
+    collapsed on 3DBall").
     """
     if mu.numel() == 0:
         return torch.zeros(())
@@ -173,22 +173,6 @@ def make_torch_optimizer(
     )
 
 
-#: The adaptive step size's bounds, as a factor of the scheduled learning rate.
-MIN_STEP_SCALE, MAX_STEP_SCALE = 1.0 / 1024, 1.0
-
-
-def adapted_step_scale(scale: float, update_kl: float, target_kl: float) -> float:
-    """The step-size factor after an update that moved the policy by ``update_kl``: the rule
-    of PPO's adaptive KL penalty (Schulman et al. 2017, section 4) applied to the step size,
-    halved above ``1.5 * target_kl``, doubled below ``target_kl / 1.5``, within
-    [:data:`MIN_STEP_SCALE`, :data:`MAX_STEP_SCALE`]."""
-    if update_kl > 1.5 * target_kl:
-        scale /= 2.0
-    elif update_kl < target_kl / 1.5:
-        scale *= 2.0
-    return min(max(scale, MIN_STEP_SCALE), MAX_STEP_SCALE)
-
-
 class A2COptimizer(OnPolicyOptimizer):
     """Owns the critic and the torch optimizer; ``update`` is one A2C gradient step.
 
@@ -205,21 +189,6 @@ class A2COptimizer(OnPolicyOptimizer):
             set_activation(self.critic, hyperparameters.activation)
         self.params = self.trainable_parameters()
         self.optimizer = make_torch_optimizer(self.params, hyperparameters)
-        # The factor target_kl puts on the scheduled learning rate (1 without it). Not
-        # checkpointed: a resumed run starts at the schedule and adapts within a few updates.
-        self.step_scale = MAX_STEP_SCALE
-
-    def learning_rate(self) -> float:
-        """The scheduled learning rate times the factor ``target_kl`` adapts."""
-        return super().learning_rate() * self.step_scale
-
-    def adapt_step_size(self, update_kl: float) -> None:
-        """After an update that moved the policy by ``update_kl`` (no-op without
-        ``target_kl``)."""
-        if self.hyperparameters.target_kl > 0:
-            self.step_scale = adapted_step_scale(
-                self.step_scale, update_kl, self.hyperparameters.target_kl
-            )
 
     def update(self, batch: AgentBuffer, num_sequences: int) -> dict[str, float]:
         """One gradient step of A2C on a minibatch.
@@ -233,10 +202,6 @@ class A2COptimizer(OnPolicyOptimizer):
         beta = self.scheduled(hp.beta, hp.beta_schedule, FINAL_BETA) if hp.beta > 0 else 0.0
         mb = self.minibatch(batch)
         log_probs, entropy = self.policy_stats(mb)
-        # KL from the policy that collected these samples (not yet trained on) to this one.
-        drift = 0.0
-        if hp.target_kl > 0 and mb.old_log_probs is not None:
-            drift = approx_kl(mb.old_log_probs, log_probs.detach(), mb.loss_masks)
         mu, sigma = gaussian_means(self.policy, mb)
         loss = a2c_loss(
             log_probs,
@@ -251,22 +216,17 @@ class A2COptimizer(OnPolicyOptimizer):
             hp.action_bound_coef,
         )
         diagnostics = gaussian_stats(mu, sigma)  # before the step, as the data was
-        # The trust region: once the policy has moved past it, the update's other steps are
-        # skipped (as Stable-Baselines3's PPO does with target_kl).
-        skip = hp.target_kl > 0 and drift > 1.5 * hp.target_kl
-        diagnostics["Policy/Skipped Steps"] = float(skip)
         variance_explained = explained_variance(mb.value_estimates, mb.returns)
         if variance_explained is not None:
             diagnostics["Policy/Explained Variance"] = variance_explained
-        if not skip:
-            grad_norm = self.apply_gradients(loss.total, self.params, hp.max_grad_norm)
-            # the global norm before clipping: how far above max_grad_norm the steps are
-            diagnostics["Losses/Gradient Norm"] = float(grad_norm or 0.0)
+        grad_norm = self.apply_gradients(loss.total, self.params, hp.max_grad_norm)
         return {
             "Losses/Policy Loss": loss.policy_loss.item(),
             "Losses/Value Loss": loss.value_loss.item(),
             "Losses/Entropy": loss.entropy.item(),
             "Losses/Bound Loss": loss.bound_loss.item(),
+            # the global norm before clipping: how far above max_grad_norm the steps are
+            "Losses/Gradient Norm": float(grad_norm or 0.0),
             "Policy/Learning Rate": self.learning_rate(),
             "Policy/Beta": beta,
             **diagnostics,

@@ -89,14 +89,6 @@ class A2CSettings(OnPolicySettings):
     #: Standardise advantages over each update buffer (mean 0, std 1). Off by default, as
     #: in the original A2C.
     normalize_advantage: StrictBool = boolean(False)
-    #: The KL divergence one update may move the policy by, >= 0 (0: off, the classic A2C).
-    #: A2C has no trust region: with Adam and standardised advantages every update is about
-    #: as large whatever the data says. With ``target_kl`` the step size adapts as the KL
-    #: penalty of PPO's paper (Schulman et al. 2017, section 4) does: halved after an update
-    #: whose KL exceeded ``1.5 * target_kl``, doubled (never above the ``learning_rate``
-    #: schedule) after one below ``target_kl / 1.5``. The update's KL is TensorBoard's
-    #: ``Policy/Update KL``.
-    target_kl: float = hyperparameter(0.0, ge=0.0)
     #: Continuous actions only: weight of a penalty on the Gaussian's means beyond the
     #: [-3, 3] that mlagents clips actions to, ``max(|mu| - 3, 0)^2`` (rl_games' bounds
     #: loss), >= 0. Zero inside the clip. Beyond it every sampled action is clipped to the

@@ -95,14 +95,6 @@ class A2CTrainer(OnPolicyPluginTrainer):
     def create_optimizer(self) -> A2COptimizer:
         return A2COptimizer(self.policy, self.trainer_settings)
 
-    def _update_policy(self) -> bool:
-        """The base trainer's update, then the step size adapted to how far it moved the
-        policy (``target_kl``)."""
-        updated = super()._update_policy()
-        if self.last_update_kl is not None:
-            self.optimizer.adapt_step_size(self.last_update_kl)
-        return updated
-
 
 get_type_and_setting = make_entry_point(A2CTrainer, A2CSettings)
 

@@ -21,7 +21,6 @@ from mlagents.trainers.buffer import (
     RewardSignalKeyPrefix,
     RewardSignalUtil,
 )
-from mlagents.trainers.torch_entities.action_log_probs import ActionLogProbs
 from mlagents.trainers.torch_entities.agent_action import AgentAction
 from mlagents.trainers.torch_entities.utils import ModelUtils
 from mlagents.trainers.trajectory import ObsUtil
@@ -56,9 +55,6 @@ class Minibatch(NamedTuple):
     :param memories: float32 ``[1, n_sequences, memory_size]``, the actor's memory at the
         start of each sequence; ``None`` without ``network_settings.memory``.
     :param critic_memories: the same for a separate critic; ``None`` without memory.
-    :param old_log_probs: float32 ``[B, n_dims]``, the log-probabilities the acting policy
-        gave the actions (one column per continuous dimension and discrete branch), for
-        ratios and KL estimates; ``None`` when the minibatch was built without them.
     """
 
     obs: list[torch.Tensor]
@@ -70,7 +66,6 @@ class Minibatch(NamedTuple):
     loss_masks: torch.Tensor
     memories: torch.Tensor | None
     critic_memories: torch.Tensor | None
-    old_log_probs: torch.Tensor | None = None
 
     @classmethod
     def from_buffer(
@@ -104,7 +99,6 @@ class Minibatch(NamedTuple):
             critic_memories=sequence_start_memories(
                 batch, BufferKey.CRITIC_MEMORY, sequence_length
             ),
-            old_log_probs=ActionLogProbs.from_buffer(batch).flatten(),
         )
 
 
