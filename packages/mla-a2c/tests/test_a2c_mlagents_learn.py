@@ -31,11 +31,12 @@ BASIC_TARGET = 0.9
 BASIC_STEPS = 16_000
 
 
-#: 3DBall: a random policy scores about 1.6 (the ball falls after ~16 steps of +0.1). A
-#: seeded run of the shipped config (log_sigma_init -1.5, no entropy bonus) over 96k steps:
-#: 2.2 at 6k, 3.6 at 24k, 18.0 at 48k, 97.5 at 78k, 100 at 84k, then 49.0 and 30.8 (A2C's
-#: summaries dip and recover on 3DBall, README): so the best summary of the second half
-#: counts, not the last one. Over 48k steps the same config reached only 5.4.
+#: 3DBall: a random policy scores about 1.6 (the ball falls after ~16 steps of +0.1). The
+#: shipped config decays its learning rate (3e-4) to 0 at max_steps; over a CI-sized run
+#: that leaves too little learning (best 5.3 in 96k steps, seed 1), so the test keeps it
+#: constant, as in the first fifth of the 500k run the config is made for (seed 1 there:
+#: 6 at 60k, 22 at 80k, 42 at 90k; this test once: 5.9, 14.3, 20.8, 27.5 at 96k). The best
+#: summary of the second half counts: A2C's summaries dip and recover on 3DBall (README).
 BALL_ABOVE_RANDOM = 8.0
 BALL_STEPS = 96_000
 
@@ -47,11 +48,10 @@ def learn(tmp_path, config_name, env, **kwargs):
     )
 
 
-def train_shipped(tmp_path, config_name, env, max_steps, summary_freq):
+def train_shipped(tmp_path, config_name, env, max_steps, summary_freq, hyperparameters=None):
     """Train a shipped config for ``max_steps``; the reward curve [(step, reward)]."""
-    run = learn(
-        tmp_path, config_name, env, max_steps=max_steps, overrides={"summary_freq": summary_freq}
-    )
+    overrides = {"summary_freq": summary_freq, "hyperparameters": hyperparameters or {}}
+    run = learn(tmp_path, config_name, env, max_steps=max_steps, overrides=overrides)
     assert run.returncode == 0, run.summary()
     rewards = run.curve()
     assert rewards and rewards[-1][0] >= max_steps - summary_freq, run.summary()
@@ -80,7 +80,14 @@ DIAGNOSTICS = (
 
 
 def test_3dball_balances_clearly_better_than_random(tmp_path):
-    rewards = train_shipped(tmp_path, "a2c_3DBall.yaml", "3DBall", BALL_STEPS, 6000)
+    rewards = train_shipped(
+        tmp_path,
+        "a2c_3DBall.yaml",
+        "3DBall",
+        BALL_STEPS,
+        6000,
+        hyperparameters={"learning_rate_schedule": "constant"},
+    )
     second_half = [reward for step, reward in rewards if step > BALL_STEPS // 2]
     assert max(second_half) >= BALL_ABOVE_RANDOM, rewards
 

@@ -132,3 +132,35 @@ def test_update_kl_measures_the_change_from_the_acting_policy(tmp_path):
         trainer._update_policy()
         kls.append(trainer.last_update_kl)
     assert kls[0] < 1e-9 < 1e-3 < kls[1], kls
+
+
+def _outputs(trainer, obs):
+    """The actor's Gaussian means and the critic's values for observations ``obs``."""
+    inputs = [torch.as_tensor(obs)]
+    with torch.no_grad():
+        encoding, _ = trainer.policy.actor.network_body(inputs)
+        means = trainer.policy.actor.action_model._continuous_distribution(encoding).mean
+        values, _ = trainer.optimizer.critic.critic_pass(inputs)
+    return means, values["extrinsic"]
+
+
+@pytest.mark.parametrize("stable", [True, False])
+def test_stable_normalization_keeps_the_policy_and_the_values(tmp_path, stable):
+    """Trajectories update the running observation statistics: with stable_normalization
+    the actor and the critic still answer as before (until a gradient step); with
+    mlagents' normalisation their answers move with the statistics."""
+    trainer = make_trainer(
+        CONTINUOUS, tmp_path, normalize=True, buffer_size=10_000, stable_normalization=stable
+    )
+    obs = np.random.default_rng(5).normal(scale=0.3, size=(16, 4)).astype(np.float32)
+    before = _outputs(trainer, obs)
+    process(trainer, n_trajectories=6)  # observations of scale 1: the std moves from 1
+    assert trainer.update_buffer.num_experiences < 10_000  # no update happened
+    after = _outputs(trainer, obs)
+    for network in (trainer.policy.actor, trainer.optimizer.critic):  # the statistics moved
+        assert int(network.network_body.processors[0].normalizer.normalization_steps) > 40
+    for old, new in zip(before, after, strict=True):
+        if stable:
+            torch.testing.assert_close(new, old, rtol=1e-4, atol=1e-5)
+        else:
+            assert (new - old).abs().max() > 1e-3

@@ -95,6 +95,13 @@ class A2CSettings(OnPolicySettings):
     #: same bound and the policy gradient has nothing that brings the mean back: one large
     #: update can leave it there for good (3DBall, mla-a2c README). 0 turns it off.
     action_bound_coef: float = hyperparameter(1.0, ge=0.0)
+    #: With ``network_settings.normalize``: after each update of the running observation
+    #: statistics, rescale the first layer so that the actor and the critic compute the
+    #: same function as before (Pop-Art's rule applied to the inputs; mla-plugin-core
+    #: ``normalization``). Otherwise every change of the statistics changes the policy's
+    #: gain without a gradient step, and as an agent improves its statistics narrow for
+    #: the rest of the run (3DBall, mla-a2c README). false: mlagents' normalisation.
+    stable_normalization: StrictBool = boolean(True)
     #: ``rmsprop`` (as in the paper) or ``adam``.
     optimizer: str = hyperparameter("rmsprop", choices=OPTIMIZERS)
     #: RMSprop's decay of the squared-gradient average, in (0, 1).

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from mlagents.torch_utils import torch
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
+from mlagents.trainers.buffer import AgentBuffer
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.torch_entities.networks import SharedActorCritic, SimpleActor
@@ -18,6 +19,7 @@ from mla_a2c.optimizer import A2COptimizer
 from mla_a2c.settings import A2CSettings
 from mla_plugin_core.activation import set_activation
 from mla_plugin_core.entry_point import make_entry_point
+from mla_plugin_core.normalization import update_normalization
 from mla_plugin_core.on_policy import OnPolicyPluginTrainer
 
 TRAINER_NAME = "a2c"
@@ -94,6 +96,19 @@ class A2CTrainer(OnPolicyPluginTrainer):
 
     def create_optimizer(self) -> A2COptimizer:
         return A2COptimizer(self.policy, self.trainer_settings)
+
+    def update_normalization(self, buffer: AgentBuffer) -> None:
+        """mlagents' running observation statistics; with ``stable_normalization`` the
+        actor and the critic are rescaled to compute the same functions as before."""
+        if not self.hyperparameters.stable_normalization:
+            super().update_normalization(buffer)
+            return
+        if not self.is_training:
+            return
+        update_normalization(self.policy.actor, buffer)
+        critic = self.optimizer.critic
+        if critic is not self.policy.actor:
+            update_normalization(critic, buffer)
 
 
 get_type_and_setting = make_entry_point(A2CTrainer, A2CSettings)
