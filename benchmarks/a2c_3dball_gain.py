@@ -10,7 +10,7 @@ return per trial and scale, and how narrow the states the policy visits are next
 statistics it was trained with (their standard deviation over the normaliser's: below 1,
 the normaliser still has to shrink towards them), and writes them to ``gain.csv``.
 
-    python benchmarks/a2c_3dball_gain.py .bench-storage/a2c-3dball-heldout \\
+    python benchmarks/a2c_3dball_gain.py .bench-storage/a2c-3dball-heldout --decisions 2000 \\
         --out benchmarks/results/a2c-3dball-diagnosis
 """
 
