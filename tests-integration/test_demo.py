@@ -31,7 +31,7 @@ def shipped(name: str) -> dict:
 
 
 def test_steps_sets_every_run_and_each_run_can_be_set_alone():
-    assert demo.parse_args([]).steps == {"dqn": 8_000, "a2c": 60_000}
+    assert demo.parse_args([]).steps == {"dqn": 8_000, "a2c": 150_000}
     assert demo.parse_args(["--steps", "200000"]).steps == {"dqn": 200_000, "a2c": 200_000}
     assert demo.parse_args(["--steps", "5000", "--a2c-steps", "7000"]).steps == {
         "dqn": 5_000,
