@@ -97,18 +97,13 @@ class A2CTrainer(OnPolicyPluginTrainer):
     def create_optimizer(self) -> A2COptimizer:
         return A2COptimizer(self.policy, self.trainer_settings)
 
-    def update_normalization(self, buffer: AgentBuffer) -> None:
+    def update_network_normalization(self, network: Any, buffer: AgentBuffer) -> None:
         """mlagents' running observation statistics; with ``stable_normalization`` the
-        actor and the critic are rescaled to compute the same functions as before."""
-        if not self.hyperparameters.stable_normalization:
-            super().update_normalization(buffer)
-            return
-        if not self.is_training:
-            return
-        update_normalization(self.policy.actor, buffer)
-        critic = self.optimizer.critic
-        if critic is not self.policy.actor:
-            update_normalization(critic, buffer)
+        network is rescaled to compute the same function as before."""
+        if self.hyperparameters.stable_normalization:
+            update_normalization(network, buffer)
+        else:
+            super().update_network_normalization(network, buffer)
 
 
 get_type_and_setting = make_entry_point(A2CTrainer, A2CSettings)

@@ -108,13 +108,18 @@ class PluginTrainerMixin:
         """
         if not self.is_training:
             return
-        self.policy.actor.update_normalization(buffer)  # type: ignore[attr-defined]
+        self.update_network_normalization(self.policy.actor, buffer)  # type: ignore[attr-defined]
         try:
             critic = self.optimizer.critic
         except (AttributeError, NotImplementedError):  # optimizers without a critic
             critic = None
         if critic is not None and critic is not self.policy.actor:  # type: ignore[attr-defined]
-            critic.update_normalization(buffer)
+            self.update_network_normalization(critic, buffer)
+
+    def update_network_normalization(self, network: Any, buffer: AgentBuffer) -> None:
+        """Update one network's running observation statistics (mlagents' own update);
+        override to change how, e.g. ``normalization.update_normalization``."""
+        network.update_normalization(buffer)
 
     def evaluate_reward_signals(self, buffer: AgentBuffer, agent_id: str) -> dict[str, np.ndarray]:
         """Evaluate every reward signal of the trainer on a trajectory and record the totals.
