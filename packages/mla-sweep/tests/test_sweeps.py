@@ -22,7 +22,7 @@ import yaml
 from sweep_testkit import TINY_DQN, e2e_enabled
 
 from mla_sweep.config import load_sweep
-from mla_sweep.local_ray import start_cluster, stop_cluster
+from mla_ray.local_ray import start_cluster, stop_cluster
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep

@@ -3,7 +3,7 @@
 Ray only counts CPUs: a trial that asked for one may still keep every core of its node busy
 (``mlagents-learn``, its environment processes, torch's and BLAS's thread pools). Here a
 trial *reserves* ``ceil(N)`` distinct cores of its node, one lock file per core
-(:mod:`mla_sweep.locks`) in a folder every trial of the machine shares, and its
+(:mod:`mla_ray.locks`) in a folder every trial of the machine shares, and its
 ``mlagents-learn`` starts with its CPU affinity set to them (Linux ``sched_setaffinity``;
 the environment processes it starts inherit it). The thread pools are sized to match
 (:meth:`CpuReservation.environment`; torch's through :mod:`mla_sweep.learn`).
@@ -22,7 +22,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from mla_sweep.locks import LockFiles, Reservation
+from mla_ray.locks import LockFiles, Reservation
 
 #: Where the core reservations of this machine live (one folder for every sweep and user).
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "mla-sweep-cpus"

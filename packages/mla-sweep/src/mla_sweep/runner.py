@@ -15,6 +15,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from mla_ray import local_ray
 from mla_sweep.config import Sweep, tune_domain
 
 #: Default storage folder (like mlagents' ``results/``).
@@ -141,20 +142,11 @@ RUNTIME_ENV = {
         "RAY_kill_child_processes_on_worker_exit": "0",
     }
 }
-_LOCAL_CLUSTER: list[Any] = []
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address``, or start Ray embedded on this machine."""
-    if ray.is_initialized():
-        return
-    if not address:
-        from mla_sweep.local_ray import start_cluster
-
-        cluster = start_cluster(num_cpus)
-        _LOCAL_CLUSTER.append(cluster)
-        address = cluster.address
-    ray.init(address=address, runtime_env=RUNTIME_ENV, log_to_driver=False)
+    local_ray.connect(address, num_cpus, runtime_env=RUNTIME_ENV, log_to_driver=False)
 
 
 def run_sweep(
@@ -190,11 +182,7 @@ def run_sweep(
 
 def shutdown_local_ray() -> None:
     """Disconnect, and stop the Ray nodes :func:`init_ray` started here (if any)."""
-    if _LOCAL_CLUSTER:
-        from mla_sweep.local_ray import stop_cluster
-
-        ray.shutdown()
-        stop_cluster(_LOCAL_CLUSTER.pop())
+    local_ray.disconnect()
 
 
 def _fit(sweep: Sweep, storage: str | os.PathLike[str], path: Path, resume: bool) -> Any:

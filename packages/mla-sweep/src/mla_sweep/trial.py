@@ -1,6 +1,6 @@
 """One trial of a sweep: the real ``mlagents-learn`` as a child process, reported to Tune.
 
-Each trial gets its own reserved base port on its node (:mod:`mla_sweep.ports`), its own
+Each trial gets its own reserved base port on its node (:mod:`mla_ray.ports`), its own
 run folder ``<runs>/<run-id>`` (``--results-dir``/``--run-id``), its ``--seed`` and the
 trainer YAML with its overrides. Every summary mlagents writes to TensorBoard becomes one
 Tune result (:mod:`mla_sweep.metrics`). When Tune stops the trial (ASHA, the end of the
@@ -35,7 +35,7 @@ from mla_plugin_core.log_files import LOG_TAIL_LINES, tail_lines
 from mla_sweep.config import Sweep
 from mla_sweep.cpus import CpuReservation
 from mla_sweep.metrics import TRIAL_FILE, MetricReader, steps_per_second, windowed
-from mla_sweep.ports import PortReservation
+from mla_ray.ports import PortReservation
 from mla_sweep.watchdog import (
     LIFELINE_VARIABLE,
     STOP_BOUND_SECONDS,

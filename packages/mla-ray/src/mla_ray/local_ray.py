@@ -4,7 +4,7 @@ A raylet whose dashboard agent and runtime-env agent were given port 0 waits a f
 for them to write their chosen ports to files, then aborts ("The current node timed out
 during startup"; ray-project/ray#65983). On a loaded machine those Python agents can take
 longer than that to import. Given fixed ports, the raylet does not wait for the files, so
-every node started here gets its own reserved agent ports (:mod:`mla_sweep.ports`). Ray's
+every node started here gets its own reserved agent ports (:mod:`mla_ray.ports`). Ray's
 Python side does not hand the raylet the agent's HTTP port (``dashboard_agent_listen_port``,
 a flag the raylet has), so :func:`_pass_listen_port` adds it to the raylet's command line.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mla_sweep.ports import PortReservation
+from mla_ray.ports import PortReservation
 
 #: The agent ports a raylet would otherwise wait for (RayParams names).
 AGENT_PORTS = (
@@ -67,7 +67,7 @@ def _pass_listen_port() -> None:
     from ray._private import services
 
     original = services.start_ray_process
-    if getattr(original, "_mla_sweep", False):
+    if getattr(original, "_mla_ray", False):
         return
 
     def start_ray_process(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
@@ -83,7 +83,7 @@ def _pass_listen_port() -> None:
                     command = [*command, f"{flag}={listen}"]
         return original(command, process_type, *args, **kwargs)
 
-    start_ray_process._mla_sweep = True  # type: ignore[attr-defined]
+    start_ray_process._mla_ray = True  # type: ignore[attr-defined]
     services.start_ray_process = start_ray_process
 
 
@@ -142,3 +142,31 @@ def stop_cluster(cluster: Any) -> None:
     cluster.shutdown()
     while _RESERVATIONS:
         _RESERVATIONS.pop().release()
+
+
+#: The cluster :func:`connect` started on this machine, if it started one.
+_LOCAL_CLUSTER: list[Any] = []
+
+
+def connect(address: str | None, num_cpus: int | None = None, **init_args: Any) -> None:
+    """Join the Ray cluster at ``address``, or start one on this machine (``num_cpus`` CPUs;
+    default all of them) and join that; ``init_args`` go to ``ray.init``."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if not address:
+        cluster = start_cluster(num_cpus)
+        _LOCAL_CLUSTER.append(cluster)
+        address = cluster.address
+    ray.init(address=address, **init_args)
+
+
+def disconnect() -> None:
+    """If :func:`connect` started Ray here: leave it and stop its nodes (a cluster joined by
+    address is left to the caller, which may still use it)."""
+    import ray
+
+    while _LOCAL_CLUSTER:
+        ray.shutdown()
+        stop_cluster(_LOCAL_CLUSTER.pop())

@@ -6,8 +6,8 @@ import socket
 import subprocess
 import sys
 
-from mla_sweep import ports
-from mla_sweep.ports import PortReservation
+from mla_ray import ports
+from mla_ray.ports import PortReservation
 
 
 def test_two_trials_on_one_machine_get_disjoint_ranges(tmp_path, monkeypatch):
@@ -64,7 +64,7 @@ def test_hand_over_keeps_ports_reserved_for_the_child(tmp_path, monkeypatch):
 
 
 def test_ray_sockets_move_to_a_short_folder_under_a_deep_tmpdir(tmp_path, monkeypatch):
-    from mla_sweep.local_ray import SOCKET_PATH_MAX_BYTES, SOCKET_SUFFIX_BYTES, ray_temp_dir
+    from mla_ray.local_ray import SOCKET_PATH_MAX_BYTES, SOCKET_SUFFIX_BYTES, ray_temp_dir
 
     monkeypatch.delenv("RAY_TMPDIR", raising=False)
     monkeypatch.setenv("TMPDIR", "/tmp")

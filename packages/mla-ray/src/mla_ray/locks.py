@@ -57,7 +57,7 @@ class LockFiles:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except PermissionError as err:
             raise PermissionError(
-                f"mla-sweep: cannot open {path} ({err.strerror}): the reservations folder must be "
+                f"mla-ray: cannot open {path} ({err.strerror}): the reservations folder must be "
                 "writable by every user who runs sweeps on this machine"
             ) from None
         try:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from mla_sweep.locks import LockFiles
+from mla_ray.locks import LockFiles
 
 CLAIMERS = 6
 ROUNDS = 25

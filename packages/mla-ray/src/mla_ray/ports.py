@@ -4,7 +4,7 @@
 environments, and binds only once it starts, seconds after its ports were chosen. A port
 that is merely free (the bind test of :func:`mla_plugin_core.testing.learn.free_base_port`)
 could be chosen by two trials starting together; here a range is also *reserved*: one lock
-file per port (:mod:`mla_sweep.locks`) in a folder every trial of this machine shares.
+file per port (:mod:`mla_ray.locks`) in a folder every trial of this machine shares.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from mla_plugin_core.ports import port_free
-from mla_sweep.locks import LockFiles, Reservation
+from mla_ray.locks import LockFiles, Reservation
 
 #: Where the reservations of this machine live (one folder for every sweep and user).
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "mla-sweep-ports"

@@ -1,0 +1,136 @@
+"""``mla-learn``: ``mlagents-learn`` with its environments on Ray.
+
+    mla-learn config.yaml --env ./MyGame.x86_64 --run-id r1 --num-envs 8               # this machine
+    mla-learn config.yaml --env /shared/MyGame.x86_64 --run-id r1 --num-envs 32 --address auto
+
+Every argument of ``mlagents-learn`` means what it means there (mlagents' own parser and
+``RunOptions``), and the run is mlagents' own ``run_cli``: the same trainers (built-in and
+plugins), the same results folder, checkpoints, ONNX models, TensorBoard events and
+``--resume``. Only the environment manager differs (:class:`mla_ray.env_manager.RayEnvManager`),
+put in place of ``SubprocessEnvManager`` in this process only.
+
+mla-learn's own options come first in ``--help`` and are taken out before mlagents parses
+the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mla_ray.version import __version__
+
+#: Ray CPUs per worker when not given: the worker process plus its environment executable.
+DEFAULT_CPUS_PER_WORKER = 1.0
+
+
+def own_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mla-learn",
+        add_help=False,
+        description="mlagents-learn with its environment workers on Ray (this machine or a "
+        "cluster). Every mlagents-learn argument is accepted; these are mla-learn's own:",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="a Ray cluster to join ('auto', or HOST:PORT of `ray start --head`); default: "
+        "start Ray on this machine for this run",
+    )
+    parser.add_argument(
+        "--placement",
+        choices=("spread", "pack"),
+        default="spread",
+        help="spread the workers over the nodes (default), or fill one node first",
+    )
+    parser.add_argument(
+        "--cpus-per-worker",
+        type=_positive_float,
+        default=DEFAULT_CPUS_PER_WORKER,
+        help="Ray CPUs each worker reserves (its environment included), which sets how many "
+        "workers a node takes; default 1",
+    )
+    parser.add_argument("--mla-learn-version", action="version", version=__version__)
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number > 0")
+    return value
+
+
+def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Any]:
+    """mla-learn's own options, and mlagents' ``RunOptions`` from the rest."""
+    from mlagents.trainers import learn
+
+    ours = own_parser()
+    if "-h" in argv or "--help" in argv:
+        ours.print_help()
+        print("\nmlagents-learn's arguments:\n")
+    own, rest = ours.parse_known_args(list(argv))
+    options = learn.parse_command_line(rest)
+    if options.env_settings.env_path is None:
+        ours.exit(
+            2,
+            "mla-learn: --env is required (an environment executable that exists on every "
+            "node); to train with the Unity Editor, use mlagents-learn\n",
+        )
+    return own, options
+
+
+def install_manager(own: argparse.Namespace) -> None:
+    """Make mlagents' ``run_training`` build a :class:`RayEnvManager` in this process."""
+    from mlagents.trainers import learn
+
+    from mla_ray.env_manager import RayEnvManager
+
+    def make_manager(env_factory: Any, run_options: Any, n_env: int = 1) -> RayEnvManager:
+        del env_factory  # each worker makes its own environment, on its own node's ports
+        return RayEnvManager(
+            run_options,
+            run_seed=run_options.env_settings.seed,
+            num_areas=run_options.env_settings.num_areas,
+            log_folder=os.path.abspath(run_options.checkpoint_settings.run_logs_dir),
+            n_env=n_env,
+            placement=own.placement,
+            cpus_per_worker=own.cpus_per_worker,
+        )
+
+    learn.SubprocessEnvManager = make_manager  # type: ignore[attr-defined,assignment]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import numpy as np
+    import ray
+    from mlagents.trainers import learn
+
+    from mla_ray import local_ray
+    from mla_ray.env_manager import require_workers
+
+    own, options = parse(sys.argv[1:] if argv is None else argv)
+    n_env = options.env_settings.num_envs
+    if options.env_settings.seed == -1:
+        # mlagents would draw it inside run_cli; drawn here, every worker gets the same one
+        # and configuration.yaml records it
+        options.env_settings.seed = int(np.random.randint(0, 10000))
+    local_cpus = max(os.cpu_count() or 1, int(np.ceil(n_env * own.cpus_per_worker)))
+    local_ray.connect(own.address, None if own.address else local_cpus, log_to_driver=False)
+    try:
+        require_workers(n_env, own.cpus_per_worker, ray.cluster_resources())
+        install_manager(own)
+        learn.run_cli(options)
+    finally:
+        local_ray.disconnect()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""mlagents' trainers fed by environment workers on Ray: :class:`RayEnvManager`.
+
+A subclass of mlagents' ``EnvManager``; everything else of the run (``TrainerController``,
+trainers, ``AgentProcessor``, stats, checkpoints) is mlagents' own. Where mlagents'
+``SubprocessEnvManager`` serves its worker processes one at a time and polls their queue in
+a loop (``get_nowait`` until a step arrives), this manager:
+
+1. computes the actions of *every* worker that is waiting with one policy forward per
+   behavior (:func:`mla_ray.batching.batched_actions`) and sends them their steps;
+2. blocks in ``ray.wait`` until at least one worker has stepped (no spinning), then takes
+   every step that has arrived by then.
+
+A worker whose environment fails (or whose node is lost) is replaced, on any node with room,
+within mlagents' own restart limits (``--max-lifetime-restarts``, ``--restarts-rate-limit-n``
+over ``--restarts-rate-limit-period-s``). Only that worker's agents lose their unfinished
+trajectories (they are dropped, never joined to the new environment's); the other workers
+keep stepping. Past the limits the environment's own exception ends the run, and mlagents
+saves the models as it does for ``mlagents-learn``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from mlagents.trainers.action_info import ActionInfo
+from mlagents.trainers.env_manager import EnvironmentStep, EnvManager
+from mlagents.trainers.settings import RunOptions, TrainerSettings
+from mlagents_envs.exception import (
+    UnityCommunicationException,
+    UnityCommunicatorStoppedException,
+    UnityEnvironmentException,
+    UnityTimeOutException,
+)
+from mlagents_envs.logging_util import get_logger
+from mlagents_envs.timers import hierarchical_timer, timed
+
+from mla_ray.batching import batched_actions
+from mla_ray.worker import EnvironmentWorker, unpack
+
+logger = get_logger(__name__)
+
+#: Exceptions of an environment that a restart may cure (as mlagents' SubprocessEnvManager).
+RESTARTABLE = (
+    UnityCommunicationException,
+    UnityTimeOutException,
+    UnityEnvironmentException,
+    UnityCommunicatorStoppedException,
+)
+#: How workers are spread over the nodes (Ray scheduling strategies).
+PLACEMENTS = {"spread": "SPREAD", "pack": "DEFAULT"}
+
+
+@dataclass
+class WorkerState:
+    """The manager's view of one worker."""
+
+    worker_id: int
+    actor: Any
+    previous_step: EnvironmentStep
+    actions: dict[str, ActionInfo] = field(default_factory=dict)  # sent with the pending step
+    pending: Any = None  # the ObjectRef of the step in flight
+    restarts: list[datetime.datetime] = field(default_factory=list)
+    restart_count: int = 0
+
+
+class RayEnvManager(EnvManager):
+    """``n_env`` environment workers (Ray actors) for one run.
+
+    :param run_options: the run's ``RunOptions`` (environment, engine, restart limits).
+    :param run_seed: the run's seed; worker ``i``'s environment gets ``run_seed + i``.
+    :param num_areas: ``--num-areas``.
+    :param log_folder: the run's ``run_logs`` folder (absolute; environments log there).
+    :param placement: ``spread`` (one node after another) or ``pack``.
+    :param cpus_per_worker: Ray CPUs each worker (its environment included) asks for.
+    """
+
+    def __init__(
+        self,
+        run_options: RunOptions,
+        run_seed: int,
+        num_areas: int,
+        log_folder: str,
+        n_env: int = 1,
+        placement: str = "spread",
+        cpus_per_worker: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.run_options = run_options
+        self.env_parameters: dict[str, Any] | None = None
+        self._actor_class = ray.remote(EnvironmentWorker).options(
+            num_cpus=cpus_per_worker,
+            scheduling_strategy=PLACEMENTS[placement],
+            max_restarts=0,  # restarts are ours, within mlagents' limits
+        )
+        self._worker_args = (run_options, run_seed, num_areas, log_folder)
+        self.workers = [
+            WorkerState(i, self._start(i), EnvironmentStep.empty(i)) for i in range(n_env)
+        ]
+        # an environment that cannot start at all fails the run here, before training
+        nodes = self.nodes()
+        logger.info(
+            f"{n_env} environment workers on {len(set(nodes))} node(s): "
+            + ", ".join(f"worker {i} on {node}" for i, node in enumerate(nodes))
+        )
+
+    def _start(self, worker_id: int) -> Any:
+        return self._actor_class.remote(worker_id, *self._worker_args)
+
+    # --- stepping -------------------------------------------------------------------------
+
+    def _step(self) -> list[EnvironmentStep]:
+        self._queue_steps()
+        pending = {w.pending: w for w in self.workers if w.pending is not None}
+        ray.wait(list(pending), num_returns=1)  # blocks: no polling loop
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        step_infos, timers = [], []
+        for ref in ready:
+            worker = pending[ref]
+            worker.pending = None
+            try:
+                result = unpack(ray.get(ref))
+            except Exception as error:  # the environment or its node failed
+                step_infos.append(self._restart(worker, error))
+                continue
+            step = EnvironmentStep(
+                result.all_step_result, worker.worker_id, worker.actions,
+                result.environment_stats,
+            )  # fmt: skip
+            worker.previous_step = step
+            step_infos.append(step)
+            if result.timer_root is not None:
+                timers.append(result.timer_root)
+        if timers:  # the workers' own timers, under "workers" as mlagents-learn writes them
+            with hierarchical_timer("workers") as node:
+                for root in timers:
+                    node.merge(root, root_name="worker_root", is_parallel=True)
+        return step_infos
+
+    @timed
+    def _queue_steps(self) -> None:
+        """Actions for every waiting worker (one forward per behavior), then their steps."""
+        waiting = [w for w in self.workers if w.pending is None]
+        if not waiting:
+            return
+        actions: dict[int, dict[str, ActionInfo]] = {w.worker_id: {} for w in waiting}
+        for behavior, policy in self.policies.items():
+            decisions = {
+                w.worker_id: w.previous_step.current_all_step_result[behavior][0]
+                for w in waiting
+                if behavior in w.previous_step.current_all_step_result
+            }
+            for worker_id, info in batched_actions(policy, decisions).items():
+                actions[worker_id][behavior] = info
+        for worker in waiting:
+            worker.actions = actions[worker.worker_id]
+            to_send = {
+                behavior: info.env_action
+                for behavior, info in worker.actions.items()
+                if len(info.agent_ids) > 0
+            }
+            worker.pending = worker.actor.step.remote(to_send)
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def _restart(self, worker: WorkerState, error: BaseException) -> EnvironmentStep:
+        """Replace ``worker`` after ``error``; its agents' unfinished trajectories are dropped.
+        Returns the new environment's first step (no actions: every agent starts anew)."""
+        cause = unwrap(error)
+        if not isinstance(cause, RESTARTABLE + (ray.exceptions.RayActorError,)):
+            raise cause
+        if not self._may_restart(worker):
+            logger.error(f"Worker {worker.worker_id} exceeded the allowed number of restarts.")
+            raise (
+                cause
+                if isinstance(cause, RESTARTABLE)
+                else UnityCommunicationException(
+                    f"environment worker {worker.worker_id} lost: {cause}"
+                )
+            )
+        logger.warning(f"Restarting worker[{worker.worker_id}] after '{cause}'")
+        worker.restarts.append(datetime.datetime.now())
+        worker.restart_count += 1
+        ray.kill(worker.actor, no_restart=True)
+        self._drop_trajectories(worker.worker_id)
+        worker.actor = self._start(worker.worker_id)
+        worker.actor.set_env_parameters.remote(self.env_parameters)
+        result = unpack(ray.get(worker.actor.reset.remote()))
+        worker.actions = {}
+        worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
+        return worker.previous_step
+
+    def _may_restart(self, worker: WorkerState) -> bool:
+        """mlagents' limits: restarts in the worker's lifetime and within the rate window."""
+        env = self.run_options.env_settings
+        window = datetime.timedelta(seconds=env.restarts_rate_limit_period_s)
+        now = datetime.datetime.now()
+        worker.restarts = [t for t in worker.restarts if t > now - window]
+        lifetime_ok = env.max_lifetime_restarts == -1 or (
+            worker.restart_count < env.max_lifetime_restarts
+        )
+        rate_ok = env.restarts_rate_limit_n == -1 or (
+            len(worker.restarts) < env.restarts_rate_limit_n
+        )
+        return lifetime_ok and rate_ok
+
+    def _drop_trajectories(self, worker_id: int) -> None:
+        """Forget the unfinished trajectories (and memories, previous actions) of the agents
+        of ``worker_id`` in every behavior, as mlagents' ``end_episode`` does for all."""
+        prefix = f"agent_{worker_id}-"
+        for manager in self.agent_managers.values():
+            known = set(manager._experience_buffers) | set(manager._last_step_result)
+            for global_id in sorted(g for g in known if g.startswith(prefix)):
+                manager._clean_agent_data(global_id)
+
+    # --- the rest of mlagents' EnvManager -------------------------------------------------
+
+    def _reset_env(self, config: dict | None = None) -> list[EnvironmentStep]:
+        self._wait_all()
+        self.set_env_parameters(config)
+        refs = [w.actor.reset.remote() for w in self.workers]
+        for worker, result in zip(self.workers, map(unpack, ray.get(refs)), strict=True):
+            worker.actions = {}
+            worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
+        return [w.previous_step for w in self.workers]
+
+    def _wait_all(self) -> None:
+        """Let every step in flight finish (its result is not used: a reset follows)."""
+        for worker in self.workers:
+            if worker.pending is not None:
+                try:
+                    ray.get(worker.pending)
+                except Exception as error:
+                    self._restart(worker, error)
+                worker.pending = None
+
+    def set_env_parameters(self, config: dict | None = None) -> None:
+        self.env_parameters = config
+        ray.get([w.actor.set_env_parameters.remote(config) for w in self.workers])
+
+    def on_training_started(self, behavior_name: str, trainer_settings: TrainerSettings) -> None:
+        for worker in self.workers:
+            worker.actor.training_started.remote(behavior_name, trainer_settings)
+
+    @property
+    def training_behaviors(self) -> dict[str, Any]:
+        specs: dict[str, Any] = {}
+        for found in ray.get([w.actor.behavior_specs.remote() for w in self.workers]):
+            specs.update(found)
+        return specs
+
+    def nodes(self) -> list[str]:
+        """Where each worker runs (node address and id), in worker order."""
+        return list(ray.get([w.actor.node.remote() for w in self.workers]))
+
+    def close(self) -> None:
+        # steps still in flight are collected, so that a failed one is not reported later
+        # as an unhandled error; then every environment is closed
+        closing = [w.pending for w in self.workers if w.pending is not None]
+        closing += [w.actor.close.remote() for w in self.workers]
+        for ref in closing:
+            try:
+                ray.get(ref, timeout=10)
+            except Exception as error:  # a lost node, or Ray already stopping (Ctrl-C)
+                logger.debug(f"closing environment workers: {error}")
+        for worker in self.workers:
+            try:
+                ray.kill(worker.actor, no_restart=True)
+            except Exception:  # noqa: S110 - already gone
+                pass
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The environment's own exception inside a Ray task error (else ``error``)."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, BaseException) else error
+
+
+def require_workers(n_env: int, cpus_per_worker: float, resources: dict[str, float]) -> None:
+    """Refuse, in one line, a cluster without room for every worker."""
+    needed, available = n_env * cpus_per_worker, float(resources.get("CPU", 0.0))
+    if needed > available:
+        raise SystemExit(
+            f"mla-learn: --num-envs {n_env} workers x {cpus_per_worker:g} CPU need "
+            f"{needed:g} CPUs; the Ray cluster has {available:g}"
+        )

@@ -1,0 +1,149 @@
+"""The real ``mla-learn`` against the real ``mlagents-learn``: mla-envs' Basic over gRPC,
+Ray started on this machine (or a two-node ``ray.cluster_utils.Cluster``), PPO.
+
+One chain of runs shares a results folder (each run is ~20 s):
+``mlagents-learn`` and ``mla-learn`` from scratch on the same YAML (the folders must match
+file for file), then ``mlagents-learn --resume`` of the ``mla-learn`` run, then
+``mla-learn --resume`` of that, during which one environment is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from mla_plugin_core.testing.learn import mlagents_learn_command, ppo_basic_smoke_config
+
+STEPS = 600
+TIMEOUT = 300
+
+
+def command(tool: str, results: Path, run_id: str, max_steps: int, *extra: str,
+            num_envs: int = 2) -> tuple[list[str], Path]:  # fmt: skip
+    """``mlagents-learn`` (``tool="mlagents"``) or ``mla-learn`` (``"mla"``) on Basic."""
+    cmd, run_dir = mlagents_learn_command(
+        ppo_basic_smoke_config(max_steps),
+        env="Basic",
+        results_dir=results,
+        run_id=run_id,
+        num_envs=num_envs,
+        extra_args=list(extra),
+    )
+    if tool == "mla":
+        cmd[1:3] = ["-m", "mla_ray.cli"]
+    if "--resume" in extra:
+        cmd.remove("--force")
+    return cmd, run_dir
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    return done
+
+
+def files(run_dir: Path) -> set[str]:
+    """The run folder's files, with numbers (steps, times, host names) left out."""
+    names = set()
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            name = str(path.relative_to(run_dir))
+            name = re.sub(r"events\.out\.tfevents\..*", "events.out.tfevents.*", name)
+            names.add(re.sub(r"\d+", "N", name))
+    return names
+
+
+def last_step(run_dir: Path) -> int:
+    """The step of the newest checkpoint mlagents recorded (training_status.json)."""
+    import json
+
+    status = json.loads((run_dir / "run_logs" / "training_status.json").read_text())
+    return max(c["steps"] for c in status["Basic"]["checkpoints"])
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("results")
+
+
+def test_mla_learn_writes_what_mlagents_learn_writes(results):
+    run(command("mlagents", results, "reference", STEPS, "--force")[0])
+    done = run(command("mla", results, "ray", STEPS, "--force")[0])
+    assert "2 environment workers on 1 node(s)" in done.stdout
+    reference, ours = files(results / "reference"), files(results / "ray")
+    assert ours == reference, (sorted(ours - reference), sorted(reference - ours))
+    assert last_step(results / "ray") >= STEPS
+    # stats every summary, as mlagents-learn
+    assert "Basic. Step: 600." in done.stdout or "Step: 600" in done.stdout
+
+
+def test_mlagents_learn_resumes_an_mla_learn_run(results):
+    before = last_step(results / "ray")
+    run(command("mlagents", results, "ray", 2 * STEPS, "--resume")[0])
+    assert last_step(results / "ray") >= 2 * STEPS > before
+
+
+def test_mla_learn_resumes_and_survives_a_killed_environment(results):
+    before = last_step(results / "ray")
+    cmd, run_dir = command("mla", results, "ray", 12 * STEPS, "--resume")
+    log_path = results / "killed.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        victim = wait_for_environment(process, run_dir, log_path)
+        os.kill(victim, signal.SIGKILL)
+        process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log_path.read_text()
+    assert process.returncode == 0, output[-4000:]
+    assert "Restarting worker[" in output
+    assert last_step(run_dir) >= 12 * STEPS > before
+    assert (run_dir / "Basic.onnx").is_file()
+
+
+def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Path) -> int:
+    """The pid of one of the run's environments, once training has gone past a summary."""
+    deadline = time.monotonic() + TIMEOUT / 2
+    logs = str(run_dir / "run_logs")
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()[-4000:]
+        if "Step: 3000." in log_path.read_text():  # well into this resumed run
+            found = subprocess.run(
+                ["pgrep", "-f", f"mla-env-basic.*{logs}"], capture_output=True, text=True
+            ).stdout.split()
+            if found:
+                return int(found[0])
+        time.sleep(0.5)
+    raise AssertionError("no environment of the run found: " + log_path.read_text()[-2000:])
+
+
+def test_workers_span_the_nodes_of_a_cluster(tmp_path):
+    from mla_ray.local_ray import start_cluster, stop_cluster
+
+    cluster = start_cluster(num_cpus=1, worker_cpus=(1,))
+    try:
+        cmd, run_dir = command("mla", tmp_path, "cluster", 300, "--force")
+        done = run([*cmd, "--address", cluster.address])
+        assert "2 environment workers on 2 node(s)" in done.stdout, done.stdout[-3000:]
+        assert last_step(run_dir) >= 300
+        # three workers do not fit on two CPUs: refused in one line, nothing written
+        cmd, run_dir = command("mla", tmp_path, "too-many", 300, "--force", num_envs=3)
+        refused = subprocess.run(
+            [*cmd, "--address", cluster.address], capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert refused.returncode != 0
+        assert "--num-envs 3 workers x 1 CPU need 3 CPUs; the Ray cluster has 2" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert not run_dir.exists()
+    finally:
+        stop_cluster(cluster)
