@@ -170,13 +170,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11", tags=["latest", "static"])
 def typecheck(session: nox.Session) -> None:
-    """mypy on mla-plugin-core (the public API plugin authors build on), mla-protobuf and
-    mla-sweep."""
+    """mypy on mla-plugin-core (the public API plugin authors build on), mla-protobuf,
+    mla-ray and mla-sweep."""
     install_with_mlagents(
         session,
         "1.1.0",
         *local_install("mla-plugin-core"),
         *local_install("mla-protobuf"),
+        *local_install("mla-ray"),
         *local_install("mla-sweep", "optuna"),
         "mypy==2.4.1",
         "types-PyYAML",
@@ -188,6 +189,7 @@ def typecheck(session: nox.Session) -> None:
         str(ROOT / "mypy.ini"),
         str(ROOT / "packages" / "mla-plugin-core" / "src"),
         str(ROOT / "packages" / "mla-protobuf" / "src"),
+        str(ROOT / "packages" / "mla-ray" / "src"),
         str(ROOT / "packages" / "mla-sweep" / "src"),
     )
 

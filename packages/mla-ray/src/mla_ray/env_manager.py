@@ -35,10 +35,10 @@ from mlagents_envs.exception import (
     UnityTimeOutException,
 )
 from mlagents_envs.logging_util import get_logger
-from mlagents_envs.timers import hierarchical_timer, timed
+from mlagents_envs.timers import hierarchical_timer, set_gauge, timed
 
 from mla_ray.batching import batched_actions
-from mla_ray.worker import EnvironmentWorker, unpack
+from mla_ray.worker import EnvironmentWorker, pack_actions, unpack
 
 logger = get_logger(__name__)
 
@@ -121,10 +121,12 @@ class RayEnvManager(EnvManager):
             worker = pending[ref]
             worker.pending = None
             try:
-                result = unpack(ray.get(ref))
+                data = ray.get(ref)
             except Exception as error:  # the environment or its node failed
                 step_infos.append(self._restart(worker, error))
                 continue
+            set_gauge("RayEnvManager.step_bytes", len(data))  # timers.json: message sizes
+            result = unpack(data)
             step = EnvironmentStep(
                 result.all_step_result, worker.worker_id, worker.actions,
                 result.environment_stats,
@@ -161,7 +163,9 @@ class RayEnvManager(EnvManager):
                 for behavior, info in worker.actions.items()
                 if len(info.agent_ids) > 0
             }
-            worker.pending = worker.actor.step.remote(to_send)
+            data = pack_actions(to_send)
+            set_gauge("RayEnvManager.action_bytes", len(data))
+            worker.pending = worker.actor.step.remote(data)
 
     # --- faults ---------------------------------------------------------------------------
 

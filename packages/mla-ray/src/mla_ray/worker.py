@@ -45,6 +45,11 @@ def unpack(data: bytes) -> StepResult:
     return result
 
 
+def pack_actions(actions: dict[str, Any]) -> bytes:
+    """Behavior -> ``ActionTuple`` for one step, as one message (see :func:`pack`)."""
+    return pickle.dumps(actions, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class EnvironmentWorker:
     """The environment of worker ``worker_id`` of a run with ``run_options``.
 
@@ -145,11 +150,13 @@ class EnvironmentWorker:
         self.env.reset()
         return pack(StepResult(self._all_steps(), None, {}))
 
-    def step(self, actions: dict[str, Any]) -> bytes:
-        """Set ``actions`` (behavior -> ``ActionTuple`` for the agents that asked, in their
-        order), step, and return what the environment sent back."""
+    def step(self, data: bytes) -> bytes:
+        """Set the actions in ``data`` (:func:`pack_actions`: behavior -> ``ActionTuple`` for
+        the agents that asked, in their order), step, and return what the environment sent
+        back (:func:`pack`)."""
         from mlagents_envs.timers import get_timer_root, reset_timers
 
+        actions: dict[str, Any] = pickle.loads(data)
         for behavior, action in actions.items():
             self.env.set_actions(behavior, action)
         self.env.step()
