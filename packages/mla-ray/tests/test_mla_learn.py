@@ -189,3 +189,14 @@ def test_ctrl_c_saves_and_exits_as_mlagents_learn(tmp_path):
     assert 1200 <= last_step(run_dir) < 100 * STEPS
     assert (run_dir / "Basic.onnx").is_file()
     assert (run_dir / "configuration.yaml").is_file()
+
+
+@latest_only
+def test_an_environment_that_cannot_start_is_one_line(tmp_path):
+    cmd, _ = command("mla", tmp_path, "missing", 300, "--force")
+    cmd[cmd.index("--env") + 1] = str(tmp_path / "nowhere" / "Game.x86_64")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("mla-learn:")]
+    assert len(lines) == 1 and "could not start" in lines[0] and "Game.x86_64" in lines[0], lines

@@ -96,15 +96,37 @@ class RayEnvManager(EnvManager):
             max_restarts=0,  # restarts are ours, within mlagents' limits
         )
         self._worker_args = (run_options, run_seed, num_areas, log_folder)
+        self._cpus = cpus_per_worker
         self.workers = [
             WorkerState(i, self._start(i), EnvironmentStep.empty(i)) for i in range(n_env)
         ]
         # an environment that cannot start at all fails the run here, before training
-        nodes = self.nodes()
+        self._wait_until_placed()
+        try:
+            nodes = self.nodes()
+        except Exception as error:  # e.g. an --env path that does not exist on a node
+            self.close()
+            raise SystemExit(
+                f"mla-learn: an environment worker could not start: {unwrap(error)}"
+            ) from None
         logger.info(
             f"{n_env} environment workers on {len(set(nodes))} node(s): "
             + ", ".join(f"worker {i} on {node}" for i, node in enumerate(nodes))
         )
+
+    def _wait_until_placed(self, report_every: float = 30.0) -> None:
+        """Wait for every worker to start, saying which wait for room in the cluster (the
+        CPUs of a cluster may be held by other runs for a while)."""
+        pending = {w.actor.node.remote(): w.worker_id for w in self.workers}
+        while True:
+            _, waiting = ray.wait(list(pending), num_returns=len(pending), timeout=report_every)
+            if not waiting:
+                return
+            logger.warning(
+                f"{len(waiting)} of {len(pending)} environment workers still wait for "
+                f"{self._cpus:g} free CPU each in the Ray cluster "
+                f"(free now: {ray.available_resources().get('CPU', 0):g})"
+            )
 
     def _start(self, worker_id: int) -> Any:
         return self._actor_class.remote(worker_id, *self._worker_args)
@@ -190,6 +212,7 @@ class RayEnvManager(EnvManager):
         ray.kill(worker.actor, no_restart=True)
         self._drop_trajectories(worker.worker_id)
         worker.actor = self._start(worker.worker_id)
+        ray.get(worker.actor.node.remote())  # raises what kept the new environment from starting
         worker.actor.set_env_parameters.remote(self.env_parameters)
         result = unpack(ray.get(worker.actor.reset.remote()))
         worker.actions = {}

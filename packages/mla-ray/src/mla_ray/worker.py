@@ -60,8 +60,6 @@ class EnvironmentWorker:
     def __init__(
         self, worker_id: int, run_options: Any, run_seed: int, num_areas: int, log_folder: str
     ) -> None:
-        from mlagents.trainers.learn import create_environment_factory
-        from mlagents_envs import logging_util
         from mlagents_envs.side_channel.engine_configuration_channel import (
             EngineConfig,
             EngineConfigurationChannel,
@@ -73,7 +71,6 @@ class EnvironmentWorker:
 
         self.worker_id = worker_id
         engine = run_options.engine_settings
-        env = run_options.env_settings
         self.parameters = EnvironmentParametersChannel()
         self.engine = EngineConfigurationChannel()
         self.engine.set_configuration(
@@ -96,9 +93,28 @@ class EnvironmentWorker:
 
             self.analytics = TrainingAnalyticsSideChannel()
             channels.append(self.analytics)
-        os.makedirs(log_folder, exist_ok=True)
+        self.env: Any = None
         # mlagents listens on base_port + worker_id: reserve that port on this node
         self.port = PortReservation(1)
+        # kept for node(), which the trainer calls first: a Ray actor whose constructor
+        # fails keeps only the message of the error, not the error
+        self.startup_error: Exception | None = None
+        try:
+            self._open(run_options, run_seed, num_areas, log_folder, channels)
+        except Exception as error:
+            self.startup_error = error
+
+    def _open(
+        self, run_options: Any, run_seed: int, num_areas: int, log_folder: str,
+        channels: list[Any],
+    ) -> None:  # fmt: skip
+        from mlagents.trainers.learn import create_environment_factory
+        from mlagents_envs import logging_util
+
+        engine = run_options.engine_settings
+        env = run_options.env_settings
+        worker_id = self.worker_id
+        os.makedirs(log_folder, exist_ok=True)
         arguments = {
             "env_path": env.env_path,
             "no_graphics": engine.no_graphics,
@@ -125,9 +141,11 @@ class EnvironmentWorker:
 
     def node(self) -> str:
         """The node this worker runs on: its address, then its Ray node id (several nodes
-        may share an address)."""
+        may share an address). Raises the error that kept the environment from starting."""
         import ray
 
+        if self.startup_error is not None:
+            raise self.startup_error
         node_id = ray.get_runtime_context().get_node_id()
         return f"{ray.util.get_node_ip_address()} node {node_id[:12]}"
 
@@ -170,6 +188,7 @@ class EnvironmentWorker:
 
     def close(self) -> None:
         try:
-            self.env.close()
+            if self.env is not None:
+                self.env.close()
         finally:
             self.port.release()
