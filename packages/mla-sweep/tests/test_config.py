@@ -197,3 +197,32 @@ def test_cli_prints_one_line_and_starts_nothing(sweep_file, tmp_path):
         "mla-sweep: configuration error: sweep.grid: key behaviors.Basic.hyperparameters.n_stp"
     )
     assert not storage.exists()
+
+
+def test_learner_mla_learn_runs_the_trial_with_mla_learn_on_the_sweeps_cluster(
+    sweep_file, tmp_path
+):
+    from mla_sweep.trial import learn_command
+
+    sweep = load_sweep(sweep_file({"learner": "mla-learn", "num_envs": 2}))
+    command = learn_command(
+        sweep, tmp_path / "c.yaml", tmp_path, "r", 1, 20000, False, "10.0.0.1:6379"
+    )
+    assert command[1:6] == ["-m", "mla_sweep.learn", "--mla-learn", "--address", "10.0.0.1:6379"]
+    plain = load_sweep(sweep_file({"num_envs": 2}, name="plain"))
+    assert plain.learner == "mlagents-learn"
+    assert "--address" not in learn_command(
+        plain, tmp_path / "c.yaml", tmp_path, "r", 1, 20000, False
+    )
+
+
+@pytest.mark.parametrize(
+    ("block", "key"),
+    [
+        ({"learner": "mla_learn"}, "sweep.learner"),
+        ({"learn_args": ["--address", "x"]}, "sweep.learn_args"),
+    ],
+)
+def test_learner_values_and_its_address_are_checked(sweep_file, block, key):
+    message = refusal(sweep_file(block))
+    assert message.startswith(key), message

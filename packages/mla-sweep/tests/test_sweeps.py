@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,10 +20,10 @@ from pathlib import Path
 import pytest
 import ray
 import yaml
+from mla_ray.local_ray import start_cluster, stop_cluster
 from sweep_testkit import TINY_DQN, e2e_enabled
 
 from mla_sweep.config import load_sweep
-from mla_ray.local_ray import start_cluster, stop_cluster
 from mla_sweep.metrics import TRIAL_FILE
 from mla_sweep.report import write_report
 from mla_sweep.runner import run_sweep
@@ -345,3 +346,31 @@ def test_optuna_suggests_the_trials_values_and_the_report_ranks_them(cluster, sw
     table, _ = write_report([storage / "optuna"], tmp_path / "report")
     rows = [line for line in table.splitlines() if line.startswith("| optuna: learning_rate=")]
     assert len(rows) == 2 and all("| 3 |" in row for row in rows), table
+
+
+def test_a_trial_run_by_mla_learn_has_its_environments_on_the_cluster(
+    cluster, sweep_file, tmp_path
+):
+    """learner: mla-learn: the trial's trainer holds its node's one CPU, so its two
+    environment workers (half a CPU each) can only run on the other node."""
+    path = sweep_file(
+        {
+            "seeds": [1],
+            "num_envs": 2,
+            "learner": "mla-learn",
+            "learn_args": ["--cpus-per-worker", "0.5"],
+            "metric": {"over_last_steps": 1000},
+            "resources": {"cpu": 1},
+        },
+        name="ray-learner",
+    )
+    storage = tmp_path / "storage"
+    run_sweep(load_sweep(path), storage, address=cluster.address)
+    [info] = trials(storage, "ray-learner")
+    assert info["status"] == "finished", info
+    [log] = (storage / "ray-learner" / "runs").glob("*/mlagents-learn.log")
+    text = log.read_text()
+    assert "-m mla_sweep.learn --mla-learn --address" in text
+    workers = re.findall(r"worker \d on [\d.]+ node (\w+)", text)
+    assert len(workers) == 2, text[-3000:]
+    assert all(not info["node"].startswith(node) for node in workers), (info["node"], workers)

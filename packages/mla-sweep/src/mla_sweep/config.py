@@ -59,14 +59,18 @@ SWEEP_KEYS = {
     "num_envs": "mlagents-learn --num-envs per trial",
     "max_concurrent": "trials running at once (default: as many as resources allow)",
     "learn_args": "extra mlagents-learn arguments",
+    "learner": "mlagents-learn (default) or mla-learn (mla-ray: the trial's environments are "
+    "Ray actors on the sweep's cluster)",
 }
+#: What a trial runs: ``mlagents-learn``, or mla-ray's ``mla-learn`` on the sweep's cluster.
+LEARNERS = ("mlagents-learn", "mla-learn")
 METRIC_KEYS = ("name", "mode", "over_last_steps", "threshold", "behavior")
 ASHA_KEYS = ("grace_period", "reduction_factor")
 
 #: mlagents-learn options that mla-sweep sets per trial itself.
 RESERVED_LEARN_ARGS = (
     "--run-id", "--results-dir", "--seed", "--base-port", "--env", "--env-args", "--num-envs",
-    "--resume", "--force", "--initialize-from",
+    "--resume", "--force", "--initialize-from", "--address",
 )  # fmt: skip
 
 
@@ -147,6 +151,7 @@ class Sweep:
     max_concurrent: int | None
     learn_args: list[str]
     max_steps: int
+    learner: str = "mlagents-learn"
     variants: list[dict[str, Any]] = field(default_factory=list)
 
     def trial_config(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -481,11 +486,17 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         if arg.split("=")[0] in RESERVED_LEARN_ARGS:
             raise _error("sweep.learn_args", f"{arg} is set per trial by mla-sweep; remove it")
 
+    learner = block.get("learner", "mlagents-learn")
+    if learner not in LEARNERS:
+        raise _error(
+            "sweep.learner", f"{learner!r} is not allowed: must be one of {', '.join(LEARNERS)}"
+        )
+
     sweep = Sweep(
         name=path.stem, path=path.resolve(), trainer_config=trainer_config, env=env,
         env_args=env_args, seeds=seeds, grid=grid, search_space=space, samples=samples,
         search_alg=search_alg, metric=metric, scheduler=None, cpu=cpu, num_envs=num_envs,
-        max_concurrent=max_concurrent, learn_args=learn_args, max_steps=0,
+        max_concurrent=max_concurrent, learn_args=learn_args, max_steps=0, learner=learner,
     )  # fmt: skip
     _check_values(sweep)  # before the values are used: max_steps of the variants
     sweep.variants = draw_variants(grid, space, samples) if search_alg == "random" else [{}]

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 from mla_sweep.cpus import TORCH_THREADS_VARIABLE, usable_cores
 from mla_sweep.watchdog import start_watchdog
+
+#: First argument of ``python -m mla_sweep.learn`` for a trial run by ``mla-learn``.
+LEARNER_FLAG = "--mla-learn"
 
 
 def main() -> None:
@@ -39,6 +43,10 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}",
         flush=True,
     )
+    if sys.argv[1:2] == [LEARNER_FLAG]:  # sweep.learner: mla-learn
+        from mla_ray.cli import main as mla_learn_main
+
+        raise SystemExit(mla_learn_main(sys.argv[2:]))
     from mlagents.trainers.learn import main as learn_main
 
     learn_main()

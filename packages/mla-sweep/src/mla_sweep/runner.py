@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import ray
+from mla_ray import local_ray
 from ray import tune
 
-from mla_ray import local_ray
 from mla_sweep.config import Sweep, tune_domain
 
 #: Default storage folder (like mlagents' ``results/``).

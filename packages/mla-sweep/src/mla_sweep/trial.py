@@ -29,13 +29,14 @@ from typing import Any
 
 import ray
 import yaml
+from mla_ray.ports import PortReservation
 from ray import tune
 
 from mla_plugin_core.log_files import LOG_TAIL_LINES, tail_lines
 from mla_sweep.config import Sweep
 from mla_sweep.cpus import CpuReservation
+from mla_sweep.learn import LEARNER_FLAG
 from mla_sweep.metrics import TRIAL_FILE, MetricReader, steps_per_second, windowed
-from mla_ray.ports import PortReservation
 from mla_sweep.watchdog import (
     LIFELINE_VARIABLE,
     STOP_BOUND_SECONDS,
@@ -78,12 +79,16 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 def learn_command(
     sweep: Sweep, config_path: Path, runs_root: Path, run_id: str, seed: int, base_port: int,
-    resume: bool,
+    resume: bool, ray_address: str | None = None,
 ) -> list[str]:  # fmt: skip
     """The ``mlagents-learn`` command line of one trial (``--env-args`` last, as mlagents wants);
-    run through :mod:`mla_sweep.learn`, which sizes torch's threads to the trial's cores."""
+    run through :mod:`mla_sweep.learn`, which sizes torch's threads to the trial's cores.
+    With ``learner: mla-learn``, ``mla-learn`` joins the sweep's cluster at ``ray_address``."""
+    learner: list[str] = []
+    if sweep.learner == "mla-learn":
+        learner = [LEARNER_FLAG, "--address", str(ray_address)]
     command = [
-        sys.executable, "-m", "mla_sweep.learn", str(config_path),
+        sys.executable, "-m", "mla_sweep.learn", *learner, str(config_path),
         "--run-id", run_id, "--results-dir", str(runs_root),
         "--resume" if resume else "--force",
         "--seed", str(seed), "--base-port", str(base_port), "--num-envs", str(sweep.num_envs),
@@ -137,8 +142,9 @@ class SweepTrial(tune.Trainable):
             self.cpus = CpuReservation(sweep.cpu)
             self._describe(status="running")
             command = learn_command(
-                sweep, config_path, runs, self.run_id, self.seed, self.base_port, resume
-            )
+                sweep, config_path, runs, self.run_id, self.seed, self.base_port, resume,
+                ray_address=ray.get_runtime_context().gcs_address,
+            )  # fmt: skip
             with open(self.log_path, "ab") as log:
                 log.write(f"$ {' '.join(command)}\n".encode())
                 if self.cpus.note:
