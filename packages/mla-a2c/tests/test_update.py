@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from a2c_testkit import make_trainer
-from mlagents.trainers.settings import NetworkSettings
+from mlagents.trainers.settings import NetworkSettings, ScheduleType
 from mlagents.trainers.torch_entities.layers import Swish
 from mlagents_envs.base_env import ActionSpec
 
@@ -172,3 +172,35 @@ def test_log_sigma_init_sets_the_starting_noise(tmp_path, conditional_sigma):
     assert sampled_std(low) == pytest.approx(math.exp(-2.0), rel=0.05)
     before, after = fill_and_update(low)  # still learned: a parameter with a gradient
     assert policy_changed(before, after)
+
+
+@pytest.mark.parametrize("decay_steps", [None, 2_500])
+def test_linear_learning_rate_reaches_its_floor_at_learning_rate_decay_steps(tmp_path, decay_steps):
+    """mlagents decays a linear learning rate over max_steps (10,000 here); with
+    learning_rate_decay_steps it reaches its floor there instead, and stays."""
+    spec = vector_behavior_spec(ActionSpec.create_continuous(2))
+    trainer = make_trainer(
+        spec, tmp_path, learning_rate=1e-3, learning_rate_schedule=ScheduleType.LINEAR,
+        learning_rate_decay_steps=decay_steps,
+    )  # fmt: skip
+    horizon = decay_steps or 10_000
+    rates = {}
+    for step in (0, horizon // 2, horizon, horizon + 1_000):
+        trainer.policy.set_step(step)
+        rates[step] = trainer.optimizer.learning_rate()
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[horizon // 2] == pytest.approx(0.5e-3, rel=1e-6)
+    assert rates[horizon] == pytest.approx(1e-10) and rates[horizon + 1_000] == rates[horizon]
+    # and the optimizer steps with it
+    trainer.policy.set_step(horizon // 2)
+    fill_and_update(trainer)
+    assert trainer.optimizer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3, rel=0.05)
+
+
+def test_learning_rate_decay_steps_must_be_a_positive_integer():
+    from mla_a2c.settings import A2CSettings
+    from mla_plugin_core.setting_errors import SettingError
+
+    for bad in (0, -5, 2.5, "many"):
+        with pytest.raises((SettingError, ValueError, TypeError)):
+            A2CSettings(learning_rate_decay_steps=bad)

@@ -68,10 +68,15 @@ class PluginOptimizer(TorchOptimizer):
         )
 
     def learning_rate(self) -> float:
-        """``hyperparameters.learning_rate`` under ``learning_rate_schedule`` now (a linear
-        schedule ends at :data:`~mla_plugin_core.schedules.FINAL_LEARNING_RATE`)."""
+        """``hyperparameters.learning_rate`` under ``learning_rate_schedule`` now: a linear
+        schedule ends at :data:`~mla_plugin_core.schedules.FINAL_LEARNING_RATE` at
+        ``learning_rate_decay_steps`` if the settings have it, else at ``max_steps``."""
         hp = self.trainer_settings.hyperparameters
-        return self.scheduled(hp.learning_rate, hp.learning_rate_schedule, FINAL_LEARNING_RATE)
+        decay_steps = getattr(hp, "learning_rate_decay_steps", None) or self.max_steps
+        return scheduled_value(
+            hp.learning_rate_schedule, hp.learning_rate, FINAL_LEARNING_RATE,
+            self.policy.get_current_step(), decay_steps,
+        )  # fmt: skip
 
     def apply_gradients(
         self,

@@ -35,7 +35,7 @@ import functools
 import math
 import typing
 from collections.abc import Collection
-from typing import Any, NewType
+from typing import Any, NewType, Optional
 
 import attr
 import cattr
@@ -240,6 +240,10 @@ class OnPolicySettings(OnPolicyHyperparamSettings):
     learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
     #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``).
     learning_rate_schedule: ScheduleType = ScheduleType.CONSTANT
+    #: Steps over which ``learning_rate_schedule: linear`` takes the learning rate to ~0,
+    #: where it then stays; ``null`` (the default): ``max_steps``, as mlagents does. A run
+    #: may then go on past the decay with a policy that gradient steps no longer change.
+    learning_rate_decay_steps: Optional[int] = hyperparameter(None, ge=1)  # noqa: UP045
     #: Passes over the buffer per update, >= 1.
     num_epoch: int = hyperparameter(3, ge=1)
     #: GAE lambda in [0, 1] (Schulman et al. 2016, https://arxiv.org/abs/1506.02438);
@@ -304,6 +308,10 @@ class OffPolicySettings(OffPolicyHyperparamSettings):
     learning_rate: float = hyperparameter(3.0e-4, gt=0.0)
     #: ``constant``, or ``linear`` (decays to ~0 at ``max_steps``).
     learning_rate_schedule: ScheduleType = ScheduleType.CONSTANT
+    #: Steps over which ``learning_rate_schedule: linear`` takes the learning rate to ~0,
+    #: where it then stays; ``null`` (the default): ``max_steps``, as mlagents does. A run
+    #: may then go on past the decay with a policy that gradient steps no longer change.
+    learning_rate_decay_steps: Optional[int] = hyperparameter(None, ge=1)  # noqa: UP045
 
     def __attrs_post_init__(self) -> None:
         _check_floats_finite(self)
