@@ -53,7 +53,10 @@ def own_parser() -> argparse.ArgumentParser:
         help="Ray CPUs each worker reserves (its environment included), which sets how many "
         "workers a node takes; default 1",
     )
-    parser.add_argument("--mla-learn-version", action="version", version=__version__)
+    parser.add_argument(
+        "--version", action="version", version=f"mla-learn {__version__}",
+        help="print mla-learn's version and exit",
+    )  # fmt: skip
     return parser
 
 
@@ -75,6 +78,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Any]:
     if "-h" in argv or "--help" in argv:
         ours.print_help()
         print("\nmlagents-learn's arguments:\n")
+        _describe_config_argument()
     own, rest = ours.parse_known_args(list(argv))
     options = learn.parse_command_line(rest)
     if options.env_settings.env_path is None:
@@ -84,6 +88,16 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Any]:
             "node); to train with the Unity Editor, use mlagents-learn\n",
         )
     return own, options
+
+
+def _describe_config_argument() -> None:
+    """Give mlagents' positional argument a help text in mla-learn's ``--help`` (mlagents
+    prints it bare; this process's parser only, ``mlagents-learn`` is not changed)."""
+    from mlagents.trainers.cli_utils import parser
+
+    for action in parser._actions:
+        if action.dest == "trainer_config_path" and not action.help:
+            action.help = "the trainer YAML (behaviors, environment parameters, ...)"
 
 
 def install_manager(own: argparse.Namespace) -> None:
