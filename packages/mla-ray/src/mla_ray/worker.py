@@ -121,7 +121,7 @@ class EnvironmentWorker:
             "no_graphics_monitor": getattr(engine, "no_graphics_monitor", False),
             "seed": run_seed,
             "num_areas": num_areas,
-            "timeout_wait": env.timeout_wait,
+            "timeout_wait": getattr(env, "timeout_wait", None),  # mlagents >= 1.0
             "start_port": self.port.base - worker_id,
             "env_args": env.env_args,
             "log_folder": log_folder,
