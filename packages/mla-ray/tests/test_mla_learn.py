@@ -162,6 +162,13 @@ def test_workers_span_the_nodes_of_a_cluster(tmp_path):
         stop_cluster(cluster)
 
 
+def as_in_a_terminal() -> None:
+    """SIGINT at its default, as for a command a terminal runs: a test run started in the
+    background of a non-interactive shell inherits it ignored, and Python then installs no
+    KeyboardInterrupt (mlagents-learn would go on training through Ctrl-C, as here)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @latest_only
 def test_ctrl_c_saves_and_exits_as_mlagents_learn(tmp_path):
     """Ctrl-C in a terminal reaches the whole process group: mla-learn, the Ray nodes it
@@ -171,8 +178,9 @@ def test_ctrl_c_saves_and_exits_as_mlagents_learn(tmp_path):
     log_path = tmp_path / "interrupted.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True
-        )
+            cmd, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=as_in_a_terminal,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + TIMEOUT / 2
         while "Step: 1200." not in log_path.read_text():

@@ -16,7 +16,9 @@ the rest.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -129,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mla_ray import local_ray
     from mla_ray.env_manager import require_workers
 
+    # `kill -USR1 <pid>` prints every thread's stack (a run that seems stuck)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     own, options = parse(sys.argv[1:] if argv is None else argv)
     n_env = options.env_settings.num_envs
     if options.env_settings.seed == -1:
