@@ -123,6 +123,19 @@ def test_mla_learn_resumes_and_survives_a_killed_environment(results):
     assert (run_dir / "Basic.onnx").is_file()
 
 
+def ancestors(pid: int) -> list[int]:
+    """The parent, grandparent, ... of process ``pid`` (Linux /proc)."""
+    found = []
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        found.append(pid)
+    return found
+
+
 def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Path) -> int:
     """The pid of one of the run's environments, once training has gone past a summary."""
     deadline = time.monotonic() + TIMEOUT / 2
@@ -133,8 +146,10 @@ def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Pat
             found = subprocess.run(
                 ["pgrep", "-f", f"mla-env-basic.*{logs}"], capture_output=True, text=True
             ).stdout.split()
-            if found:
-                return int(found[0])
+            # this run's own (an earlier run of the same folder may still be exiting)
+            ours = [int(pid) for pid in found if process.pid in ancestors(int(pid))]
+            if ours:
+                return ours[0]
         time.sleep(0.5)
     raise AssertionError("no environment of the run found: " + log_path.read_text()[-2000:])
 
