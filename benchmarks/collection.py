@@ -39,15 +39,12 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench import shipped  # noqa: E402  (one home for reading shipped configs)
+
 SUMMARY = re.compile(r"\] (\w+)\. Step: (\d+)\. Time Elapsed")
 CLOCK = os.sysconf("SC_CLK_TCK")
 CONFIGS = {"ppo": "ppo_basic.yaml", "dqn": "dqn_basic.yaml"}
-
-
-def shipped(name: str) -> dict[str, Any]:
-    from mla_plugin_core.shipped_configs import config_path
-
-    return yaml.safe_load(config_path(name).read_text())
 
 
 def cpu_seconds(pid: int) -> float:

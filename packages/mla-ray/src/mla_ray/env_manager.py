@@ -101,9 +101,9 @@ class RayEnvManager(EnvManager):
             WorkerState(i, self._start(i), EnvironmentStep.empty(i)) for i in range(n_env)
         ]
         # an environment that cannot start at all fails the run here, before training
-        self._wait_until_placed()
+        placed = self._wait_until_placed()
         try:
-            nodes = self.nodes()
+            nodes = list(ray.get(placed))
         except Exception as error:  # e.g. an --env path that does not exist on a node
             self.close()
             raise SystemExit(
@@ -114,14 +114,15 @@ class RayEnvManager(EnvManager):
             + ", ".join(f"worker {i} on {node}" for i, node in enumerate(nodes))
         )
 
-    def _wait_until_placed(self, report_every: float = 30.0) -> None:
+    def _wait_until_placed(self, report_every: float = 30.0) -> list[Any]:
         """Wait for every worker to start, saying which wait for room in the cluster (the
-        CPUs of a cluster may be held by other runs for a while)."""
-        pending = {w.actor.node.remote(): w.worker_id for w in self.workers}
+        CPUs of a cluster may be held by other runs for a while); the workers' ``node()``
+        calls, in worker order."""
+        pending = [w.actor.node.remote() for w in self.workers]
         while True:
-            _, waiting = ray.wait(list(pending), num_returns=len(pending), timeout=report_every)
+            _, waiting = ray.wait(pending, num_returns=len(pending), timeout=report_every)
             if not waiting:
-                return
+                return pending
             logger.warning(
                 f"{len(waiting)} of {len(pending)} environment workers still wait for "
                 f"{self._cpus:g} free CPU each in the Ray cluster "
