@@ -279,10 +279,6 @@ class RayEnvManager(EnvManager):
             specs.update(found)
         return specs
 
-    def nodes(self) -> list[str]:
-        """Where each worker runs (node address and id), in worker order."""
-        return list(ray.get([w.actor.node.remote() for w in self.workers]))
-
     def close(self) -> None:
         # steps still in flight are collected, so that a failed one is not reported later
         # as an unhandled error; then every environment is closed
