@@ -146,6 +146,7 @@ def run_package_tests(session: nox.Session, package: str, *pytest_args: str) -> 
         "-p",
         "no:cacheprovider",
         "-q",
+        "--durations=8",  # where CI's time goes, in every log
         *pytest_args,
         *session.posargs,
         env={"PYTHONWARNINGS": "ignore::UserWarning:mlagents.torch_utils.torch"},
@@ -262,7 +263,8 @@ def integration(session: nox.Session, mlagents: str) -> None:
     # Release-independent slow checks (core wheel's own suite, scaffolded packages) run once.
     selection = [] if MLAGENTS_RELEASES[mlagents] == "latest" else ["-m", "not latest_only"]
     session.run(
-        "pytest", str(ROOT / "tests-integration"), "-p", "no:cacheprovider", "-q", *selection,
+        "pytest", str(ROOT / "tests-integration"), "-p", "no:cacheprovider", "-q", "--durations=12",
+        *selection,
         *session.posargs,
         env={"MLA_WHEELS": str(wheels), "MLA_MLAGENTS": mlagents},
     )  # fmt: skip

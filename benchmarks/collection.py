@@ -47,6 +47,14 @@ CLOCK = os.sysconf("SC_CLK_TCK")
 CONFIGS = {"ppo": "ppo_basic.yaml", "dqn": "dqn_basic.yaml"}
 
 
+#: The commands compared: mla-learn's extra arguments (mlagents-learn's own module for the first).
+TOOLS: dict[str, list[str]] = {
+    "mlagents-learn": [],
+    "mla-learn": [],  # the default without --address: worker processes of this machine
+    "mla-learn --backend ray": ["--backend", "ray"],  # Ray started on this machine
+}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (0 if it is gone)."""
     try:
@@ -111,7 +119,8 @@ def run_command(tool: str, config: Path, folder: Path, run_id: str, num_envs: in
                 extra: list[str]) -> list[str]:  # fmt: skip
     from mla_plugin_core.testing.learn import environment_executable, free_base_port
 
-    module = "mla_ray.cli" if tool == "mla-learn" else "mlagents.trainers.learn"
+    module = "mlagents.trainers.learn" if tool == "mlagents-learn" else "mla_ray.cli"
+    extra = [*TOOLS[tool], *extra]
     return [
         sys.executable, "-m", module, str(config), "--run-id", run_id,
         "--results-dir", str(folder), "--force", "--seed", "1", "--no-graphics",
@@ -134,9 +143,9 @@ def same_machine(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]
     rows = []
     for algo in ("ppo", "dqn"):
         config = write_config(folder, algo, args.steps)
-        for num_envs in (1, 2, 4):
+        for num_envs in args.num_envs:
             for repeat in range(args.repeats):
-                for tool in ("mlagents-learn", "mla-learn"):
+                for tool in TOOLS:
                     run_id = f"{algo}-{num_envs}-{tool}-{repeat}"
                     figures = measure(
                         run_command(tool, config, folder, run_id, num_envs, []),
@@ -173,25 +182,36 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
 
 
 def table_same_machine(rows: list[dict[str, Any]]) -> str:
+    """Medians over the repeats; each mla-learn backend against mlagents-learn of the run."""
     lines = [
-        "| trainer | N | mlagents-learn steps/s | mla-learn steps/s | ratio | main CPU s / 1k steps "
-        "(mlagents, mla) | ratio | whole tree CPU s / 1k steps (mlagents, mla) |",
+        "| trainer | N | tool | steps/s | vs mlagents-learn | main CPU s / 1k steps | "
+        "vs mlagents-learn | whole tree CPU s / 1k steps |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    keys = ("steps_per_s", "main_cpu_per_1k", "tree_cpu_per_1k")
     for algo in ("ppo", "dqn"):
-        for n in (1, 2, 4):
+        for n in sorted({r["num_envs"] for r in rows}):
             cell = {}
-            for tool in ("mlagents-learn", "mla-learn"):
+            for tool in TOOLS:
                 runs = [r for r in rows if (r["algo"], r["num_envs"], r["tool"]) == (algo, n, tool)]
-                cell[tool] = {k: statistics.median(r[k] for r in runs)
-                              for k in ("steps_per_s", "main_cpu_per_1k", "tree_cpu_per_1k")}  # fmt: skip
-            a, b = cell["mlagents-learn"], cell["mla-learn"]
-            lines.append(
-                f"| {algo} | {n} | {a['steps_per_s']:.0f} | {b['steps_per_s']:.0f} | "
-                f"{b['steps_per_s'] / a['steps_per_s']:.2f}x | {a['main_cpu_per_1k']:.2f}, "
-                f"{b['main_cpu_per_1k']:.2f} | {b['main_cpu_per_1k'] / a['main_cpu_per_1k']:.2f}x | "
-                f"{a['tree_cpu_per_1k']:.2f}, {b['tree_cpu_per_1k']:.2f} |"
-            )
+                if runs:
+                    cell[tool] = {k: statistics.median(float(r[k]) for r in runs) for k in keys}
+            if "mlagents-learn" not in cell:
+                continue
+            ref = cell["mlagents-learn"]
+            for tool, got in cell.items():
+                vs = (
+                    ("", "")
+                    if tool == "mlagents-learn"
+                    else (
+                        f"{got['steps_per_s'] / ref['steps_per_s']:.2f}x",
+                        f"{got['main_cpu_per_1k'] / ref['main_cpu_per_1k']:.2f}x",
+                    )
+                )
+                lines.append(
+                    f"| {algo} | {n} | {tool} | {got['steps_per_s']:.0f} | {vs[0]} | "
+                    f"{got['main_cpu_per_1k']:.2f} | {vs[1]} | {got['tree_cpu_per_1k']:.2f} |"
+                )
     return "\n".join(lines)
 
 
@@ -243,6 +263,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--steps", type=int, default=12_000)
     parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--time-scale", type=float, default=0.4)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "collection")
     args = parser.parse_args()

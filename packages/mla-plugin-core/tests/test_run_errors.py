@@ -1,5 +1,6 @@
 """Messages of run-time failures: a port in use, an environment that exited (run_errors)."""
 
+import inspect
 import multiprocessing
 import pickle
 import subprocess
@@ -145,6 +146,10 @@ def test_factory_names_the_port_in_use(monkeypatch, env_path, start_port, worker
     learn = SimpleNamespace(create_environment_factory=_create_environment_factory)
     run_errors.install([learn])
     run_errors.install([learn])  # a second time changes nothing
+    # the wrapper keeps mlagents' signature: callers that pass only the parameters a release
+    # accepts (mla-ray's workers) read it with inspect
+    wrapped = inspect.signature(learn.create_environment_factory)
+    assert list(wrapped.parameters) == ["env_path", "start_port", "log_folder"]
     factory = learn.create_environment_factory(env_path, start_port=start_port, log_folder="/r")
     factory = cloudpickle.loads(cloudpickle.dumps(factory))  # as mlagents sends it to a worker
     with pytest.raises(PortInUseError) as raised:

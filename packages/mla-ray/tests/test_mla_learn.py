@@ -86,26 +86,28 @@ def results(tmp_path_factory) -> Path:
 
 def test_mla_learn_writes_what_mlagents_learn_writes(results):
     run(command("mlagents", results, "reference", STEPS, "--force")[0])
-    done = run(command("mla", results, "ray", STEPS, "--force")[0])
+    done = run(command("mla", results, "ours", STEPS, "--force")[0])
     assert "2 environment workers on 1 node(s)" in done.stdout
-    reference, ours = files(results / "reference"), files(results / "ray")
+    reference, ours = files(results / "reference"), files(results / "ours")
     assert ours == reference, (sorted(ours - reference), sorted(reference - ours))
-    assert last_step(results / "ray") >= STEPS
+    assert last_step(results / "ours") >= STEPS
     # stats every summary, as mlagents-learn
     assert "Basic. Step: 600." in done.stdout or "Step: 600" in done.stdout
 
 
 @latest_only
 def test_mlagents_learn_resumes_an_mla_learn_run(results):
-    before = last_step(results / "ray")
-    run(command("mlagents", results, "ray", 2 * STEPS, "--resume")[0])
-    assert last_step(results / "ray") >= 2 * STEPS > before
+    before = last_step(results / "ours")
+    run(command("mlagents", results, "ours", 2 * STEPS, "--resume")[0])
+    assert last_step(results / "ours") >= 2 * STEPS > before
 
 
 @latest_only
 def test_mla_learn_resumes_and_survives_a_killed_environment(results):
-    before = last_step(results / "ray")
-    cmd, run_dir = command("mla", results, "ray", 12 * STEPS, "--resume")
+    before = last_step(results / "ours")
+    # mlagents notices a dead environment within --timeout-wait / 10 s (6 s by default,
+    # close to the whole run here)
+    cmd, run_dir = command("mla", results, "ours", 12 * STEPS, "--resume", "--timeout-wait", "10")
     log_path = results / "killed.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -155,16 +157,39 @@ def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Pat
 
 
 @latest_only
-def test_workers_span_the_nodes_of_a_cluster(tmp_path):
+def test_workers_span_the_nodes_of_a_cluster_and_survive_a_lost_node(tmp_path):
+    """A head and two worker nodes of one CPU each: two workers spread over two nodes; one
+    of those nodes is removed mid-run (its raylet, worker and environment end), and the
+    worker is started again on the node with room; the run goes on and ends well."""
     from mla_ray.local_ray import start_cluster, stop_cluster
 
-    cluster = start_cluster(num_cpus=1, worker_cpus=(1,))
+    cluster = start_cluster(num_cpus=1, worker_cpus=(1, 1))
     try:
-        cmd, run_dir = command("mla", tmp_path, "cluster", 300, "--force")
-        done = run([*cmd, "--address", cluster.address])
-        assert "2 environment workers on 2 node(s)" in done.stdout, done.stdout[-3000:]
-        assert last_step(run_dir) >= 300
-        # three workers do not fit on two CPUs: refused in one line, nothing written
+        cmd, run_dir = command("mla", tmp_path, "cluster", 20 * STEPS, "--force",
+                               "--timeout-wait", "10")  # fmt: skip
+        log_path = tmp_path / "cluster.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen([*cmd, "--address", cluster.address], stdout=log,
+                                       stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+            deadline = time.monotonic() + TIMEOUT / 2
+            while "Step: 1200." not in (output := log_path.read_text()):
+                assert process.poll() is None and time.monotonic() < deadline, output[-4000:]
+                time.sleep(0.3)
+            placed = re.search(r"2 environment workers on 2 node\(s\): (.*)", log_path.read_text())
+            assert placed, log_path.read_text()[-3000:]
+            used = set(re.findall(r"node ([0-9a-f]{12})", placed.group(1)))
+            lost = next(n for n in cluster.worker_nodes if n.node_id[:12] in used)
+            cluster.remove_node(lost)
+            process.wait(timeout=TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        output = log_path.read_text()
+        assert process.returncode == 0, output[-4000:]
+        assert "Restarting worker[" in output, output[-4000:]
+        assert last_step(run_dir) >= 20 * STEPS
+        # three workers do not fit on the two CPUs left: refused in one line, nothing written
         cmd, run_dir = command("mla", tmp_path, "too-many", 300, "--force", num_envs=3)
         refused = subprocess.run(
             [*cmd, "--address", cluster.address], capture_output=True, text=True, timeout=TIMEOUT

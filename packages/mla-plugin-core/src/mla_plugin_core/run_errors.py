@@ -27,6 +27,7 @@ messages:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import shlex
 import signal
@@ -181,6 +182,7 @@ def _explaining_factories(create: Callable[..., Any]) -> Callable[..., Any]:
     """mlagents' ``create_environment_factory``, returning an :class:`_ExplainingFactory`."""
     signature = inspect.signature(create)
 
+    @functools.wraps(create)  # its signature stays mlagents' (callers may inspect it)
     def create_explaining(*args: Any, **kwargs: Any) -> Any:
         given = signature.bind(*args, **kwargs).arguments
         return _ExplainingFactory(

@@ -1,4 +1,4 @@
-"""mlagents' trainers fed by environment workers on Ray: :class:`RayEnvManager`.
+"""mlagents' trainers fed by environment workers: :class:`WorkerEnvManager`.
 
 A subclass of mlagents' ``EnvManager``; everything else of the run (``TrainerController``,
 trainers, ``AgentProcessor``, stats, checkpoints) is mlagents' own. Where mlagents'
@@ -7,8 +7,11 @@ a loop (``get_nowait`` until a step arrives), this manager:
 
 1. computes the actions of *every* worker that is waiting with one policy forward per
    behavior (:func:`mla_ray.batching.batched_actions`) and sends them their steps;
-2. blocks in ``ray.wait`` until at least one worker has stepped (no spinning), then takes
-   every step that has arrived by then.
+2. blocks until at least one worker has stepped (no spinning), then takes every step that
+   has arrived by then.
+
+The workers are Ray actors on the nodes of a cluster, or processes of this machine
+(:mod:`mla_ray.backends`); the manager is the same for both.
 
 A worker whose environment fails (or whose node is lost) is replaced, on any node with room,
 within mlagents' own restart limits (``--max-lifetime-restarts``, ``--restarts-rate-limit-n``
@@ -24,7 +27,6 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
 from mlagents.trainers.action_info import ActionInfo
 from mlagents.trainers.env_manager import EnvironmentStep, EnvManager
 from mlagents.trainers.settings import RunOptions, TrainerSettings
@@ -37,20 +39,21 @@ from mlagents_envs.exception import (
 from mlagents_envs.logging_util import get_logger
 from mlagents_envs.timers import hierarchical_timer, set_gauge, timed
 
+from mla_ray.backends import Backend
 from mla_ray.batching import batched_actions
 from mla_ray.worker import EnvironmentWorker, pack_actions, unpack
 
 logger = get_logger(__name__)
 
 #: Exceptions of an environment that a restart may cure (as mlagents' SubprocessEnvManager).
+#: Seconds a worker has to close its environment before it is ended.
+CLOSE_SECONDS = 10.0
 RESTARTABLE = (
     UnityCommunicationException,
     UnityTimeOutException,
     UnityEnvironmentException,
     UnityCommunicatorStoppedException,
 )
-#: How workers are spread over the nodes (Ray scheduling strategies).
-PLACEMENTS = {"spread": "SPREAD", "pack": "DEFAULT"}
 
 
 @dataclass
@@ -61,20 +64,19 @@ class WorkerState:
     actor: Any
     previous_step: EnvironmentStep
     actions: dict[str, ActionInfo] = field(default_factory=dict)  # sent with the pending step
-    pending: Any = None  # the ObjectRef of the step in flight
+    pending: Any = None  # the reference of the step in flight
     restarts: list[datetime.datetime] = field(default_factory=list)
     restart_count: int = 0
 
 
-class RayEnvManager(EnvManager):
-    """``n_env`` environment workers (Ray actors) for one run.
+class WorkerEnvManager(EnvManager):
+    """``n_env`` environment workers for one run, on ``backend``.
 
     :param run_options: the run's ``RunOptions`` (environment, engine, restart limits).
     :param run_seed: the run's seed; worker ``i``'s environment gets ``run_seed + i``.
     :param num_areas: ``--num-areas``.
     :param log_folder: the run's ``run_logs`` folder (absolute; environments log there).
-    :param placement: ``spread`` (one node after another) or ``pack``.
-    :param cpus_per_worker: Ray CPUs each worker (its environment included) asks for.
+    :param backend: where the workers live (:mod:`mla_ray.backends`).
     """
 
     def __init__(
@@ -84,26 +86,24 @@ class RayEnvManager(EnvManager):
         num_areas: int,
         log_folder: str,
         n_env: int = 1,
-        placement: str = "spread",
-        cpus_per_worker: float = 1.0,
+        backend: Backend | None = None,
     ) -> None:
         super().__init__()
         self.run_options = run_options
         self.env_parameters: dict[str, Any] | None = None
-        self._actor_class = ray.remote(EnvironmentWorker).options(
-            num_cpus=cpus_per_worker,
-            scheduling_strategy=PLACEMENTS[placement],
-            max_restarts=0,  # restarts are ours, within mlagents' limits
-        )
+        if backend is None:
+            from mla_ray.backends import ProcessBackend
+
+            backend = ProcessBackend()
+        self.backend = backend
         self._worker_args = (run_options, run_seed, num_areas, log_folder)
-        self._cpus = cpus_per_worker
         self.workers = [
             WorkerState(i, self._start(i), EnvironmentStep.empty(i)) for i in range(n_env)
         ]
         # an environment that cannot start at all fails the run here, before training
         placed = self._wait_until_placed()
         try:
-            nodes = list(ray.get(placed))
+            nodes = list(self.backend.get(placed))
         except Exception as error:  # e.g. an --env path that does not exist on a node
             self.close()
             raise SystemExit(
@@ -120,35 +120,35 @@ class RayEnvManager(EnvManager):
         calls, in worker order."""
         pending = [w.actor.node.remote() for w in self.workers]
         while True:
-            _, waiting = ray.wait(pending, num_returns=len(pending), timeout=report_every)
+            _, waiting = self.backend.wait(pending, len(pending), timeout=report_every)
             if not waiting:
                 return pending
             logger.warning(
-                f"{len(waiting)} of {len(pending)} environment workers still wait for "
-                f"{self._cpus:g} free CPU each in the Ray cluster "
-                f"(free now: {ray.available_resources().get('CPU', 0):g})"
+                f"{len(waiting)} of {len(pending)} environment workers have not started yet "
+                f"(they may wait for room in the Ray cluster: {self.backend.free_cpus():g} "
+                "CPUs free now)"
             )
 
     def _start(self, worker_id: int) -> Any:
-        return self._actor_class.remote(worker_id, *self._worker_args)
+        return self.backend.start(EnvironmentWorker, worker_id, *self._worker_args)
 
     # --- stepping -------------------------------------------------------------------------
 
     def _step(self) -> list[EnvironmentStep]:
         self._queue_steps()
         pending = {w.pending: w for w in self.workers if w.pending is not None}
-        ray.wait(list(pending), num_returns=1)  # blocks: no polling loop
-        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        self.backend.wait(list(pending), num_returns=1)  # blocks: no polling loop
+        ready, _ = self.backend.wait(list(pending), num_returns=len(pending), timeout=0)
         step_infos, timers = [], []
         for ref in ready:
             worker = pending[ref]
             worker.pending = None
             try:
-                data = ray.get(ref)
+                data = self.backend.get(ref)
             except Exception as error:  # the environment or its node failed
                 step_infos.append(self._restart(worker, error))
                 continue
-            set_gauge("RayEnvManager.step_bytes", len(data))  # timers.json: message sizes
+            set_gauge("WorkerEnvManager.step_bytes", len(data))  # timers.json: message sizes
             result = unpack(data)
             step = EnvironmentStep(
                 result.all_step_result, worker.worker_id, worker.actions,
@@ -187,7 +187,7 @@ class RayEnvManager(EnvManager):
                 if len(info.agent_ids) > 0
             }
             data = pack_actions(to_send)
-            set_gauge("RayEnvManager.action_bytes", len(data))
+            set_gauge("WorkerEnvManager.action_bytes", len(data))
             worker.pending = worker.actor.step.remote(data)
 
     # --- faults ---------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class RayEnvManager(EnvManager):
         """Replace ``worker`` after ``error``; its agents' unfinished trajectories are dropped.
         Returns the new environment's first step (no actions: every agent starts anew)."""
         cause = unwrap(error)
-        if not isinstance(cause, RESTARTABLE + (ray.exceptions.RayActorError,)):
+        if not isinstance(cause, RESTARTABLE + self.backend.lost):
             raise cause
         if not self._may_restart(worker):
             logger.error(f"Worker {worker.worker_id} exceeded the allowed number of restarts.")
@@ -210,12 +210,13 @@ class RayEnvManager(EnvManager):
         logger.warning(f"Restarting worker[{worker.worker_id}] after '{cause}'")
         worker.restarts.append(datetime.datetime.now())
         worker.restart_count += 1
-        ray.kill(worker.actor, no_restart=True)
+        self._stop(worker)
         self._drop_trajectories(worker.worker_id)
         worker.actor = self._start(worker.worker_id)
-        ray.get(worker.actor.node.remote())  # raises what kept the new environment from starting
+        # raises what kept the new environment from starting
+        self.backend.get(worker.actor.node.remote())
         worker.actor.set_env_parameters.remote(self.env_parameters)
-        result = unpack(ray.get(worker.actor.reset.remote()))
+        result = unpack(self.backend.get(worker.actor.reset.remote()))
         worker.actions = {}
         worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
         return worker.previous_step
@@ -249,7 +250,7 @@ class RayEnvManager(EnvManager):
         self._wait_all()
         self.set_env_parameters(config)
         refs = [w.actor.reset.remote() for w in self.workers]
-        for worker, result in zip(self.workers, map(unpack, ray.get(refs)), strict=True):
+        for worker, result in zip(self.workers, map(unpack, self.backend.get(refs)), strict=True):
             worker.actions = {}
             worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
         return [w.previous_step for w in self.workers]
@@ -259,14 +260,14 @@ class RayEnvManager(EnvManager):
         for worker in self.workers:
             if worker.pending is not None:
                 try:
-                    ray.get(worker.pending)
+                    self.backend.get(worker.pending)
                 except Exception as error:
                     self._restart(worker, error)
                 worker.pending = None
 
     def set_env_parameters(self, config: dict | None = None) -> None:
         self.env_parameters = config
-        ray.get([w.actor.set_env_parameters.remote(config) for w in self.workers])
+        self.backend.get([w.actor.set_env_parameters.remote(config) for w in self.workers])
 
     def on_training_started(self, behavior_name: str, trainer_settings: TrainerSettings) -> None:
         for worker in self.workers:
@@ -275,7 +276,7 @@ class RayEnvManager(EnvManager):
     @property
     def training_behaviors(self) -> dict[str, Any]:
         specs: dict[str, Any] = {}
-        for found in ray.get([w.actor.behavior_specs.remote() for w in self.workers]):
+        for found in self.backend.get([w.actor.behavior_specs.remote() for w in self.workers]):
             specs.update(found)
         return specs
 
@@ -286,14 +287,26 @@ class RayEnvManager(EnvManager):
         closing += [w.actor.close.remote() for w in self.workers]
         for ref in closing:
             try:
-                ray.get(ref, timeout=10)
+                self.backend.get(ref, timeout=CLOSE_SECONDS)
             except Exception as error:  # a lost node, or Ray already stopping (Ctrl-C)
                 logger.debug(f"closing environment workers: {error}")
         for worker in self.workers:
             try:
-                ray.kill(worker.actor, no_restart=True)
+                self.backend.kill(worker.actor)
             except Exception:  # noqa: S110 - already gone
                 pass
+
+    def _stop(self, worker: WorkerState) -> None:
+        """End a failed worker: its environment closed if it still answers (a hung
+        executable is ended by mlagents' ``close``), then the worker itself."""
+        try:
+            self.backend.get(worker.actor.close.remote(), timeout=CLOSE_SECONDS)
+        except Exception as error:  # noqa: BLE001 - gone already, as expected here
+            logger.debug(f"closing failed worker {worker.worker_id}: {error}")
+        try:
+            self.backend.kill(worker.actor)
+        except Exception:  # noqa: S110 - already gone
+            pass
 
 
 def unwrap(error: BaseException) -> BaseException:

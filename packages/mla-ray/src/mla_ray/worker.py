@@ -1,4 +1,5 @@
-"""One environment worker: a Ray actor that runs one environment executable on its node.
+"""One environment worker: a Ray actor (or a process of this machine) that runs one
+environment executable on its node.
 
 It does what a process of mlagents' ``SubprocessEnvManager`` does (the same side channels:
 environment parameters, engine configuration, stats, and training analytics on worker 0),
@@ -146,6 +147,10 @@ class EnvironmentWorker:
 
         if self.startup_error is not None:
             raise self.startup_error
+        if not ray.is_initialized():  # a process of mla_ray.backends.ProcessBackend
+            from mla_ray.backends import this_machine
+
+            return this_machine()
         node_id = ray.get_runtime_context().get_node_id()
         return f"{ray.util.get_node_ip_address()} node {node_id[:12]}"
 

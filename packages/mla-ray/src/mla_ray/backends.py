@@ -1,0 +1,290 @@
+"""Where the environment workers of a run live: Ray actors, or plain processes of this machine.
+
+:class:`~mla_ray.env_manager.WorkerEnvManager` talks to its workers through one small interface,
+:class:`Backend` (start a worker, call it, wait for answers, get them, stop it), which is the
+part of Ray's actor API it uses:
+
+- :class:`RayBackend`: every worker is a Ray actor, placed on any node of the cluster (with
+  ``--address``, or ``--backend ray``);
+- :class:`ProcessBackend`: every worker is a child process of the trainer, answering over a
+  pipe (the default without ``--address``). On one small machine it costs less than an
+  embedded Ray (no GCS, raylet or Ray threads in the trainer; measured in
+  ``benchmarks/collection.py``), and waits the same way: the trainer sleeps in
+  ``multiprocessing.connection.wait`` until a worker answers, it never polls.
+
+In both, a call returns a reference at once (``worker.step.remote(data)``); :meth:`Backend.wait`
+blocks until some are answered; :meth:`Backend.get` returns an answer or raises the worker's
+exception (a lost worker raises :class:`WorkerLost`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections import deque
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for_connections
+from typing import Any, Protocol
+
+
+class WorkerLost(Exception):
+    """A worker process (or Ray actor) ended without answering: killed, crashed, node lost."""
+
+
+class Backend(Protocol):
+    """The part of Ray's actor API :class:`~mla_ray.env_manager.WorkerEnvManager` uses."""
+
+    #: exceptions that mean "the worker is gone" (to be restarted, as a failed environment)
+    lost: tuple[type[BaseException], ...]
+
+    def start(self, worker_class: type, *args: Any) -> Any: ...
+
+    def wait(
+        self, refs: list[Any], num_returns: int = 1, timeout: float | None = None
+    ) -> tuple[list[Any], list[Any]]: ...
+
+    def get(self, refs: Any, timeout: float | None = None) -> Any: ...
+
+    def kill(self, worker: Any) -> None: ...
+
+    def free_cpus(self) -> float: ...
+
+
+# --- Ray ----------------------------------------------------------------------------------
+
+
+class RayBackend:
+    """Workers as Ray actors with ``num_cpus`` each, placed by ``scheduling_strategy``."""
+
+    def __init__(self, num_cpus: float, scheduling_strategy: str) -> None:
+        import ray
+
+        self.ray = ray
+        self.lost: tuple[type[BaseException], ...] = (ray.exceptions.RayActorError, WorkerLost)
+        self._options = {
+            "num_cpus": num_cpus,
+            "scheduling_strategy": scheduling_strategy,
+            "max_restarts": 0,  # restarts are the manager's, within mlagents' limits
+        }
+
+    def start(self, worker_class: type, *args: Any) -> Any:
+        return self.ray.remote(worker_class).options(**self._options).remote(*args)
+
+    def wait(
+        self, refs: list[Any], num_returns: int = 1, timeout: float | None = None
+    ) -> tuple[list[Any], list[Any]]:
+        ready, waiting = self.ray.wait(refs, num_returns=num_returns, timeout=timeout)
+        return list(ready), list(waiting)
+
+    def get(self, refs: Any, timeout: float | None = None) -> Any:
+        return self.ray.get(refs, timeout=timeout)
+
+    def kill(self, worker: Any) -> None:
+        self.ray.kill(worker, no_restart=True)
+
+    def free_cpus(self) -> float:
+        return float(self.ray.available_resources().get("CPU", 0.0))
+
+
+# --- processes of this machine ------------------------------------------------------------
+
+
+#: The trainer's ends of the pipes of its live workers (closed in each new worker).
+_TRAINER_ENDS: set[Connection] = set()
+
+
+class Call:
+    """The reference to one call to a :class:`WorkerProcess`: answered once, in call order."""
+
+    __slots__ = ("worker", "done", "value", "error")
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker = worker
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def settle(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.done, self.value, self.error = True, value, error
+
+
+class _Method:
+    __slots__ = ("worker", "name")
+
+    def __init__(self, worker: WorkerProcess, name: str) -> None:
+        self.worker, self.name = worker, name
+
+    def remote(self, *args: Any) -> Call:
+        return self.worker.call(self.name, args)
+
+
+def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) -> None:
+    """A worker process: make the worker, then answer calls until ``close`` or the end of
+    the pipe (the trainer gone), closing the worker's environment either way.
+
+    SIGINT is ignored: Ctrl-C reaches the whole process group, and the trainer, which saves
+    its models first, closes its workers itself (as mlagents' workers wait for the trainer)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # forked with the trainer's ends of its own pipe and of the other workers': closed here,
+    # so that each pipe ends (EOF) when the trainer ends, whatever other workers still run
+    for other in list(_TRAINER_ENDS):
+        other.close()
+    worker = worker_class(*args)
+    name = ""
+    try:
+        while name != "close":
+            try:
+                name, call_args = connection.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                answer: tuple[bool, Any] = (True, getattr(worker, name)(*call_args))
+            except Exception as error:  # the worker's exception goes to the trainer
+                answer = (False, error)
+            try:
+                connection.send(answer)
+            except (BrokenPipeError, OSError):
+                return
+            except Exception as error:  # an exception that does not pickle
+                connection.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    finally:
+        if name != "close" and hasattr(worker, "close"):
+            try:
+                worker.close()
+            except Exception:  # noqa: S110 - the trainer is gone; nothing to tell
+                pass
+
+
+class WorkerProcess:
+    """An instance of ``worker_class(*args)`` in a child process; ``worker.method.remote(...)``
+    sends a call and returns its :class:`Call` at once."""
+
+    def __init__(self, worker_class: type, args: tuple[Any, ...]) -> None:
+        # fork, as mlagents' SubprocessEnvManager: the worker starts at once, with the
+        # trainer's modules already imported
+        context = multiprocessing.get_context("fork")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(child, worker_class, args), name="mla-learn worker"
+        )
+        _TRAINER_ENDS.add(self.connection)  # this worker's own included: the child closes it
+        self.process.start()
+        child.close()
+        self.calls: deque[Call] = deque()
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Method(self, name)
+
+    def call(self, name: str, args: tuple[Any, ...]) -> Call:
+        call = Call(self)
+        if self.connection.closed:
+            call.settle(error=self._lost())
+            return call
+        try:
+            self.connection.send((name, args))
+        except (BrokenPipeError, OSError):
+            call.settle(error=self._lost())
+            return call
+        self.calls.append(call)
+        return call
+
+    def receive(self) -> None:
+        """Read one answer (there is one to read) and settle the oldest call with it."""
+        try:
+            ok, value = self.connection.recv()
+        except Exception:  # the end of the pipe (EOFError, OSError), or a torn message
+            self._fail_all()
+            return
+        call = self.calls.popleft()
+        call.settle(value=value) if ok else call.settle(error=value)
+
+    def _fail_all(self) -> None:
+        error = self._lost()
+        while self.calls:
+            self.calls.popleft().settle(error=error)
+        self._close_connection()
+
+    def _lost(self) -> WorkerLost:
+        self.process.join(timeout=1.0)
+        code = self.process.exitcode
+        how = (
+            "still running"
+            if code is None
+            else f"killed by signal {-code}"
+            if code < 0
+            else f"exit code {code}"
+        )
+        return WorkerLost(f"worker process {self.process.pid} ended ({how})")
+
+    def stop(self, seconds: float) -> None:
+        """End the process: it had ``seconds`` to end by itself, then SIGTERM, then SIGKILL."""
+        self.process.join(timeout=seconds)
+        for end in (self.process.terminate, self.process.kill):
+            if not self.process.is_alive():
+                break
+            end()
+            self.process.join(timeout=5.0)
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        _TRAINER_ENDS.discard(self.connection)
+        if not self.connection.closed:
+            self.connection.close()
+
+
+class ProcessBackend:
+    """Workers as child processes of the trainer, on this machine."""
+
+    lost: tuple[type[BaseException], ...] = (WorkerLost,)
+
+    def start(self, worker_class: type, *args: Any) -> WorkerProcess:
+        return WorkerProcess(worker_class, args)
+
+    def wait(
+        self, refs: list[Any], num_returns: int = 1, timeout: float | None = None
+    ) -> tuple[list[Any], list[Any]]:
+        """The calls answered (at least ``num_returns`` unless ``timeout`` passed first) and
+        the others, in the order of ``refs``. Sleeps in the kernel between answers."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if sum(call.done for call in refs) >= num_returns:
+                break
+            pending = {c.worker.connection: c.worker for c in refs if not c.done}
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for connection in wait_for_connections(list(pending), left):
+                worker = pending[connection]  # type: ignore[index]
+                if worker.calls:
+                    worker.receive()
+                else:  # readable with no call waiting: the end of the pipe
+                    worker._fail_all()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        return [c for c in refs if c.done], [c for c in refs if not c.done]
+
+    def get(self, refs: Any, timeout: float | None = None) -> Any:
+        """The answer of a call (or a list of them), or the worker's exception."""
+        calls = refs if isinstance(refs, list) else [refs]
+        _, waiting = self.wait(calls, num_returns=len(calls), timeout=timeout)
+        if waiting:
+            raise TimeoutError(f"{len(waiting)} worker call(s) not answered in {timeout} s")
+        for call in calls:
+            if call.error is not None:
+                raise call.error
+        values = [call.value for call in calls]
+        return values if isinstance(refs, list) else values[0]
+
+    def kill(self, worker: WorkerProcess) -> None:
+        worker.stop(seconds=1.0)  # a worker that was closed is exiting by itself
+
+    def free_cpus(self) -> float:
+        return float(os.cpu_count() or 1)
+
+
+def this_machine() -> str:
+    """How a worker of :class:`ProcessBackend` names its node."""
+    return f"{socket.gethostname()} (this machine)"

@@ -1,0 +1,125 @@
+"""``ProcessBackend``: the workers of ``mla-learn`` without ``--address``, as child processes.
+
+The manager relies on: answers in call order, a worker's exception raised in the trainer,
+a dead worker turned into ``WorkerLost`` (never a hang), waiting that sleeps instead of
+polling, workers that survive Ctrl-C (the trainer closes them after saving) and that close
+their environment when the trainer is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from mla_ray.backends import ProcessBackend, WorkerLost
+
+
+class Echo:
+    """Stands for ``EnvironmentWorker``: answers, sleeps, fails, and records its close."""
+
+    def __init__(self, name: str, closed_file: str | None = None) -> None:
+        self.name, self.closed_file = name, closed_file
+
+    def echo(self, value: object) -> tuple[str, object]:
+        return self.name, value
+
+    def sleep(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    def fail(self) -> None:
+        raise ValueError(f"{self.name} failed")
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def close(self) -> None:
+        if self.closed_file:
+            Path(self.closed_file).write_text(self.name)
+
+
+@pytest.fixture
+def backend():
+    return ProcessBackend()
+
+
+def test_answers_in_call_order_and_errors_raised_in_the_trainer(backend):
+    worker = backend.start(Echo, "w0")
+    try:
+        calls = [worker.echo.remote(i) for i in range(50)]
+        assert backend.get(calls) == [("w0", i) for i in range(50)]
+        with pytest.raises(ValueError, match="w0 failed"):
+            backend.get(worker.fail.remote())
+        assert backend.get(worker.echo.remote("after")) == ("w0", "after")  # still serving
+    finally:
+        backend.kill(worker)
+
+
+def test_wait_returns_the_answered_calls_first(backend):
+    slow, fast = backend.start(Echo, "slow"), backend.start(Echo, "fast")
+    try:
+        calls = [slow.sleep.remote(1.0), fast.sleep.remote(0.0)]
+        ready, waiting = backend.wait(calls, num_returns=1)
+        assert ready == [calls[1]] and waiting == [calls[0]]
+        ready, waiting = backend.wait(calls, num_returns=2, timeout=0)
+        assert waiting == [calls[0]]  # a timeout of 0 does not wait
+        ready, waiting = backend.wait(calls, num_returns=2)
+        assert ready == calls and not waiting
+    finally:
+        for worker in (slow, fast):
+            backend.kill(worker)
+
+
+def test_waiting_sleeps_instead_of_polling(backend):
+    # the bug this catches: a loop over poll()/get_nowait, as mlagents' SubprocessEnvManager
+    worker = backend.start(Echo, "w0")
+    try:
+        backend.get(worker.echo.remote(0))  # started
+        cpu = time.process_time()
+        assert backend.get(worker.sleep.remote(1.5)) == 1.5
+        assert time.process_time() - cpu < 0.3  # a poll loop would spend ~1.5 s of CPU
+    finally:
+        backend.kill(worker)
+
+
+def test_a_killed_worker_is_lost_not_a_hang(backend):
+    worker = backend.start(Echo, "w0")
+    pid = backend.get(worker.pid.remote())
+    pending = worker.sleep.remote(60.0)
+    os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    with pytest.raises(WorkerLost, match=f"worker process {pid} ended .killed by signal 9"):
+        backend.get(pending)
+    assert time.monotonic() - started < 10
+    with pytest.raises(WorkerLost):  # later calls fail at once
+        backend.get(worker.echo.remote(1), timeout=5)
+    backend.kill(worker)
+
+
+def test_ctrl_c_to_the_group_leaves_workers_serving(backend):
+    worker = backend.start(Echo, "w0")
+    try:
+        pid = backend.get(worker.pid.remote())
+        os.kill(pid, signal.SIGINT)
+        assert backend.get(worker.echo.remote("still here"), timeout=10) == ("w0", "still here")
+    finally:
+        backend.kill(worker)
+
+
+def test_a_worker_closes_its_environment_when_the_trainer_is_gone(backend, tmp_path):
+    # the bug this catches: a worker forked later holds a copy of the trainer's end of the
+    # first worker's pipe, which then never ends (workers and environments left running)
+    first = backend.start(Echo, "w0", str(tmp_path / "closed0"))
+    later = backend.start(Echo, "w1", str(tmp_path / "closed1"))
+    try:
+        backend.get([first.echo.remote(0), later.echo.remote(0)])
+        first.connection.close()  # as the end of the trainer process closes it
+        first.process.join(timeout=10)
+        assert first.process.exitcode == 0
+        assert (tmp_path / "closed0").read_text() == "w0"
+        assert backend.get(later.echo.remote(1), timeout=10) == ("w1", 1)
+    finally:
+        backend.kill(later)
