@@ -5,6 +5,8 @@ same shell, README's "Many seeds and searches" block installs mla-sweep, runs it
 (four real mlagents-learn trials on embedded Ray) and writes the report."""
 
 import csv
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from install_kit import (
     run_block,
     user_environment,
 )
+
+from mla_plugin_core.testing.learn import free_base_port
 
 CHECKOUT = "From a checkout (Python 3.11)"
 
@@ -46,13 +50,17 @@ def test_readme_install_from_a_checkout(checkout, tmp_path):
     assert_user_install(venv, tmp_path)
 
 
-def sweep_block() -> str:
-    """The bash block of README's ``## Many seeds and searches`` (exactly one)."""
+def section_block(title: str) -> str:
+    """The bash block of README's ``## <title>`` (exactly one)."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Many seeds and searches\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
     blocks = FENCED_BASH.findall(section)
-    assert len(blocks) == 1, f"README's Many seeds and searches has {len(blocks)} bash blocks"
+    assert len(blocks) == 1, f"README's {title} has {len(blocks)} bash blocks"
     return blocks[0]
+
+
+def sweep_block() -> str:
+    return section_block("Many seeds and searches")
 
 
 @pytest.mark.latest_only
@@ -69,3 +77,37 @@ def test_readme_sweep_runs_in_the_checkout_shell(checkout):
         assert sorted(row["seeds"].split()) == ["1", "2"] and row["failed"] == "0", row
         assert all(float(steps) >= 2000 * 0.9 for steps in row["final_steps"].split()), row
     assert (report / "curves.png").stat().st_size > 1000
+
+
+MORE_MACHINES = "My environment is slow / I have more machines"
+
+
+@pytest.mark.latest_only
+def test_readme_more_machines_runs_in_the_checkout_shell(checkout):
+    """README's mla-learn block as written, but for its two ports: the environments' base
+    port and the Ray head's (other runs on this machine may hold the defaults). It trains on
+    four worker processes, then starts a two-node Ray cluster on this machine (as a head
+    and another node would) and trains with the workers spread over both nodes."""
+    checkout, _ = checkout
+    block = section_block(MORE_MACHINES)
+    head_port = free_base_port(1)
+    for written, free in (
+        ("HEAD=127.0.0.1:6379", f"HEAD=127.0.0.1:{head_port}"),
+        ("--base-port 6100", f"--base-port {free_base_port(4)}"),
+    ):
+        assert block.count(written) == 1, written
+        block = block.replace(written, free)
+    ray = checkout / ".venv" / "bin" / "ray"
+    try:
+        output = run_block(". .venv/bin/activate\n" + block, cwd=checkout,
+                           env=user_environment(), timeout=900)  # fmt: skip
+    finally:  # the block's own `ray stop` is its last line; stop the nodes if it failed
+        if ray.exists():
+            subprocess.run([str(ray), "stop", "--force"], capture_output=True, timeout=120)
+    assert "4 environment workers on 1 node(s)" in output, output[-3000:]
+    assert "4 environment workers on 2 node(s)" in output, output[-3000:]
+    for run_id in ("four-workers", "cluster"):
+        run_dir = checkout / "results" / run_id
+        status = json.loads((run_dir / "run_logs" / "training_status.json").read_text())
+        assert max(c["steps"] for c in status["Basic"]["checkpoints"]) >= 3000, status
+        assert (run_dir / "Basic.onnx").is_file()

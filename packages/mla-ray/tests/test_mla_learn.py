@@ -1,5 +1,6 @@
 """The real ``mla-learn`` against the real ``mlagents-learn``: mla-envs' Basic over gRPC,
-Ray started on this machine (or a two-node ``ray.cluster_utils.Cluster``), PPO.
+PPO; the workers are processes of this machine (the default), or Ray actors on a
+three-node ``ray.cluster_utils.Cluster`` started here.
 
 One chain of runs shares a results folder (each run is ~20 s):
 ``mlagents-learn`` and ``mla-learn`` from scratch on the same YAML (the folders must match
@@ -211,8 +212,8 @@ def as_in_a_terminal() -> None:
 
 @latest_only
 def test_ctrl_c_saves_and_exits_as_mlagents_learn(tmp_path):
-    """Ctrl-C in a terminal reaches the whole process group: mla-learn, the Ray nodes it
-    started and the environments. mlagents' controller saves the models and the run's
+    """Ctrl-C in a terminal reaches the whole process group: mla-learn, its worker
+    processes and the environments. mlagents' controller saves the models and the run's
     status, and the run can be resumed."""
     cmd, run_dir = command("mla", tmp_path, "interrupted", 100 * STEPS, "--force")
     log_path = tmp_path / "interrupted.log"
