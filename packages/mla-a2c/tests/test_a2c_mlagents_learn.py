@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import mla_a2c
 from mla_plugin_core.testing import run_mlagents_learn
 from mla_plugin_core.testing.builders import vector_behavior_spec
+from mla_plugin_core.testing.releases import newest_mlagents_only
 
 CONFIGS = Path(mla_a2c.__file__).parent / "configs"
 #: The seed every run here uses (the numbers quoted below were measured with it).
@@ -78,6 +79,7 @@ DIAGNOSTICS = (
 )
 
 
+@newest_mlagents_only  # ~1.5 min; the learning does not depend on the release
 def test_3dball_balances_clearly_better_than_random(tmp_path):
     rewards = train_shipped(
         tmp_path,

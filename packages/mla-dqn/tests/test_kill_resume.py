@@ -28,6 +28,7 @@ import yaml
 
 from mla_plugin_core.checkpoint import METADATA_KEY
 from mla_plugin_core.testing import mlagents_learn_command
+from mla_plugin_core.testing.releases import newest_mlagents_only
 
 BASIC_CONFIG = resources.files("mla_dqn") / "configs" / "dqn_basic.yaml"
 SEED = 20261201
@@ -134,6 +135,7 @@ def hashes(folder: Path) -> dict[str, str]:
     }
 
 
+@newest_mlagents_only  # ~1 min; the resume of every release: test_dqn_mlagents_learn
 def test_kills_at_random_moments_then_resume_continues_and_refusals_change_nothing(tmp_path):
     rng = random.Random(SEED)
 

@@ -10,7 +10,6 @@ file for file), then ``mlagents-learn --resume`` of the ``mla-learn`` run, then
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import signal
@@ -21,18 +20,13 @@ from pathlib import Path
 import pytest
 
 from mla_plugin_core.testing.learn import mlagents_learn_command, ppo_basic_smoke_config
+from mla_plugin_core.testing.releases import newest_mlagents_only
 
 STEPS = 600
 TIMEOUT = 300
 #: The drop-in comparison runs against every mlagents release of the matrix; the longer
-#: runs (resume chain, faults, cluster, Ctrl-C) against the newest only, as mla-sweep's
-#: end-to-end tests (MLA_RAY_E2E=1 runs them anywhere).
-NEWEST_MLAGENTS = "1.1.0"
-latest_only = pytest.mark.skipif(
-    os.environ.get("MLA_RAY_E2E") != "1"
-    and importlib.metadata.version("mlagents") != NEWEST_MLAGENTS,
-    reason="end-to-end runs go against the newest mlagents only",
-)
+#: runs (resume chain, faults, cluster, Ctrl-C) against the newest only.
+latest_only = newest_mlagents_only
 
 
 def command(tool: str, results: Path, run_id: str, max_steps: int, *extra: str,
