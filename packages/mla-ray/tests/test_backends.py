@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mla_ray.backends import ProcessBackend, WorkerLost
+from mla_ray.backends import WORKER_NICENESS, ProcessBackend, WorkerLost
 
 
 class Echo:
@@ -97,6 +97,16 @@ def test_a_killed_worker_is_lost_not_a_hang(backend):
     with pytest.raises(WorkerLost):  # later calls fail at once
         backend.get(worker.echo.remote(1), timeout=5)
     backend.kill(worker)
+
+
+def test_workers_yield_the_cores_to_the_trainer(backend):
+    worker = backend.start(Echo, "w0")
+    try:
+        pid = backend.get(worker.pid.remote())
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(mine + WORKER_NICENESS, 19)
+    finally:
+        backend.kill(worker)
 
 
 def test_ctrl_c_to_the_group_leaves_workers_serving(backend):

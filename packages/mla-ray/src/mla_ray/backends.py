@@ -92,6 +92,11 @@ class RayBackend:
 # --- processes of this machine ------------------------------------------------------------
 
 
+#: Added to a worker's niceness (and so its environment's): on a machine whose cores the
+#: environments fill, the trainer, which every step waits on, comes first. Measured on
+#: 2 cores, PPO on Basic, 4 workers, 3 interleaved pairs: +24 to +47 % steps/s against 0.
+#: Ray runs its workers niced as well.
+WORKER_NICENESS = 10
 #: The trainer's ends of the pipes of its live workers (closed in each new worker).
 _TRAINER_ENDS: set[Connection] = set()
 
@@ -128,6 +133,7 @@ def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) ->
     SIGINT is ignored: Ctrl-C reaches the whole process group, and the trainer, which saves
     its models first, closes its workers itself (as mlagents' workers wait for the trainer)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(WORKER_NICENESS)  # the environment, started from here, inherits it
     # forked with the trainer's ends of its own pipe and of the other workers': closed here,
     # so that each pipe ends (EOF) when the trainer ends, whatever other workers still run
     for other in list(_TRAINER_ENDS):

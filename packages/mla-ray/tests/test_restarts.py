@@ -1,0 +1,50 @@
+"""mla-learn restarts a failed worker within mlagents' own limits: ``_may_restart`` answers
+as mlagents' ``SubprocessEnvManager`` does for the same settings and restart history."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from types import SimpleNamespace
+
+import pytest
+from mla_ray.env_manager import WorkerEnvManager, WorkerState
+from mlagents.trainers.settings import RunOptions
+from mlagents.trainers.subprocess_env_manager import SubprocessEnvManager
+
+if not hasattr(SubprocessEnvManager, "_worker_has_restart_quota"):
+    pytest.skip("this mlagents release has no restart limits", allow_module_level=True)
+
+NOW = datetime.datetime.now()
+PERIOD_S = 60
+#: Restart histories: (lifetime restarts, seconds ago of each restart).
+HISTORIES = [(0, []), (1, [5]), (2, [5, 500]), (3, [1, 2, 3]), (5, [700, 800]), (2, [1, 2])]
+
+
+def run_options(lifetime: int, rate_n: int) -> RunOptions:
+    options = RunOptions()
+    options.env_settings.max_lifetime_restarts = lifetime
+    options.env_settings.restarts_rate_limit_n = rate_n
+    options.env_settings.restarts_rate_limit_period_s = PERIOD_S
+    return options
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "rate_n", "history"),
+    list(itertools.product([-1, 0, 2, 4], [-1, 1, 2, 3], HISTORIES)),
+)
+def test_may_restart_agrees_with_mlagents(lifetime, rate_n, history):
+    count, ages = history
+    stamps = [NOW - datetime.timedelta(seconds=age) for age in ages]
+    options = run_options(lifetime, rate_n)
+    theirs = SimpleNamespace(
+        run_options=options, restart_counts=[count], recent_restart_timestamps=[list(stamps)]
+    )
+    theirs._drop_old_restart_timestamps = lambda worker_id: (
+        SubprocessEnvManager._drop_old_restart_timestamps(theirs, worker_id)
+    )
+    expected = SubprocessEnvManager._worker_has_restart_quota(theirs, 0)
+    ours = SimpleNamespace(run_options=options)
+    worker = WorkerState(0, actor=None, previous_step=None, restarts=list(stamps),
+                         restart_count=count)  # fmt: skip
+    assert WorkerEnvManager._may_restart(ours, worker) == expected
