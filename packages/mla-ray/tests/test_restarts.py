@@ -48,3 +48,41 @@ def test_may_restart_agrees_with_mlagents(lifetime, rate_n, history):
     worker = WorkerState(0, actor=None, previous_step=None, restarts=list(stamps),
                          restart_count=count)  # fmt: skip
     assert WorkerEnvManager._may_restart(ours, worker) == expected
+
+
+class _Interrupted:
+    """A backend whose workers start, and whose wait is interrupted (Ctrl-C at start-up)."""
+
+    lost = ()
+
+    def __init__(self):
+        self.started, self.killed = [], []
+
+    def start(self, worker_class, *args):
+        worker = SimpleNamespace(
+            node=SimpleNamespace(remote=lambda: "node"),
+            close=SimpleNamespace(remote=lambda: "closed"),
+        )
+        self.started.append(worker)
+        return worker
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        raise KeyboardInterrupt
+
+    def get(self, refs, timeout=None):
+        return refs
+
+    def kill(self, worker):
+        self.killed.append(worker)
+
+    def free_cpus(self):
+        return 2.0
+
+
+def test_ctrl_c_while_workers_start_ends_them(tmp_path):
+    # the bug this catches: mlagents builds the manager before its try/finally, so workers
+    # started before the interruption were never closed and the exit waited on them
+    backend = _Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        WorkerEnvManager(RunOptions(), 0, 1, str(tmp_path), n_env=3, backend=backend)
+    assert len(backend.started) == 3 and backend.killed == backend.started

@@ -97,18 +97,20 @@ class WorkerEnvManager(EnvManager):
             backend = ProcessBackend()
         self.backend = backend
         self._worker_args = (run_options, run_seed, num_areas, log_folder)
-        self.workers = [
-            WorkerState(i, self._start(i), EnvironmentStep.empty(i)) for i in range(n_env)
-        ]
-        # an environment that cannot start at all fails the run here, before training
-        placed = self._wait_until_placed()
+        self.workers = []
         try:
-            nodes = list(self.backend.get(placed))
+            for i in range(n_env):
+                self.workers.append(WorkerState(i, self._start(i), EnvironmentStep.empty(i)))
+            # an environment that cannot start at all fails the run here, before training
+            nodes = list(self.backend.get(self._wait_until_placed()))
         except Exception as error:  # e.g. an --env path that does not exist on a node
             self.close()
             raise SystemExit(
                 f"mla-learn: an environment worker could not start: {unwrap(error)}"
             ) from None
+        except BaseException:  # Ctrl-C while they start: mlagents' run has no manager to
+            self.close()  # close yet, and a worker left waiting would hang the exit
+            raise
         logger.info(
             f"{n_env} environment workers on {len(set(nodes))} node(s): "
             + ", ".join(f"worker {i} on {node}" for i, node in enumerate(nodes))
@@ -297,8 +299,10 @@ class WorkerEnvManager(EnvManager):
                 pass
 
     def _stop(self, worker: WorkerState) -> None:
-        """End a failed worker: its environment closed if it still answers (a hung
-        executable is ended by mlagents' ``close``), then the worker itself."""
+        """End a failed worker: its environment closed if it answers within
+        ``CLOSE_SECONDS``, then the worker itself. (mlagents' ``close`` waits up to
+        ``--timeout-wait`` for a hung executable before it kills it, longer than that by
+        default: such an executable can outlive its worker.)"""
         try:
             self.backend.get(worker.actor.close.remote(), timeout=CLOSE_SECONDS)
         except Exception as error:  # noqa: BLE001 - gone already, as expected here
