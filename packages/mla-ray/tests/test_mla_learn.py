@@ -133,20 +133,30 @@ def ancestors(pid: int) -> list[int]:
     return found
 
 
+def wait_for_step(process: subprocess.Popen, log_path: Path, step: int) -> str:
+    """The run's log once it has logged the summary of ``step``; fails if the run ends or
+    takes more than half of TIMEOUT to get there."""
+    deadline = time.monotonic() + TIMEOUT / 2
+    while f"Step: {step}." not in (output := log_path.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, output[-4000:]
+        time.sleep(0.3)
+    return output
+
+
 def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Path) -> int:
     """The pid of one of the run's environments, once training has gone past a summary."""
+    wait_for_step(process, log_path, 3000)  # well into this resumed run
     deadline = time.monotonic() + TIMEOUT / 2
     logs = str(run_dir / "run_logs")
     while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["pgrep", "-f", f"mla-env-basic.*{logs}"], capture_output=True, text=True
+        ).stdout.split()
+        # this run's own (an earlier run of the same folder may still be exiting)
+        ours = [int(pid) for pid in found if process.pid in ancestors(int(pid))]
+        if ours:
+            return ours[0]
         assert process.poll() is None, log_path.read_text()[-4000:]
-        if "Step: 3000." in log_path.read_text():  # well into this resumed run
-            found = subprocess.run(
-                ["pgrep", "-f", f"mla-env-basic.*{logs}"], capture_output=True, text=True
-            ).stdout.split()
-            # this run's own (an earlier run of the same folder may still be exiting)
-            ours = [int(pid) for pid in found if process.pid in ancestors(int(pid))]
-            if ours:
-                return ours[0]
         time.sleep(0.5)
     raise AssertionError("no environment of the run found: " + log_path.read_text()[-2000:])
 
@@ -167,12 +177,9 @@ def test_workers_span_the_nodes_of_a_cluster_and_survive_a_lost_node(tmp_path):
             process = subprocess.Popen([*cmd, "--address", cluster.address], stdout=log,
                                        stderr=subprocess.STDOUT, text=True)  # fmt: skip
         try:
-            deadline = time.monotonic() + TIMEOUT / 2
-            while "Step: 1200." not in (output := log_path.read_text()):
-                assert process.poll() is None and time.monotonic() < deadline, output[-4000:]
-                time.sleep(0.3)
-            placed = re.search(r"2 environment workers on 2 node\(s\): (.*)", log_path.read_text())
-            assert placed, log_path.read_text()[-3000:]
+            output = wait_for_step(process, log_path, 1200)
+            placed = re.search(r"2 environment workers on 2 node\(s\): (.*)", output)
+            assert placed, output[-3000:]
             used = set(re.findall(r"node ([0-9a-f]{12})", placed.group(1)))
             lost = next(n for n in cluster.worker_nodes if n.node_id[:12] in used)
             cluster.remove_node(lost)
@@ -217,10 +224,7 @@ def test_ctrl_c_saves_and_exits_as_mlagents_learn(tmp_path):
             preexec_fn=as_in_a_terminal,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + TIMEOUT / 2
-        while "Step: 1200." not in log_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.3)
+        wait_for_step(process, log_path, 1200)
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
     finally:

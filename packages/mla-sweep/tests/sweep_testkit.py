@@ -1,19 +1,16 @@
 """Helpers of mla-sweep's tests: the tiny DQN trainer and the rule for the slow end-to-end tests."""
 
-import importlib.metadata
 import os
 from typing import Any
 
+from mla_plugin_core.testing.releases import on_newest_mlagents
+
+
 #: The end-to-end sweeps run against the newest supported mlagents only (CI budget); the
-#: rest of the suite runs against every release. MLA_SWEEP_E2E=1 runs them anyway.
-NEWEST_MLAGENTS = "1.1.0"
-
-
+#: rest of the suite runs against every release. MLA_SWEEP_E2E=1 (or core's
+#: MLA_ALL_RELEASES=1) runs them anyway.
 def e2e_enabled() -> bool:
-    return (
-        os.environ.get("MLA_SWEEP_E2E") == "1"
-        or importlib.metadata.version("mlagents") == NEWEST_MLAGENTS
-    )
+    return os.environ.get("MLA_SWEEP_E2E") == "1" or on_newest_mlagents()
 
 
 #: A DQN on Basic that reaches ~0.9 within 2,000 steps on seed 1 (8 agents, ~15 s).
