@@ -6,7 +6,9 @@ same shell, README's "Many seeds and searches" block installs mla-sweep, runs it
 
 import csv
 import json
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,12 +100,17 @@ def test_readme_more_machines_runs_in_the_checkout_shell(checkout):
         assert block.count(written) == 1, written
         block = block.replace(written, free)
     ray = checkout / ".venv" / "bin" / "ray"
+    # A user's shell has no nox $TMPDIR: under it (.nox/<session>/tmp of a deep checkout) Ray's
+    # socket paths pass the 107 bytes of AF_UNIX, and `ray start` refuses (README says so).
+    # The short folder is the one README's note gives, made unique to this test.
+    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     try:
         output = run_block(". .venv/bin/activate\n" + block, cwd=checkout,
-                           env=user_environment(), timeout=900)  # fmt: skip
+                           env=user_environment(RAY_TMPDIR=ray_tmp), timeout=900)  # fmt: skip
     finally:  # the block's own `ray stop` is its last line; stop the nodes if it failed
         if ray.exists():
             subprocess.run([str(ray), "stop", "--force"], capture_output=True, timeout=120)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert "4 environment workers on 1 node(s)" in output, output[-3000:]
     assert "4 environment workers on 2 node(s)" in output, output[-3000:]
     for run_id in ("four-workers", "cluster"):

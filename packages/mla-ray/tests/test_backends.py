@@ -36,6 +36,9 @@ class Echo:
     def pid(self) -> int:
         return os.getpid()
 
+    def unpicklable(self) -> object:
+        return lambda: self.name
+
     def close(self) -> None:
         if self.closed_file:
             Path(self.closed_file).write_text(self.name)
@@ -133,3 +136,52 @@ def test_a_worker_closes_its_environment_when_the_trainer_is_gone(backend, tmp_p
         assert backend.get(later.echo.remote(1), timeout=10) == ("w1", 1)
     finally:
         backend.kill(later)
+
+
+class Unstartable(Echo):
+    def __init__(self, name: str) -> None:
+        raise OSError(f"no free port for {name}")
+
+
+def test_a_worker_that_cannot_start_says_why_in_every_answer(backend):
+    # the bug this catches: the child dies with a traceback on its stderr, and the trainer
+    # only learns "exit code 1"
+    worker = backend.start(Unstartable, "w0")
+    try:
+        for _ in range(2):
+            with pytest.raises(OSError, match="no free port for w0"):
+                backend.get(worker.echo.remote(0), timeout=10)
+    finally:
+        backend.kill(worker)
+
+
+def test_a_lost_worker_is_a_lost_environment_to_mlagents():
+    from mlagents_envs.exception import UnityCommunicationException
+
+    assert issubclass(WorkerLost, UnityCommunicationException)
+
+
+def test_an_answer_that_does_not_pickle_is_an_error_naming_it(backend):
+    # the bug this catches: the worker dies on the pickling error, and the trainer only
+    # learns that a worker was lost (or names the pickling error, not what was sent)
+    worker = backend.start(Echo, "w0")
+    try:
+        with pytest.raises(RuntimeError, match="a function .the worker could not send it"):
+            backend.get(worker.unpicklable.remote(), timeout=10)
+        assert backend.get(worker.echo.remote("after"), timeout=10) == ("w0", "after")
+    finally:
+        backend.kill(worker)
+
+
+def test_calls_queued_at_a_stop_are_settled_not_left_waiting(backend):
+    # the bug this catches: a call sent before the stop never settles, and the manager's
+    # wait on it sleeps forever
+    worker = backend.start(Echo, "w0")
+    backend.get(worker.echo.remote(0))
+    queued = [worker.sleep.remote(30.0), worker.echo.remote(1)]
+    started = time.monotonic()
+    backend.kill(worker)
+    for call in queued:
+        with pytest.raises(WorkerLost):
+            backend.get(call, timeout=5)
+    assert time.monotonic() - started < 10

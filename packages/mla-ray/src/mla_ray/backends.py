@@ -29,9 +29,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_connections
 from typing import Any, Protocol
 
+from mlagents_envs.exception import UnityCommunicationException
 
-class WorkerLost(Exception):
-    """A worker process (or Ray actor) ended without answering: killed, crashed, node lost."""
+
+class WorkerLost(UnityCommunicationException):
+    """A worker process (or Ray actor) ended without answering: killed, crashed, node lost.
+    To mlagents it is a failed environment: restarted within its limits, and where it is not
+    (outside a step), the run saves its models and stops as for a lost environment."""
 
 
 class Backend(Protocol):
@@ -138,7 +142,11 @@ def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) ->
     # so that each pipe ends (EOF) when the trainer ends, whatever other workers still run
     for other in list(_TRAINER_ENDS):
         other.close()
-    worker = worker_class(*args)
+    try:
+        worker = worker_class(*args)
+    except Exception as error:  # told to the trainer, as the answer to every call
+        _answer_all_with(connection, error)
+        return
     name = ""
     try:
         while name != "close":
@@ -150,18 +158,39 @@ def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) ->
                 answer: tuple[bool, Any] = (True, getattr(worker, name)(*call_args))
             except Exception as error:  # the worker's exception goes to the trainer
                 answer = (False, error)
-            try:
-                connection.send(answer)
-            except (BrokenPipeError, OSError):
+            if not _send(connection, answer):
                 return
-            except Exception as error:  # an exception that does not pickle
-                connection.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
     finally:
         if name != "close" and hasattr(worker, "close"):
             try:
                 worker.close()
             except Exception:  # noqa: S110 - the trainer is gone; nothing to tell
                 pass
+
+
+def _send(connection: Connection, answer: tuple[bool, Any]) -> bool:
+    """Send ``answer``; an answer that does not pickle goes as a RuntimeError naming it.
+    False when the trainer is gone."""
+    try:
+        connection.send(answer)
+    except (BrokenPipeError, OSError):
+        return False
+    except Exception as error:  # pickling failed before anything was written
+        ok, value = answer
+        what = f"{type(value).__name__}: {value}" if not ok else f"a {type(value).__name__}"
+        connection.send((False, RuntimeError(f"{what} (the worker could not send it: {error})")))
+    return True
+
+
+def _answer_all_with(connection: Connection, error: Exception) -> None:
+    """Answer every call with ``error`` until ``close`` or the end of the pipe."""
+    while True:
+        try:
+            name, _ = connection.recv()
+        except (EOFError, OSError):
+            return
+        if not _send(connection, (False, error)) or name == "close":
+            return
 
 
 class WorkerProcess:
@@ -191,22 +220,27 @@ class WorkerProcess:
         if self.connection.closed:
             call.settle(error=self._lost())
             return call
+        self.calls.append(call)  # before sending: the answer may be read at once
         try:
             self.connection.send((name, args))
         except (BrokenPipeError, OSError):
-            call.settle(error=self._lost())
-            return call
-        self.calls.append(call)
+            self._fail_all()
+        except BaseException:  # Ctrl-C mid-message: the pipe can no longer be trusted
+            self._fail_all()
+            raise
         return call
 
     def receive(self) -> None:
         """Read one answer (there is one to read) and settle the oldest call with it."""
         try:
             ok, value = self.connection.recv()
+            call = self.calls.popleft()
         except Exception:  # the end of the pipe (EOFError, OSError), or a torn message
             self._fail_all()
             return
-        call = self.calls.popleft()
+        except BaseException:  # Ctrl-C mid-message: the pipe can no longer be trusted
+            self._fail_all()
+            raise
         call.settle(value=value) if ok else call.settle(error=value)
 
     def _fail_all(self) -> None:
@@ -235,7 +269,7 @@ class WorkerProcess:
                 break
             end()
             self.process.join(timeout=5.0)
-        self._close_connection()
+        self._fail_all()
 
     def _close_connection(self) -> None:
         _TRAINER_ENDS.discard(self.connection)
