@@ -61,7 +61,7 @@ class _Interrupted:
     def start(self, worker_class, *args):
         worker = SimpleNamespace(
             node=SimpleNamespace(remote=lambda: "node"),
-            close=SimpleNamespace(remote=lambda: "closed"),
+            close=SimpleNamespace(remote=lambda seconds: "closed"),
         )
         self.started.append(worker)
         return worker

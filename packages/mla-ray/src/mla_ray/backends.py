@@ -135,8 +135,12 @@ def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) ->
     the pipe (the trainer gone), closing the worker's environment either way.
 
     SIGINT is ignored: Ctrl-C reaches the whole process group, and the trainer, which saves
-    its models first, closes its workers itself (as mlagents' workers wait for the trainer)."""
+    its models first, closes its workers itself (as mlagents' workers wait for the trainer).
+    SIGTERM (the trainer ending a worker that did not close in time) also closes the worker:
+    an environment executable runs in a session of its own, and no signal to this process
+    reaches it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.nice(WORKER_NICENESS)  # the environment, started from here, inherits it
     # forked with the trainer's ends of its own pipe and of the other workers': closed here,
     # so that each pipe ends (EOF) when the trainer ends, whatever other workers still run
@@ -166,6 +170,10 @@ def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) ->
                 worker.close()
             except Exception:  # noqa: S110 - the trainer is gone; nothing to tell
                 pass
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds into _serve's finally, which closes the worker
 
 
 def _send(connection: Connection, answer: tuple[bool, Any]) -> bool:

@@ -45,9 +45,11 @@ from mla_ray.worker import EnvironmentWorker, pack_actions, unpack
 
 logger = get_logger(__name__)
 
-#: Exceptions of an environment that a restart may cure (as mlagents' SubprocessEnvManager).
-#: Seconds a worker has to close its environment before it is ended.
+#: Seconds a worker has to close its environment before it is ended; the environment
+#: executable itself has ENVIRONMENT_EXIT_SECONDS of them to exit before the worker kills it.
 CLOSE_SECONDS = 10.0
+ENVIRONMENT_EXIT_SECONDS = 6.0
+#: Exceptions of an environment that a restart may cure (as mlagents' SubprocessEnvManager).
 RESTARTABLE = (
     UnityCommunicationException,
     UnityTimeOutException,
@@ -286,7 +288,7 @@ class WorkerEnvManager(EnvManager):
         # steps still in flight are collected, so that a failed one is not reported later
         # as an unhandled error; then every environment is closed
         closing = [w.pending for w in self.workers if w.pending is not None]
-        closing += [w.actor.close.remote() for w in self.workers]
+        closing += [w.actor.close.remote(ENVIRONMENT_EXIT_SECONDS) for w in self.workers]
         for ref in closing:
             try:
                 self.backend.get(ref, timeout=CLOSE_SECONDS)
@@ -300,11 +302,12 @@ class WorkerEnvManager(EnvManager):
 
     def _stop(self, worker: WorkerState) -> None:
         """End a failed worker: its environment closed if it answers within
-        ``CLOSE_SECONDS``, then the worker itself. (mlagents' ``close`` waits up to
-        ``--timeout-wait`` for a hung executable before it kills it, longer than that by
-        default: such an executable can outlive its worker.)"""
+        ``CLOSE_SECONDS`` (a hung executable killed after ``ENVIRONMENT_EXIT_SECONDS``, where
+        mlagents would wait ``--timeout-wait``), then the worker itself."""
         try:
-            self.backend.get(worker.actor.close.remote(), timeout=CLOSE_SECONDS)
+            self.backend.get(
+                worker.actor.close.remote(ENVIRONMENT_EXIT_SECONDS), timeout=CLOSE_SECONDS
+            )
         except Exception as error:  # noqa: BLE001 - gone already, as expected here
             logger.debug(f"closing failed worker {worker.worker_id}: {error}")
         try:

@@ -28,6 +28,9 @@ from typing import Any, NamedTuple
 
 from mla_ray.ports import PortReservation
 
+#: Seconds an environment executable has to exit when its worker closes (then killed).
+KILL_ENVIRONMENT_AFTER = 3.0
+
 
 class StepResult(NamedTuple):
     """What a worker returns for a reset or a step."""
@@ -191,9 +194,18 @@ class EnvironmentWorker:
     def _all_steps(self) -> dict[str, Any]:
         return {name: self.env.get_steps(name) for name in self.env.behavior_specs}
 
-    def close(self) -> None:
+    def close(self, seconds: float = KILL_ENVIRONMENT_AFTER) -> None:
+        """Close the environment: its executable has ``seconds`` to exit, then is killed.
+
+        mlagents waits ``--timeout-wait`` (60 s by default); the trainer waits less for a
+        worker before it ends it, and an executable runs in a session of its own, so it
+        would outlive its worker: the executable is ended here, within the trainer's wait."""
         try:
             if self.env is not None:
-                self.env.close()
+                close_within = getattr(self.env, "_close", None)  # UnityEnvironment's
+                if callable(close_within) and getattr(self.env, "_loaded", False):
+                    close_within(seconds)
+                else:
+                    self.env.close()
         finally:
             self.port.release()
