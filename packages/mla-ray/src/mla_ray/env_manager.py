@@ -24,10 +24,13 @@ saves the models as it does for ``mlagents-learn``.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlagents.trainers.action_info import ActionInfo
+from mlagents.trainers.agent_processor import AgentProcessor
+from mlagents.trainers.behavior_id_utils import get_global_agent_id
 from mlagents.trainers.env_manager import EnvironmentStep, EnvManager
 from mlagents.trainers.settings import RunOptions, TrainerSettings
 from mlagents_envs.exception import (
@@ -215,7 +218,7 @@ class WorkerEnvManager(EnvManager):
         worker.restarts.append(datetime.datetime.now())
         worker.restart_count += 1
         self._stop(worker)
-        self._drop_trajectories(worker.worker_id)
+        drop_trajectories(self.agent_managers.values(), worker.worker_id)
         worker.actor = self._start(worker.worker_id)
         # raises what kept the new environment from starting
         self.backend.get(worker.actor.node.remote())
@@ -238,15 +241,6 @@ class WorkerEnvManager(EnvManager):
             len(worker.restarts) < env.restarts_rate_limit_n
         )
         return lifetime_ok and rate_ok
-
-    def _drop_trajectories(self, worker_id: int) -> None:
-        """Forget the unfinished trajectories (and memories, previous actions) of the agents
-        of ``worker_id`` in every behavior, as mlagents' ``end_episode`` does for all."""
-        prefix = f"agent_{worker_id}-"
-        for manager in self.agent_managers.values():
-            known = set(manager._experience_buffers) | set(manager._last_step_result)
-            for global_id in sorted(g for g in known if g.startswith(prefix)):
-                manager._clean_agent_data(global_id)
 
     # --- the rest of mlagents' EnvManager -------------------------------------------------
 
@@ -314,6 +308,26 @@ class WorkerEnvManager(EnvManager):
             self.backend.kill(worker.actor)
         except Exception:  # noqa: S110 - already gone
             pass
+
+
+def drop_trajectories(processors: Iterable[AgentProcessor], worker_id: int) -> None:
+    """Forget everything ``processors`` hold of the agents of worker ``worker_id``: their
+    unfinished trajectories, last steps and actions, memories and previous actions (what
+    mlagents' ``end_episode`` forgets for every agent), and their places in their groups, so
+    that no trajectory, and no teammate's group observation, crosses a restart.
+
+    mlagents has no public call for one worker's agents: this uses ``AgentProcessor``'s own
+    per-agent clean-up (``_clean_agent_data``, ``_clear_group_status_and_obs``), which every
+    supported release has (tests run it on each)."""
+    prefix = get_global_agent_id(worker_id, 0)[:-1]  # "agent_<worker>-"
+    for processor in processors:
+        known = set(processor._experience_buffers) | set(processor._last_step_result)
+        known |= set(processor._last_take_action_outputs)
+        for group in (*processor._group_status.values(), *processor._current_group_obs.values()):
+            known |= set(group)
+        for global_id in sorted(g for g in known if g.startswith(prefix)):
+            processor._clean_agent_data(global_id)
+            processor._clear_group_status_and_obs(global_id)
 
 
 def unwrap(error: BaseException) -> BaseException:
