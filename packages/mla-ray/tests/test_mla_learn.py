@@ -120,6 +120,43 @@ def test_mla_learn_resumes_and_survives_a_killed_environment(results):
     assert (run_dir / "Basic.onnx").is_file()
 
 
+@latest_only
+def test_a_replacement_that_fails_to_start_is_replaced_in_turn(tmp_path):
+    # the bug this catches: the first replacement of a killed environment fails to start
+    # (a Unity build can: a port, a licence, a slow disk), and that error ended the run
+    # although mlagents' restart limits allowed another attempt
+    from mla_plugin_core.testing.learn import environment_executable
+
+    fail_next = tmp_path / "fail-next"
+    wrapper = tmp_path / "flaky-basic"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ -e "{fail_next}" ]; then rm "{fail_next}"; exit 3; fi\n'
+        f'exec "{environment_executable("basic")}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    cmd, run_dir = command("mla", tmp_path, "flaky", 6 * STEPS, "--timeout-wait", "10",
+                           "--restarts-rate-limit-n", "3")  # fmt: skip
+    cmd[cmd.index("--env") + 1] = str(wrapper)
+    log_path = tmp_path / "flaky.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        victim = wait_for_environment(process, run_dir, log_path, step=STEPS)
+        fail_next.touch()
+        os.kill(victim, signal.SIGKILL)
+        process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log_path.read_text()
+    assert process.returncode == 0, output[-4000:]
+    assert not fail_next.exists(), "the first replacement did not start the wrapper"
+    assert output.count("Restarting worker[") == 2, output[-4000:]
+    assert last_step(run_dir) >= 6 * STEPS
+    assert (run_dir / "Basic.onnx").is_file()
+
+
 def ancestors(pid: int) -> list[int]:
     """The parent, grandparent, ... of process ``pid`` (Linux /proc)."""
     found = []
@@ -143,9 +180,11 @@ def wait_for_step(process: subprocess.Popen, log_path: Path, step: int) -> str:
     return output
 
 
-def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Path) -> int:
-    """The pid of one of the run's environments, once training has gone past a summary."""
-    wait_for_step(process, log_path, 3000)  # well into this resumed run
+def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Path,
+                         step: int = 3000) -> int:  # fmt: skip
+    """The pid of one of the run's environments, once training has logged ``step``'s
+    summary (by default, well into the resumed run of the chain)."""
+    wait_for_step(process, log_path, step)
     deadline = time.monotonic() + TIMEOUT / 2
     logs = str(run_dir / "run_logs")
     while time.monotonic() < deadline:

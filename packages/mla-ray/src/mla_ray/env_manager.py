@@ -201,32 +201,39 @@ class WorkerEnvManager(EnvManager):
 
     def _restart(self, worker: WorkerState, error: BaseException) -> EnvironmentStep:
         """Replace ``worker`` after ``error``; its agents' unfinished trajectories are dropped.
-        Returns the new environment's first step (no actions: every agent starts anew)."""
+        Returns the new environment's first step (no actions: every agent starts anew).
+
+        A replacement that fails to start is replaced in turn, each attempt counted against
+        mlagents' restart limits (as its own restarts are), which end the run when spent."""
         cause = unwrap(error)
-        if not isinstance(cause, RESTARTABLE + self.backend.lost):
-            raise cause
-        if not self._may_restart(worker):
-            logger.error(f"Worker {worker.worker_id} exceeded the allowed number of restarts.")
-            raise (
-                cause
-                if isinstance(cause, RESTARTABLE)
-                else UnityCommunicationException(
-                    f"environment worker {worker.worker_id} lost: {cause}"
+        while True:
+            if not isinstance(cause, RESTARTABLE + self.backend.lost):
+                raise cause
+            if not self._may_restart(worker):
+                logger.error(f"Worker {worker.worker_id} exceeded the allowed number of restarts.")
+                raise (
+                    cause
+                    if isinstance(cause, RESTARTABLE)
+                    else UnityCommunicationException(
+                        f"environment worker {worker.worker_id} lost: {cause}"
+                    )
                 )
-            )
-        logger.warning(f"Restarting worker[{worker.worker_id}] after '{cause}'")
-        worker.restarts.append(datetime.datetime.now())
-        worker.restart_count += 1
-        self._stop(worker)
-        drop_trajectories(self.agent_managers.values(), worker.worker_id)
-        worker.actor = self._start(worker.worker_id)
-        # raises what kept the new environment from starting
-        self.backend.get(worker.actor.node.remote())
-        worker.actor.set_env_parameters.remote(self.env_parameters)
-        result = unpack(self.backend.get(worker.actor.reset.remote()))
-        worker.actions = {}
-        worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
-        return worker.previous_step
+            logger.warning(f"Restarting worker[{worker.worker_id}] after '{cause}'")
+            worker.restarts.append(datetime.datetime.now())
+            worker.restart_count += 1
+            self._stop(worker)
+            drop_trajectories(self.agent_managers.values(), worker.worker_id)
+            worker.actor = self._start(worker.worker_id)
+            try:
+                self.backend.get(worker.actor.node.remote())  # what kept it from starting
+                worker.actor.set_env_parameters.remote(self.env_parameters)
+                result = unpack(self.backend.get(worker.actor.reset.remote()))
+            except Exception as again:  # noqa: BLE001 - sorted by the loop's first test
+                cause = unwrap(again)
+                continue
+            worker.actions = {}
+            worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
+            return worker.previous_step
 
     def _may_restart(self, worker: WorkerState) -> bool:
         """mlagents' limits: restarts in the worker's lifetime and within the rate window."""
