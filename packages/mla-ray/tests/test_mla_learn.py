@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,18 +104,8 @@ def test_mla_learn_resumes_and_survives_a_killed_environment(results):
     # mlagents notices a dead environment within --timeout-wait / 10 s (6 s by default,
     # close to the whole run here)
     cmd, run_dir = command("mla", results, "ours", 12 * STEPS, "--resume", "--timeout-wait", "10")
-    log_path = results / "killed.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        victim = wait_for_environment(process, run_dir, log_path)
-        os.kill(victim, signal.SIGKILL)
-        process.wait(timeout=TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    output = log_path.read_text()
-    assert process.returncode == 0, output[-4000:]
+    # killed at step 3000: well into this resumed run
+    output = run_and_kill_an_environment(cmd, run_dir, results / "killed.log", step=3000)
     assert "Restarting worker[" in output
     assert last_step(run_dir) >= 12 * STEPS > before
     assert (run_dir / "Basic.onnx").is_file()
@@ -138,12 +129,24 @@ def test_a_replacement_that_fails_to_start_is_replaced_in_turn(tmp_path):
     cmd, run_dir = command("mla", tmp_path, "flaky", 6 * STEPS, "--timeout-wait", "10",
                            "--restarts-rate-limit-n", "3")  # fmt: skip
     cmd[cmd.index("--env") + 1] = str(wrapper)
-    log_path = tmp_path / "flaky.log"
+    output = run_and_kill_an_environment(
+        cmd, run_dir, tmp_path / "flaky.log", step=STEPS, before_kill=fail_next.touch
+    )
+    assert not fail_next.exists(), "the first replacement did not start the wrapper"
+    assert output.count("Restarting worker[") == 2, output[-4000:]
+    assert last_step(run_dir) >= 6 * STEPS
+    assert (run_dir / "Basic.onnx").is_file()
+
+
+def run_and_kill_an_environment(cmd: list[str], run_dir: Path, log_path: Path, step: int,
+                                before_kill: Callable[[], object] = lambda: None) -> str:  # fmt: skip
+    """Run ``cmd``, SIGKILL one of its environments once ``step``'s summary is logged (after
+    ``before_kill``), and let the run finish; asserts it ended well; its log."""
     with log_path.open("w") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        victim = wait_for_environment(process, run_dir, log_path, step=STEPS)
-        fail_next.touch()
+        victim = wait_for_environment(process, run_dir, log_path, step)
+        before_kill()
         os.kill(victim, signal.SIGKILL)
         process.wait(timeout=TIMEOUT)
     finally:
@@ -151,10 +154,7 @@ def test_a_replacement_that_fails_to_start_is_replaced_in_turn(tmp_path):
             process.kill()
     output = log_path.read_text()
     assert process.returncode == 0, output[-4000:]
-    assert not fail_next.exists(), "the first replacement did not start the wrapper"
-    assert output.count("Restarting worker[") == 2, output[-4000:]
-    assert last_step(run_dir) >= 6 * STEPS
-    assert (run_dir / "Basic.onnx").is_file()
+    return output
 
 
 def ancestors(pid: int) -> list[int]:
@@ -181,9 +181,9 @@ def wait_for_step(process: subprocess.Popen, log_path: Path, step: int) -> str:
 
 
 def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Path,
-                         step: int = 3000) -> int:  # fmt: skip
+                         step: int) -> int:  # fmt: skip
     """The pid of one of the run's environments, once training has logged ``step``'s
-    summary (by default, well into the resumed run of the chain)."""
+    summary."""
     wait_for_step(process, log_path, step)
     deadline = time.monotonic() + TIMEOUT / 2
     logs = str(run_dir / "run_logs")
