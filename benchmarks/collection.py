@@ -82,9 +82,34 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def timer_total(node: dict[str, Any], name: str) -> float:
+    """Total seconds of the first timer called ``name`` under ``node`` (timers.json)."""
+    for child_name, child in node.get("children", {}).items():
+        if child_name == name:
+            return float(child.get("total", 0.0))
+        found = timer_total(child, name)
+        if found:
+            return found
+    return 0.0
+
+
+def trainer_figures(run_dir: Path, steps: int) -> dict[str, float]:
+    """From the run's ``timers.json``: the trainers' own seconds per 1,000 steps (mlagents'
+    ``trainer_advance``: trajectory processing and updates, the same code for both
+    commands) and the rate no environment manager could pass with that much trainer work
+    (``steps / trainer_advance``: the main loop doing nothing else)."""
+    timers = json.loads((run_dir / "run_logs" / "timers.json").read_text())
+    trainer = timer_total(timers, "trainer_advance")
+    return {
+        "trainer_s_per_1k": 1000 * trainer / steps,
+        "trainer_ceiling_steps_per_s": steps / trainer,
+    }
+
+
 def measure(command: list[str], log_path: Path, timeout: float = 900.0) -> dict[str, float]:
     """Run ``command``; at each summary it logs, note steps, time and CPU; the rates
-    between the first and the last summary."""
+    between the first and the last summary, and the trainers' own figures
+    (:func:`trainer_figures`)."""
     marks: list[tuple[int, float, float, float]] = []
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -108,10 +133,14 @@ def measure(command: list[str], log_path: Path, timeout: float = 900.0) -> dict[
     # the last summary can coincide with the final export: leave it out
     (s0, t0, c0, k0), (s1, t1, c1, k1) = marks[0], marks[-2]
     steps = s1 - s0
+    run_dir = (
+        Path(command[command.index("--results-dir") + 1]) / command[command.index("--run-id") + 1]
+    )
     return {
         "steps_per_s": steps / (t1 - t0),
         "main_cpu_per_1k": 1000 * (c1 - c0) / steps,
         "tree_cpu_per_1k": 1000 * (k1 - k0) / steps,
+        **trainer_figures(run_dir, marks[-1][0]),
     }
 
 
@@ -185,10 +214,12 @@ def table_same_machine(rows: list[dict[str, Any]]) -> str:
     """Medians over the repeats; each mla-learn backend against mlagents-learn of the run."""
     lines = [
         "| trainer | N | tool | steps/s | vs mlagents-learn | main CPU s / 1k steps | "
-        "vs mlagents-learn | whole tree CPU s / 1k steps |",
-        "|---|---|---|---|---|---|---|---|",
+        "vs mlagents-learn | whole tree CPU s / 1k steps | trainer's own s / 1k steps | "
+        "trainer-bound ceiling steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    keys = ("steps_per_s", "main_cpu_per_1k", "tree_cpu_per_1k")
+    keys = ("steps_per_s", "main_cpu_per_1k", "tree_cpu_per_1k", "trainer_s_per_1k",
+            "trainer_ceiling_steps_per_s")  # fmt: skip
     for algo in ("ppo", "dqn"):
         for n in sorted({r["num_envs"] for r in rows}):
             cell = {}
@@ -210,7 +241,8 @@ def table_same_machine(rows: list[dict[str, Any]]) -> str:
                 )
                 lines.append(
                     f"| {algo} | {n} | {tool} | {got['steps_per_s']:.0f} | {vs[0]} | "
-                    f"{got['main_cpu_per_1k']:.2f} | {vs[1]} | {got['tree_cpu_per_1k']:.2f} |"
+                    f"{got['main_cpu_per_1k']:.2f} | {vs[1]} | {got['tree_cpu_per_1k']:.2f} | "
+                    f"{got['trainer_s_per_1k']:.2f} | {got['trainer_ceiling_steps_per_s']:.0f} |"
                 )
     return "\n".join(lines)
 
