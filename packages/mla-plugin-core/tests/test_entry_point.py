@@ -70,6 +70,11 @@ def _learn(config_text, tmp_path):
             "allowed: batch_size, ",
         ),
         ("batch_size: lots", "Basic: hyperparameters.batch_size = 'lots' is not allowed: must be"),
+        (  # a setting of the behavior, one level too deep: not "did you mean n_step?"
+            "max_steps: 50000",
+            "Basic: hyperparameters.max_steps is not a setting of tiny_ppo: max_steps is a "
+            "setting of the behavior (beside trainer_type and hyperparameters): move it there",
+        ),
     ],
 )
 def test_bad_yaml_gives_one_clear_line(tiny_plugin_path, tmp_path, hyperparameters, expected):

@@ -226,3 +226,19 @@ def test_learner_mla_learn_runs_the_trial_with_mla_learn_on_the_sweeps_cluster(
 def test_learner_values_and_its_address_are_checked(sweep_file, block, key):
     message = refusal(sweep_file(block))
     assert message.startswith(key), message
+
+
+def test_the_default_storage_folder_is_ignored_by_git_in_this_repository():
+    # the bug this catches: `mla-sweep run` at the repository root (as README's commands do)
+    # leaves its trial folders as untracked files for `git add -A` to commit
+    from pathlib import Path
+
+    from mla_sweep.runner import DEFAULT_STORAGE
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        pytest.skip("not in the repository's checkout")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", f"{DEFAULT_STORAGE}/sweep/trial_0/x"], cwd=root
+    )
+    assert ignored.returncode == 0, f"{DEFAULT_STORAGE}/ is not in .gitignore"

@@ -205,12 +205,25 @@ def _block(class_type: type) -> tuple[str, ...]:
     return ()
 
 
+def _behavior_level(key: str, path: tuple[str, ...]) -> str | None:
+    """``"the behavior (beside trainer_type and hyperparameters)"`` when ``key``, written in
+    the ``hyperparameters`` block, is a setting of the behavior itself (``max_steps``,
+    ``time_horizon``, ...), else ``None``."""
+    behavior_keys = attr.fields_dict(mla_settings.TrainerSettings)
+    if path == ("hyperparameters",) and key in behavior_keys:
+        return "the behavior (beside trainer_type and hyperparameters)"
+    return None
+
+
 def _strict_check_and_structure(original: Any) -> Any:
     def check_and_structure(key: str, value: Any, class_type: type) -> Any:
         fields = attr.fields_dict(class_type)
         with structuring(*_block(class_type)) as here:
             if key not in fields:
-                raise UnknownSettingError((*here.path, key), _owner(class_type), list(fields))
+                raise UnknownSettingError(
+                    (*here.path, key), _owner(class_type), list(fields),
+                    belongs=_behavior_level(key, here.path),
+                )  # fmt: skip
             checked = _check_value(key, value, class_type, fields[key])
             try:
                 with structuring(key):

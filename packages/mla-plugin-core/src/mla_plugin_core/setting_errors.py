@@ -159,16 +159,24 @@ class UnknownSettingError(TrainerConfigError):
         to leave out `` of <owner>``.
     :param allowed: the keys allowed there.
     :param noun: what the key is not, ``a setting`` or e.g. ``a reward signal``.
+    :param belongs: where the key is a setting instead (``the behavior``, for ``max_steps``
+        written under ``hyperparameters``): said in place of a close spelling, which would
+        mislead (``max_steps`` is not a misspelt ``n_step``).
     """
 
     def __init__(
-        self, path: Sequence[str], owner: str, allowed: Sequence[str], *, noun: str = "a setting"
-    ) -> None:
+        self, path: Sequence[str], owner: str, allowed: Sequence[str], *,
+        noun: str = "a setting", belongs: str | None = None,
+    ) -> None:  # fmt: skip
         self.path = tuple(path)
         self.owner = owner
         self.allowed = tuple(allowed)
         self.behavior = getattr(where(), "behavior", None)
-        message = unknown_key_message(self.path[-1], self.allowed)
+        message = (
+            f"{self.path[-1]} is a setting of {belongs}: move it there"
+            if belongs
+            else unknown_key_message(self.path[-1], self.allowed)
+        )
         of = f" of {owner}" if owner else ""
         super().__init__(
             f"{_prefix(self.behavior)}{'.'.join(self.path)} is not {noun}{of}: {message}"
