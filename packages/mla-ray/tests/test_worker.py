@@ -43,7 +43,7 @@ def hung_environment(tmp_path):
     """A worker process whose Basic executable has stopped answering; (backend, worker,
     executable's pid). The executable is killed at the end whatever the test found."""
     options = RunOptions.from_dict(
-        {"env_settings": {"env_path": environment_executable("basic"), "timeout_wait": 60}}
+        {"env_settings": {"env_path": environment_executable("basic")}}  # timeout_wait: 60
     )
     backend = ProcessBackend()
     worker = backend.start(EnvironmentWorker, 0, options, 0, 1, str(tmp_path / "logs"))
