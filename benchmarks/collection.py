@@ -99,7 +99,9 @@ def trainer_figures(run_dir: Path, steps: int) -> dict[str, float]:
     commands) and the rate no environment manager could pass with that much trainer work
     (``steps / trainer_advance``: the main loop doing nothing else)."""
     timers = json.loads((run_dir / "run_logs" / "timers.json").read_text())
-    trainer = timer_total(timers, "trainer_advance")
+    trainer = timer_total(timers, "trainer_advance")  # the whole run's, start-up included
+    if trainer <= 0:
+        raise RuntimeError(f"no trainer_advance timer in {run_dir}/run_logs/timers.json")
     return {
         "trainer_s_per_1k": 1000 * trainer / steps,
         "trainer_ceiling_steps_per_s": steps / trainer,

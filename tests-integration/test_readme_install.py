@@ -102,7 +102,7 @@ def test_readme_more_machines_runs_in_the_checkout_shell(checkout):
     ray = checkout / ".venv" / "bin" / "ray"
     # A user's shell has no nox $TMPDIR: under it (.nox/<session>/tmp of a deep checkout) Ray's
     # socket paths pass the 107 bytes of AF_UNIX, and `ray start` refuses (README says so).
-    # The short folder is the one README's note gives, made unique to this test.
+    # A short folder under /tmp, as README's note gives one, made unique to this test.
     ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     try:
         output = run_block(". .venv/bin/activate\n" + block, cwd=checkout,

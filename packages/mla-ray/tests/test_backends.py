@@ -17,6 +17,14 @@ import pytest
 from mla_ray.backends import WORKER_NICENESS, ProcessBackend, WorkerLost
 
 
+class TwoArgumentError(Exception):
+    """Pickles, but does not unpickle (``args`` holds one message, ``__init__`` wants two),
+    as many exceptions of third-party code."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+
+
 class Echo:
     """Stands for ``EnvironmentWorker``: answers, sleeps, fails, and records its close."""
 
@@ -38,6 +46,9 @@ class Echo:
 
     def unpicklable(self) -> object:
         return lambda: self.name
+
+    def fail_unpicklably(self) -> None:
+        raise TwoArgumentError("environment", "refused")
 
     def close(self) -> None:
         if self.closed_file:
@@ -161,18 +172,6 @@ def test_a_lost_worker_is_a_lost_environment_to_mlagents():
     assert issubclass(WorkerLost, UnityCommunicationException)
 
 
-def test_an_answer_that_does_not_pickle_is_an_error_naming_it(backend):
-    # the bug this catches: the worker dies on the pickling error, and the trainer only
-    # learns that a worker was lost (or names the pickling error, not what was sent)
-    worker = backend.start(Echo, "w0")
-    try:
-        with pytest.raises(RuntimeError, match="a function .the worker could not send it"):
-            backend.get(worker.unpicklable.remote(), timeout=10)
-        assert backend.get(worker.echo.remote("after"), timeout=10) == ("w0", "after")
-    finally:
-        backend.kill(worker)
-
-
 def test_calls_queued_at_a_stop_are_settled_not_left_waiting(backend):
     # the bug this catches: a call sent before the stop never settles, and the manager's
     # wait on it sleeps forever
@@ -185,3 +184,80 @@ def test_calls_queued_at_a_stop_are_settled_not_left_waiting(backend):
         with pytest.raises(WorkerLost):
             backend.get(call, timeout=5)
     assert time.monotonic() - started < 10
+
+
+def test_ctrl_c_while_reading_an_answer_fails_the_workers_calls(backend):
+    # the bug this catches: an answer half read when Ctrl-C arrives leaves the pipe in the
+    # middle of a message, and the next read pairs calls with the wrong answers
+    worker = backend.start(Echo, "w0")
+    try:
+        backend.get(worker.echo.remote(0))
+        calls = [worker.echo.remote(1), worker.echo.remote(2)]
+
+        def interrupted():
+            raise KeyboardInterrupt
+
+        worker.connection.recv = interrupted  # as Ctrl-C inside Connection.recv
+        with pytest.raises(KeyboardInterrupt):
+            backend.get(calls)
+        for call in calls:
+            with pytest.raises(WorkerLost):
+                backend.get(call, timeout=1)
+        with pytest.raises(WorkerLost):  # nothing more is read from that pipe
+            backend.get(worker.echo.remote(3), timeout=1)
+    finally:
+        backend.kill(worker)
+
+
+@pytest.mark.parametrize(
+    ("method", "named"),
+    [
+        ("unpicklable", "a function .the worker could not send it"),  # the worker cannot pickle
+        (
+            "fail_unpicklably",
+            "TwoArgumentError: environment: refused",
+        ),  # the trainer cannot unpickle
+    ],
+)
+def test_an_answer_that_cannot_travel_is_an_error_naming_it(backend, method, named):
+    # the bug this catches: the worker dies on the pickling error, or the trainer fails to
+    # unpickle and takes the worker for lost: either way what happened is never seen
+    worker = backend.start(Echo, "w0")
+    try:
+        with pytest.raises(RuntimeError, match=named):
+            backend.get(getattr(worker, method).remote(), timeout=10)
+        assert backend.get(worker.echo.remote("after"), timeout=10) == ("w0", "after")
+    finally:
+        backend.kill(worker)
+
+
+class SlowToStart(Echo):
+    """Starts a process in a session of its own (as mlagents starts an executable), then
+    waits for it to connect, which it never does."""
+
+    def __init__(self, name: str, pid_file: str) -> None:
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+        Path(pid_file).write_text(str(child.pid))
+        time.sleep(300)
+
+
+def test_a_worker_ended_while_starting_ends_what_it_started(backend, tmp_path):
+    # the bug this catches: Ctrl-C while a build is slow to connect; the trainer ends the
+    # worker, and the executable (its own session: no signal reaches it) runs on
+    pid_file = tmp_path / "child"
+    worker = backend.start(SlowToStart, "w0", str(pid_file))
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    worker.stop(0.0)
+    assert not worker.process.is_alive()
+    try:
+        os.kill(child, 0)
+    except ProcessLookupError:
+        return
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError(f"the worker's child {child} outlived it")

@@ -133,7 +133,8 @@ def test_a_replacement_that_fails_to_start_is_replaced_in_turn(tmp_path):
         cmd, run_dir, tmp_path / "flaky.log", step=STEPS, before_kill=fail_next.touch
     )
     assert not fail_next.exists(), "the first replacement did not start the wrapper"
-    assert output.count("Restarting worker[") == 2, output[-4000:]
+    # the kill, then the failed start (a slow step on a loaded machine may add a timeout)
+    assert output.count("Restarting worker[") >= 2, output[-4000:]
     assert last_step(run_dir) >= 6 * STEPS
     assert (run_dir / "Basic.onnx").is_file()
 

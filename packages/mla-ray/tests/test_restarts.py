@@ -8,9 +8,10 @@ import itertools
 from types import SimpleNamespace
 
 import pytest
-from mla_ray.env_manager import WorkerEnvManager, WorkerState
+from mla_ray.env_manager import FAILED_STARTS, WorkerEnvManager, WorkerState
 from mlagents.trainers.settings import RunOptions
 from mlagents.trainers.subprocess_env_manager import SubprocessEnvManager
+from mlagents_envs.exception import UnityCommunicationException, UnityEnvironmentException
 
 if not hasattr(SubprocessEnvManager, "_worker_has_restart_quota"):
     pytest.skip("this mlagents release has no restart limits", allow_module_level=True)
@@ -86,3 +87,49 @@ def test_ctrl_c_while_workers_start_ends_them(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         WorkerEnvManager(RunOptions(), 0, 1, str(tmp_path), n_env=3, backend=backend)
     assert len(backend.started) == 3 and backend.killed == backend.started
+
+
+class _NeverRestarts(_Interrupted):
+    """A backend whose first workers start and whose replacements never do (a build that
+    crashed and now fails at start-up, every time)."""
+
+    def __init__(self, n_env: int):
+        super().__init__()
+        self.n_env = n_env
+
+    def start(self, worker_class, *args):
+        worker = super().start(worker_class, *args)
+        number = len(self.started)
+        worker.node = SimpleNamespace(remote=lambda: ("node", number))
+        worker.set_env_parameters = SimpleNamespace(remote=lambda config: None)
+        worker.reset = SimpleNamespace(remote=lambda: ("reset", number))
+        return worker
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        return list(refs), []
+
+    def get(self, refs, timeout=None):
+        if isinstance(refs, tuple) and refs[0] == "node" and refs[1] > self.n_env:
+            raise UnityEnvironmentException(f"replacement {refs[1]} cannot start")
+        return refs
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "rate_n", "replacements"),
+    [(10, 2, 2), (2, -1, 2), (-1, -1, FAILED_STARTS)],  # the rate, lifetime, in-a-row limits
+)
+def test_replacements_that_never_start_end_the_run(tmp_path, lifetime, rate_n, replacements):
+    # the bugs this catches: a replacement's failure to start ending the run with restarts
+    # left, attempts not counted against mlagents' limits, or (with unlimited restarts)
+    # starting a broken executable forever
+    backend = _NeverRestarts(n_env=2)
+    manager = WorkerEnvManager(run_options(lifetime, rate_n), 0, 1, str(tmp_path), n_env=2,
+                               backend=backend)  # fmt: skip
+    failed = manager.workers[1]
+    with pytest.raises(UnityEnvironmentException, match="cannot start"):
+        manager._restart(failed, UnityCommunicationException("the environment crashed"))
+    assert len(backend.started) == 2 + replacements
+    assert failed.restart_count == replacements
+    # every failed worker was ended: the crashed one and each replacement but the last
+    # (the run's close ends that one, as it ends the others)
+    assert backend.killed == [backend.started[1], *backend.started[2:-1]]

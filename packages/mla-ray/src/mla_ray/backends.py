@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import socket
 import time
 from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_connections
+from pathlib import Path
 from typing import Any, Protocol
 
 from mlagents_envs.exception import UnityCommunicationException
@@ -146,29 +148,51 @@ def _serve(connection: Connection, worker_class: type, args: tuple[Any, ...]) ->
     # so that each pipe ends (EOF) when the trainer ends, whatever other workers still run
     for other in list(_TRAINER_ENDS):
         other.close()
+    worker, closed = None, False
     try:
-        worker = worker_class(*args)
-    except Exception as error:  # told to the trainer, as the answer to every call
-        _answer_all_with(connection, error)
-        return
-    name = ""
-    try:
-        while name != "close":
+        try:
+            worker = worker_class(*args)
+        except Exception as error:  # told to the trainer, as the answer to every call
+            _answer_all_with(connection, error)
+            return
+        while not closed:
             try:
                 name, call_args = connection.recv()
             except (EOFError, OSError):
                 return
             try:
                 answer: tuple[bool, Any] = (True, getattr(worker, name)(*call_args))
+                closed = name == "close"  # only once close has returned
             except Exception as error:  # the worker's exception goes to the trainer
                 answer = (False, error)
             if not _send(connection, answer):
                 return
     finally:
-        if name != "close" and hasattr(worker, "close"):
+        if not closed and worker is not None and hasattr(worker, "close"):
             try:
                 worker.close()
             except Exception:  # noqa: S110 - the trainer is gone; nothing to tell
+                pass
+        # what is still running was started by a worker that could not close it (ended
+        # while it was being made, or while closing): an executable in a session of its own
+        _kill_children()
+
+
+def _kill_children() -> None:
+    """SIGKILL this process's children (Linux: /proc), and reap them."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    if not tasks.is_dir():
+        return
+    for task in tasks.iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in map(int, children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
                 pass
 
 
@@ -177,9 +201,13 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _send(connection: Connection, answer: tuple[bool, Any]) -> bool:
-    """Send ``answer``; an answer that does not pickle goes as a RuntimeError naming it.
-    False when the trainer is gone."""
+    """Send ``answer``; an answer that does not pickle goes as a RuntimeError naming it (an
+    error is also unpickled here first: some pickle but do not unpickle, as
+    ``subprocess.TimeoutExpired``, which the trainer would take for a lost worker). False
+    when the trainer is gone."""
     try:
+        if not answer[0]:
+            pickle.loads(pickle.dumps(answer[1], protocol=pickle.HIGHEST_PROTOCOL))
         connection.send(answer)
     except (BrokenPipeError, OSError):
         return False

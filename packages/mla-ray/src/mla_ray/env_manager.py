@@ -52,6 +52,8 @@ logger = get_logger(__name__)
 #: executable itself has ENVIRONMENT_EXIT_SECONDS of them to exit before the worker kills it.
 CLOSE_SECONDS = 10.0
 ENVIRONMENT_EXIT_SECONDS = 6.0
+#: Replacements of one failed worker in a row that may fail to start before the run ends.
+FAILED_STARTS = 3
 #: Exceptions of an environment that a restart may cure (as mlagents' SubprocessEnvManager).
 RESTARTABLE = (
     UnityCommunicationException,
@@ -204,20 +206,20 @@ class WorkerEnvManager(EnvManager):
         Returns the new environment's first step (no actions: every agent starts anew).
 
         A replacement that fails to start is replaced in turn, each attempt counted against
-        mlagents' restart limits (as its own restarts are), which end the run when spent."""
-        cause = unwrap(error)
+        mlagents' restart limits (as its own restarts are), which end the run when spent;
+        ``FAILED_STARTS`` replacements in a row that fail to start end it too, whatever the
+        limits (unlimited restarts would otherwise start a broken executable forever)."""
+        cause, failed_starts = unwrap(error), 0
         while True:
             if not isinstance(cause, RESTARTABLE + self.backend.lost):
                 raise cause
             if not self._may_restart(worker):
                 logger.error(f"Worker {worker.worker_id} exceeded the allowed number of restarts.")
-                raise (
-                    cause
-                    if isinstance(cause, RESTARTABLE)
-                    else UnityCommunicationException(
-                        f"environment worker {worker.worker_id} lost: {cause}"
-                    )
-                )
+                raise self._ending(worker, cause)
+            if failed_starts == FAILED_STARTS:
+                logger.error(f"Worker {worker.worker_id}: {failed_starts} replacements in a row "
+                             "failed to start.")  # fmt: skip
+                raise self._ending(worker, cause)
             logger.warning(f"Restarting worker[{worker.worker_id}] after '{cause}'")
             worker.restarts.append(datetime.datetime.now())
             worker.restart_count += 1
@@ -229,11 +231,19 @@ class WorkerEnvManager(EnvManager):
                 worker.actor.set_env_parameters.remote(self.env_parameters)
                 result = unpack(self.backend.get(worker.actor.reset.remote()))
             except Exception as again:  # noqa: BLE001 - sorted by the loop's first test
-                cause = unwrap(again)
+                cause, failed_starts = unwrap(again), failed_starts + 1
                 continue
             worker.actions = {}
             worker.previous_step = EnvironmentStep(result.all_step_result, worker.worker_id, {}, {})
             return worker.previous_step
+
+    @staticmethod
+    def _ending(worker: WorkerState, cause: BaseException) -> BaseException:
+        """What ends the run for ``worker``: the environment's own exception, or a lost
+        worker as one (mlagents then saves the models, as for a failed environment)."""
+        if isinstance(cause, RESTARTABLE):
+            return cause
+        return UnityCommunicationException(f"environment worker {worker.worker_id} lost: {cause}")
 
     def _may_restart(self, worker: WorkerState) -> bool:
         """mlagents' limits: restarts in the worker's lifetime and within the rate window."""

@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 from mla_ray.ports import PortReservation
 
-#: Seconds an environment executable has to exit when its worker closes (then killed).
+#: Seconds an environment executable has to exit when its worker closes it without being
+#: told how long (the worker ended, or its trainer gone; the trainer's own close says 6 s).
 KILL_ENVIRONMENT_AFTER = 3.0
 
 
@@ -200,12 +201,15 @@ class EnvironmentWorker:
         mlagents waits ``--timeout-wait`` (60 s by default); the trainer waits less for a
         worker before it ends it, and an executable runs in a session of its own, so it
         would outlive its worker: the executable is ended here, within the trainer's wait."""
+        process = getattr(self.env, "_process", None)  # UnityEnvironment's executable
         try:
             if self.env is not None:
-                close_within = getattr(self.env, "_close", None)  # UnityEnvironment's
+                close_within = getattr(self.env, "_close", None)
                 if callable(close_within) and getattr(self.env, "_loaded", False):
                     close_within(seconds)
                 else:
                     self.env.close()
-        finally:
+        finally:  # also when ended (SIGTERM) while waiting for the executable
+            if process is not None and process.poll() is None:
+                process.kill()
             self.port.release()
