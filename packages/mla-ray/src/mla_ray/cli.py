@@ -10,7 +10,7 @@ starts Ray on this machine alone when given without ``--address``).
 Every argument of ``mlagents-learn`` means what it means there (mlagents' own parser and
 ``RunOptions``), and the run is mlagents' own ``run_cli``: the same trainers (built-in and
 plugins), the same results folder, checkpoints, ONNX models, TensorBoard events and
-``--resume``. Only the environment manager differs (:class:`mla_ray.env_manager.RayEnvManager`),
+``--resume``. Only the environment manager differs (:class:`mla_ray.env_manager.WorkerEnvManager`),
 put in place of ``SubprocessEnvManager`` in this process only.
 
 mla-learn's own options come first in ``--help`` and are taken out before mlagents parses
