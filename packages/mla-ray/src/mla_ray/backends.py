@@ -202,9 +202,9 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 def _send(connection: Connection, answer: tuple[bool, Any]) -> bool:
     """Send ``answer``; an answer that does not pickle goes as a RuntimeError naming it (an
-    error is also unpickled here first: some pickle but do not unpickle, as
-    ``subprocess.TimeoutExpired``, which the trainer would take for a lost worker). False
-    when the trainer is gone."""
+    error is also unpickled here first: some pickle but do not unpickle, as an exception
+    whose ``__init__`` takes other arguments than its ``args``, which the trainer would
+    take for a lost worker). False when the trainer is gone."""
     try:
         if not answer[0]:
             pickle.loads(pickle.dumps(answer[1], protocol=pickle.HIGHEST_PROTOCOL))
