@@ -108,10 +108,11 @@ def trainer_figures(run_dir: Path, steps: int) -> dict[str, float]:
     }
 
 
-def measure(command: list[str], log_path: Path, timeout: float = 900.0) -> dict[str, float]:
-    """Run ``command``; at each summary it logs, note steps, time and CPU; the rates
-    between the first and the last summary, and the trainers' own figures
-    (:func:`trainer_figures`)."""
+def measure(command: list[str], run_dir: Path, log_path: Path,
+            timeout: float = 900.0) -> dict[str, float]:  # fmt: skip
+    """Run ``command`` (its results folder: ``run_dir``); at each summary it logs, note steps,
+    time and CPU; the rates between the first and the last summary, and the trainers' own
+    figures (:func:`trainer_figures`)."""
     marks: list[tuple[int, float, float, float]] = []
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -135,9 +136,6 @@ def measure(command: list[str], log_path: Path, timeout: float = 900.0) -> dict[
     # the last summary can coincide with the final export: leave it out
     (s0, t0, c0, k0), (s1, t1, c1, k1) = marks[0], marks[-2]
     steps = s1 - s0
-    run_dir = (
-        Path(command[command.index("--results-dir") + 1]) / command[command.index("--run-id") + 1]
-    )
     return {
         "steps_per_s": steps / (t1 - t0),
         "main_cpu_per_1k": 1000 * (c1 - c0) / steps,
@@ -180,6 +178,7 @@ def same_machine(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]
                     run_id = f"{algo}-{num_envs}-{tool}-{repeat}"
                     figures = measure(
                         run_command(tool, config, folder, run_id, num_envs, []),
+                        folder / run_id,
                         folder / f"{run_id}.log",
                     )
                     rows.append({"algo": algo, "num_envs": num_envs, "tool": tool,
@@ -202,6 +201,7 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
                 run_id = f"scaling-{num_envs}-{tool}"
                 figures = measure(
                     run_command(tool, config, folder, run_id, num_envs, extra),
+                    folder / run_id,
                     folder / f"{run_id}.log",
                 )
                 rows.append({"num_envs": num_envs, "tool": tool, "time_scale": args.time_scale,
