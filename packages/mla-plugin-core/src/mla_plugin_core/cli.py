@@ -75,6 +75,36 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    """``8`` or ``3x84x84`` (argparse type of ``--obs``)."""
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a shape as 8 or 3x84x84") from None
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every size must be >= 1")
+    return shape
+
+
+def _check_model(args: argparse.Namespace) -> int:
+    from mla_plugin_core.model_check import Expected, check_model
+
+    expected = Expected(
+        observation_shapes=tuple(args.obs) if args.obs else None,
+        continuous_actions=args.continuous,
+        discrete_branches=tuple(args.branches) if args.branches else None,
+    )
+    if not args.file.is_file():
+        print(f"mla-plugin: check-model: {args.file}: no such file", file=sys.stderr)
+        return 2
+    found = check_model(args.file, expected)
+    for violation in found:
+        print(f"{args.file}: {violation}")
+    if not found:
+        print(f"{args.file}: Unity's ML-Agents loads it (every check passed)")
+    return 1 if found else 0
+
+
 def _uv_toml(args: argparse.Namespace) -> int:
     sys.stdout.write(resources.files("mla_plugin_core").joinpath("uv.toml").read_text())
     return 0
@@ -110,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     config.add_argument("name", help="its file name, e.g. dqn_basic.yaml (mla-plugin configs)")
     config.add_argument("--print", action="store_true", help="print the YAML, not its path")
     config.set_defaults(handler=_config)
+
+    summary = (
+        "check an ONNX model against the rules Unity's ML-Agents applies when it loads one; "
+        "one line per broken rule, exit 1 if any"
+    )
+    check = commands.add_parser("check-model", help=summary, description=summary)
+    check.add_argument("file", type=Path, help="the .onnx file")
+    check.add_argument("--obs", type=_shape, action="append", metavar="SHAPE",
+                       help="a sensor's observation shape, in sensor order, once per sensor "
+                            "(8, or 3x84x84 for a camera: C x H x W)")  # fmt: skip
+    check.add_argument("--continuous", type=int, default=None, metavar="N",
+                       help="the behavior's number of continuous actions")  # fmt: skip
+    check.add_argument("--branches", type=int, nargs="+", default=None, metavar="SIZE",
+                       help="the behavior's discrete branch sizes")  # fmt: skip
+    check.set_defaults(handler=_check_model)
 
     summary = (
         "print the corrected dependency metadata mlagents needs on Python 3.11, for "

@@ -153,6 +153,30 @@ class PluginConformance:
                 assert actions.shape == (2, action_spec.continuous_size)
                 assert np.isfinite(actions).all()
 
+    def test_exported_model_passes_unity_model_checks(self, tmp_path: Path) -> None:
+        """The ONNX export of each of :attr:`action_specs` breaks none of the rules Unity's
+        ML-Agents applies when it loads a model (``mla-plugin check-model``)."""
+        from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
+
+        from mla_plugin_core.model_check import Expected, check_model
+        from mla_plugin_core.onnx_export import use_legacy_exporter
+
+        trainer_cls, settings_cls = self.registered()
+        use_legacy_exporter()
+        for i, action_spec in enumerate(self.action_specs):
+            spec = vector_behavior_spec(action_spec, self.obs_size)
+            settings = trainer_settings(self.trainer_type, settings_cls())
+            trainer = make_trainer(trainer_cls, settings, spec, tmp_path / f"run{i}")
+            path = tmp_path / f"policy{i}"
+            ModelSerializer(trainer.policy).export_policy_model(str(path))
+            behavior = Expected(
+                observation_shapes=((self.obs_size,),),
+                continuous_actions=action_spec.continuous_size or None,
+                discrete_branches=tuple(action_spec.discrete_branches) or None,
+            )
+            found = check_model(path.with_suffix(".onnx"), behavior)
+            assert not found, f"{action_spec}: " + "; ".join(map(str, found))
+
 
 def _settings_classes(settings_cls: type) -> list[type]:
     """``settings_cls`` and the attrs classes of its nested blocks (e.g. demonstrations)."""
