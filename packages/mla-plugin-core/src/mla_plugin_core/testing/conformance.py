@@ -19,7 +19,7 @@ The subclass's name must start with ``Test`` for pytest to collect it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -121,8 +121,9 @@ class PluginConformance:
                 assert behavior.trainer_type == self.trainer_type, (config.name, name)
                 assert isinstance(behavior.hyperparameters, settings_cls), (config.name, name)
 
-    def test_onnx_export_runs_in_onnxruntime(self, tmp_path: Path) -> None:
-        ort = pytest.importorskip("onnxruntime")
+    def _exported_models(self, tmp_path: Path) -> Iterator[tuple[ActionSpec, Path]]:
+        """Each of :attr:`action_specs` and the ONNX file of a new trainer with those actions
+        (mlagents' own exporter, as at the end of a run)."""
         from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 
         from mla_plugin_core.onnx_export import use_legacy_exporter
@@ -135,9 +136,12 @@ class PluginConformance:
             trainer = make_trainer(trainer_cls, settings, spec, tmp_path / f"run{i}")
             path = tmp_path / f"policy{i}"
             ModelSerializer(trainer.policy).export_policy_model(str(path))
-            session = ort.InferenceSession(
-                str(path.with_suffix(".onnx")), providers=["CPUExecutionProvider"]
-            )
+            yield action_spec, path.with_suffix(".onnx")
+
+    def test_onnx_export_runs_in_onnxruntime(self, tmp_path: Path) -> None:
+        ort = pytest.importorskip("onnxruntime")
+        for action_spec, path in self._exported_models(tmp_path):
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             feed = {node.name: _ones(node) for node in session.get_inputs()}
             names = [output.name for output in session.get_outputs()]
             outputs = dict(zip(names, session.run(None, feed), strict=True))
@@ -156,25 +160,15 @@ class PluginConformance:
     def test_exported_model_passes_unity_model_checks(self, tmp_path: Path) -> None:
         """The ONNX export of each of :attr:`action_specs` breaks none of the rules Unity's
         ML-Agents applies when it loads a model (``mla-plugin check-model``)."""
-        from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
-
         from mla_plugin_core.model_check import Expected, check_model
-        from mla_plugin_core.onnx_export import use_legacy_exporter
 
-        trainer_cls, settings_cls = self.registered()
-        use_legacy_exporter()
-        for i, action_spec in enumerate(self.action_specs):
-            spec = vector_behavior_spec(action_spec, self.obs_size)
-            settings = trainer_settings(self.trainer_type, settings_cls())
-            trainer = make_trainer(trainer_cls, settings, spec, tmp_path / f"run{i}")
-            path = tmp_path / f"policy{i}"
-            ModelSerializer(trainer.policy).export_policy_model(str(path))
+        for action_spec, path in self._exported_models(tmp_path):
             behavior = Expected(
                 observation_shapes=((self.obs_size,),),
                 continuous_actions=action_spec.continuous_size or None,
                 discrete_branches=tuple(action_spec.discrete_branches) or None,
             )
-            found = check_model(path.with_suffix(".onnx"), behavior)
+            found = check_model(path, behavior)
             assert not found, f"{action_spec}: " + "; ".join(map(str, found))
 
 
