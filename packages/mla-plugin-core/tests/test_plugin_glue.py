@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ from mlagents_envs.base_env import (
 
 from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.cli import main
-from mla_plugin_core.q_network import EpsilonGreedyQPolicy
+from mla_plugin_core.q_network import DiscreteQActor, EpsilonGreedyQPolicy
 from mla_plugin_core.scaffold.generate import PluginNames, generate
 from mla_plugin_core.schedules import ScheduledValue
 from mla_plugin_core.target_network import TargetUpdate
@@ -84,6 +85,23 @@ def test_epsilon_greedy_policy_follows_its_schedule_and_explores_every_branch():
     first, second = (a.flatten() for a in action.discrete_list)
     assert set(first.tolist()) == {0, 2} and set(second.tolist()) == {1}
     assert EpsilonGreedyQPolicy(0, SPEC, NetworkSettings(), epsilon, greedy=True).epsilon == 0.0
+
+
+class _QuantileActor(DiscreteQActor):
+    """A Q-network with an argument of its own, as a plugin's QR-DQN head has."""
+
+    def __init__(self, *args: Any, num_quantiles: int, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, seed=seed, **kwargs)
+        self.num_quantiles, self.seed_given = num_quantiles, seed
+
+
+def test_actor_kwargs_are_added_to_the_policy_seed():
+    # the bug this catches: actor_kwargs replaced {"seed": seed}, so an actor with an
+    # argument of its own silently explored with seed 0 whatever the run's seed
+    epsilon = ScheduledValue("constant", 0.1, 0.1, 1)
+    policy = EpsilonGreedyQPolicy(7, SPEC, NetworkSettings(hidden_units=8), epsilon,
+                                  actor_cls=_QuantileActor, actor_kwargs={"num_quantiles": 4})  # fmt: skip
+    assert policy.actor.num_quantiles == 4 and policy.actor.seed_given == 7
 
 
 def test_target_update_counts_in_its_state_dict_and_loads_the_old_counter():

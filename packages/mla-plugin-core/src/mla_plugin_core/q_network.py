@@ -194,7 +194,8 @@ class EpsilonGreedyQPolicy(TorchPolicy):
         :class:`~mla_plugin_core.schedules.ScheduledValue` ``("linear", 1.0, 0.05, 10_000)``.
     :param actor_cls: the Q-network, :class:`DiscreteQActor` or a subclass with the same
         ``exploration_epsilon`` attribute.
-    :param actor_kwargs: extra arguments of ``actor_cls``; default ``{"seed": seed}``.
+    :param actor_kwargs: extra arguments of ``actor_cls``, added to ``{"seed": seed}``
+        (which they may override).
     :param greedy: act greedily whatever the step (runs that do not train).
     :param training_step: the step epsilon follows; default this policy's own. A trainer
         passes its own step: under self-play mlagents acts with copies of the policy that
@@ -213,7 +214,7 @@ class EpsilonGreedyQPolicy(TorchPolicy):
         greedy: bool = False,
         training_step: Callable[[], int] | None = None,
     ):
-        kwargs = {"seed": seed} if actor_kwargs is None else actor_kwargs
+        kwargs = {"seed": seed, **(actor_kwargs or {})}
         super().__init__(seed, behavior_spec, network_settings, actor_cls, kwargs)
         self.epsilon_schedule = epsilon
         self.greedy = greedy
