@@ -82,7 +82,24 @@ def generate(names: PluginNames, kind: str, destination: Path) -> list[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(_render(template[1], substitutions))
             written.append(target)
+    _write_hyperparameter_table(root, names)
     return written
+
+
+def _write_hyperparameter_table(root: Path, names: PluginNames) -> None:
+    """Fill the README's table from the new package's settings (imported from ``root/src``
+    for the moment, then forgotten, so that the installed package is the one tests see)."""
+    import sys
+
+    from mla_plugin_core.testing.hyperparameters import update_readme_tables
+
+    sys.path.insert(0, str(root / "src"))
+    try:
+        update_readme_tables(root / "README.md")
+    finally:
+        sys.path.remove(str(root / "src"))
+        for module in [m for m in sys.modules if m.split(".")[0] == names.package]:
+            del sys.modules[module]
 
 
 def _walk(folder, prefix: str = "") -> list[tuple[str, str]]:
