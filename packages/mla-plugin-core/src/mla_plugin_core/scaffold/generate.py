@@ -96,6 +96,8 @@ def _write_hyperparameter_table(root: Path, names: PluginNames) -> None:
     sys.path.insert(0, str(root / "src"))
     try:
         update_readme_tables(root / "README.md")
+    except Exception:  # noqa: BLE001, S110 - e.g. mlagents not installed here: the table
+        pass  # stays empty, and the conformance test says to write it
     finally:
         sys.path.remove(str(root / "src"))
         for module in [m for m in sys.modules if m.split(".")[0] == names.package]:
