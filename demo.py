@@ -89,8 +89,9 @@ def run_quiet(*command: str) -> None:
 
 
 def torch_pin() -> list[str]:
-    """The CPU torch wheel in PIP_FIND_LINKS, if that folder has one (never the CUDA build)."""
-    folder = os.environ.get("PIP_FIND_LINKS", "")
+    """The CPU torch wheel in the folder of TORCH_CPU_WHEELS (README's name for it), else of
+    PIP_FIND_LINKS, if that folder has one (never the CUDA build)."""
+    folder = os.environ.get("TORCH_CPU_WHEELS") or os.environ.get("PIP_FIND_LINKS", "")
     wheels = sorted(glob.glob(os.path.join(folder, "torch-*.whl"))) if folder else []
     return (
         ["--find-links", folder, f"torch=={Path(wheels[-1]).name.split('-')[1]}"] if wheels else []

@@ -43,12 +43,13 @@ nox.options.reuse_existing_virtualenvs = False
 
 
 def torch_pin() -> list[str]:
-    """Pin torch to the CPU wheel in ``PIP_FIND_LINKS`` when that folder has one.
+    """Pin torch to the CPU wheel in ``TORCH_CPU_WHEELS`` (README's name for the folder), else
+    in ``PIP_FIND_LINKS``, when that folder has one.
 
     uv does not read ``PIP_FIND_LINKS`` by itself; without an exact pin it would take a
     multi-GB CUDA build from the index. With no such folder, torch resolves normally.
     """
-    folder = os.environ.get("PIP_FIND_LINKS", "")
+    folder = os.environ.get("TORCH_CPU_WHEELS") or os.environ.get("PIP_FIND_LINKS", "")
     wheels = sorted(glob.glob(os.path.join(folder, "torch-*.whl"))) if folder else []
     if not wheels:
         return []

@@ -55,8 +55,9 @@ class Venv:
 
 
 def torch_pin() -> list[str]:
-    """The CPU torch wheel of ``PIP_FIND_LINKS`` when there is one (as the noxfile does)."""
-    folder = os.environ.get("PIP_FIND_LINKS", "")
+    """The CPU torch wheel of ``TORCH_CPU_WHEELS``, else ``PIP_FIND_LINKS``, when there is one
+    (as the noxfile does)."""
+    folder = os.environ.get("TORCH_CPU_WHEELS") or os.environ.get("PIP_FIND_LINKS", "")
     wheels = sorted(glob.glob(os.path.join(folder, "torch-*.whl"))) if folder else []
     if not wheels:
         return []
