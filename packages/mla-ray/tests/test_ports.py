@@ -74,3 +74,33 @@ def test_ray_sockets_move_to_a_short_folder_under_a_deep_tmpdir(tmp_path, monkey
     assert short is not None and len(short) + SOCKET_SUFFIX_BYTES <= SOCKET_PATH_MAX_BYTES
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / ("d" * 60)))
     assert ray_temp_dir() is None  # the user's explicit choice is kept
+
+
+def test_a_cluster_started_for_the_run_is_not_called_existing():
+    # the bug this catches: a run that started its own Ray logged Ray's "Connecting to
+    # existing Ray cluster", which reads as if it had joined someone else's
+    import logging
+
+    from mla_ray.local_ray import connect, disconnect
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    keep, ours = Keep(), Keep()
+    ray_logger, our_logger = logging.getLogger("ray._private.worker"), logging.getLogger("mla_ray")
+    old_level = our_logger.level
+    our_logger.setLevel(logging.INFO)
+    ray_logger.addHandler(keep)
+    our_logger.addHandler(ours)
+    try:
+        connect(None, num_cpus=1, log_to_driver=False)
+    finally:
+        disconnect()
+        ray_logger.removeHandler(keep)
+        our_logger.removeHandler(ours)
+        our_logger.setLevel(old_level)
+    assert not any(m.startswith("Connecting to existing Ray cluster") for m in records), records
+    assert any(m.startswith("Started Ray on this machine for this run") for m in records), records

@@ -21,9 +21,12 @@ per-job folder) the head node would fail with "AF_UNIX path length cannot exceed
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mla_ray.ports import PortReservation
+
+logger = logging.getLogger(__name__)
 
 #: The agent ports a raylet would otherwise wait for (RayParams names).
 AGENT_PORTS = (
@@ -155,11 +158,31 @@ def connect(address: str | None, num_cpus: int | None = None, **init_args: Any) 
 
     if ray.is_initialized():
         return
-    if not address:
-        cluster = start_cluster(num_cpus)
-        _LOCAL_CLUSTER.append(cluster)
-        address = cluster.address
-    ray.init(address=address, **init_args)
+    if address:
+        ray.init(address=address, **init_args)
+        return
+    cluster = start_cluster(num_cpus)
+    _LOCAL_CLUSTER.append(cluster)
+    # Ray would log "Connecting to existing Ray cluster" for the one just started here
+    ray_logger = logging.getLogger("ray._private.worker")
+    quiet = _DropMessage("Connecting to existing Ray cluster")
+    ray_logger.addFilter(quiet)
+    try:
+        ray.init(address=cluster.address, **init_args)
+    finally:
+        ray_logger.removeFilter(quiet)
+    logger.info(f"Started Ray on this machine for this run ({cluster.address})")
+
+
+class _DropMessage(logging.Filter):
+    """Drops the log records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
 
 
 def disconnect() -> None:
