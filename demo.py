@@ -184,11 +184,14 @@ def write_budget_config(source: str, destination: str, steps: str) -> str:
     return destination
 
 
-def onnx_action_shape(model: str) -> str:
-    """Run the ONNX model once in onnxruntime on a zero observation (every action allowed);
-    ``<action output> <shape>``, e.g. ``continuous_actions (1, 2)``. Runs in ``.venv-demo``."""
+def onnx_action(model: str) -> str:
+    """What the exported model does and whether Unity would load it: the greedy action for a
+    zero observation (every action allowed), run once in onnxruntime, then the verdict of
+    ``mla-plugin check-model``; e.g. ``discrete [2], Unity ok``. Runs in ``.venv-demo``."""
     import numpy as np
     import onnxruntime
+
+    from mla_plugin_core.model_check import check_model
 
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     feed = {}
@@ -197,10 +200,15 @@ def onnx_action_shape(model: str) -> str:
         feed[node.name] = (np.ones if "mask" in node.name else np.zeros)(shape, np.float32)
     names = [node.name for node in session.get_outputs()]
     outputs = dict(zip(names, session.run(None, feed), strict=True))
-    for name in ("continuous_actions", "discrete_actions"):
-        if name in outputs:
-            return f"{name} {tuple(outputs[name].shape)}"
-    return f"no action output (outputs: {', '.join(names)})"
+    actions = []
+    for kind in ("continuous", "discrete"):
+        if f"deterministic_{kind}_actions" in outputs:
+            values = outputs[f"deterministic_{kind}_actions"][0]
+            shown = ", ".join(f"{v:.2f}" if kind == "continuous" else str(int(v)) for v in values)
+            actions.append(f"{kind} [{shown}]")
+    action = " ".join(actions) or f"no action output (outputs: {', '.join(names)})"
+    broken = check_model(model)
+    return f"{action}, " + ("Unity ok" if not broken else f"Unity: {broken[0]}")
 
 
 def free_port() -> int:
@@ -248,7 +256,7 @@ def train(run: Run, steps: int) -> dict[str, Any]:
     if process.returncode != 0:
         print(f"[demo] {label} exited with {process.returncode}", flush=True)
     model = ROOT / "results" / run_id / f"{run.behavior}.onnx"
-    onnx = in_venv("onnx_action_shape", str(model)) if model.exists() else "no model"
+    onnx = in_venv("onnx_action", str(model)) if model.exists() else "no model"
     print(f"[demo] {model.relative_to(ROOT)} in onnxruntime: {onnx}", flush=True)
     return {
         **last,
@@ -257,7 +265,7 @@ def train(run: Run, steps: int) -> dict[str, Any]:
         "seconds": seconds,
         "onnx": onnx,
         "results": ROOT / "results" / run_id,
-        "ok": process.returncode == 0 and not onnx.startswith("no "),
+        "ok": process.returncode == 0 and onnx.endswith("Unity ok"),
     }
 
 
@@ -266,9 +274,9 @@ def table(results: list[dict[str, Any]]) -> str:
     environment's maximum and random score (:data:`SCORES`), the ONNX check, the time and
     the results folder."""
     lines = [
-        "| run          |   steps | mean reward |    max | random | ONNX action (zero obs.)   "
+        "| run          |   steps | mean reward |    max | random | ONNX action (zero obs.), Unity "
         "| time  | results",
-        "|--------------|---------|-------------|--------|--------|---------------------------"
+        "|--------------|---------|-------------|--------|--------|--------------------------------"
         "|-------|--------",
     ]
     for run in results:
@@ -276,7 +284,7 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {run['label']:<12} | {run.get('step', 0):>7} "
             f"| {run.get('reward', float('nan')):>11.3f} | {scores['max']:>6g} "
-            f"| {scores['random']:>6g} | {run['onnx']:<25} | {run['seconds']:>4.0f}s "
+            f"| {scores['random']:>6g} | {run['onnx']:<30} | {run['seconds']:>4.0f}s "
             f"| {run['results']}"
         )
     return "\n".join(lines)

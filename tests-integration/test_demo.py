@@ -74,23 +74,24 @@ def test_the_table_shows_each_result_next_to_the_maximum_and_random_score():
     results = [
         {
             "label": "DQN / Basic", "behavior": "Basic", "step": 8000, "reward": 0.929,
-            "seconds": 61.0, "onnx": "discrete_actions (1, 1)", "results": Path("results/a"),
+            "seconds": 61.0, "onnx": "discrete [2], Unity ok", "results": Path("results/a"),
         },
         {
             "label": "A2C / 3DBall", "behavior": "3DBall", "step": 60000, "reward": 15.5,
-            "seconds": 300.0, "onnx": "continuous_actions (1, 2)", "results": Path("results/b"),
+            "seconds": 300.0, "onnx": "continuous [0.12, -0.30], Unity ok", "results": Path("results/b"),
         },
     ]  # fmt: skip
     lines = demo.table(results).splitlines()
     header = [cell.strip() for cell in lines[0].split("|")]
     assert header[1:7] == [
-        "run", "steps", "mean reward", "max", "random", "ONNX action (zero obs.)",
+        "run", "steps", "mean reward", "max", "random", "ONNX action (zero obs.), Unity",
     ]  # fmt: skip
     rows = [[cell.strip() for cell in line.split("|")][1:] for line in lines[2:]]
     assert rows == [
-        ["DQN / Basic", "8000", "0.929", "0.93", "0.055", "discrete_actions (1, 1)", "61s",
+        ["DQN / Basic", "8000", "0.929", "0.93", "0.055", "discrete [2], Unity ok", "61s",
          "results/a"],
-        ["A2C / 3DBall", "60000", "15.500", "100", "1.1", "continuous_actions (1, 2)", "300s",
+        ["A2C / 3DBall", "60000", "15.500", "100", "1.1", "continuous [0.12, -0.30], Unity ok",
+         "300s",
          "results/b"],
     ]  # fmt: skip
     assert len({len(line) for line in lines[:2]}) == 1
@@ -150,5 +151,5 @@ def test_python3_demo_py_as_written(tmp_path):
         assert label == run.label and int(steps) >= 0.9 * run.default_steps, row
         assert float(best) == demo.SCORES[run.behavior]["max"], row
         assert float(random_score) == demo.SCORES[run.behavior]["random"], row
-        assert onnx.split()[0] in ("discrete_actions", "continuous_actions"), row
+        assert onnx.split()[0] in ("discrete", "continuous") and onnx.endswith("Unity ok"), row
     assert "Traceback" not in output, output[-4000:]
