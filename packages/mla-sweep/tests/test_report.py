@@ -15,7 +15,7 @@ from mla_sweep.report import collect, write_report
 TAG = "Environment/Cumulative Reward"
 
 
-def trial(runs, label, seed, values, *, status="finished", max_steps=3000, lr=None):
+def trial(runs, label, seed, values, *, status="finished", max_steps=3000, lr=None, threshold=0.5):
     run_dir = runs / f"{label}_seed{seed}"
     writer = SummaryWriter(str(run_dir / "Basic"))
     for i, value in enumerate(values):
@@ -24,7 +24,8 @@ def trial(runs, label, seed, values, *, status="finished", max_steps=3000, lr=No
     info = {
         "sweep": "demo", "label": label, "overrides": {"lr": lr if lr is not None else label},
         "seed": seed, "metric": TAG, "behavior": "Basic", "mode": "max",
-        "over_last_steps": 2000, "threshold": 0.5, "max_steps": max_steps, "status": status,
+        "over_last_steps": 2000, "threshold": threshold, "max_steps": max_steps,
+        "status": status,
     }  # fmt: skip
     (run_dir / TRIAL_FILE).write_text(json.dumps(info))
 
@@ -160,3 +161,23 @@ def test_a_trial_started_over_reads_no_summary_of_the_attempt_before(tmp_path):
         p for p in MetricReader(run_dir, "Basic", TAG).poll() if p.wall_time >= 105.0
     ]
     assert MetricReader(run_dir, "Basic", TAG, since=1000.0).poll() == []
+
+
+def test_the_table_says_how_final_is_taken_and_names_the_best(runs):
+    from mla_sweep.report import markdown_table
+
+    table = markdown_table(collect([runs]))
+    assert "final: mean of the summaries in the last 2,000 steps of each seed's run." in table
+    assert "Best: **demo: fast** (final 0.875 over seeds 1 2)." in table
+
+
+def test_without_a_threshold_there_are_no_threshold_columns(tmp_path):
+    # the bug this catches: columns of dashes for a threshold nobody set
+    from mla_sweep.report import markdown_table
+
+    runs = tmp_path / "demo" / "runs"
+    trial(runs, "a", 1, [0.1, 0.2], threshold=None)
+    trial(runs, "b", 1, [0.3, 0.4], threshold=None)
+    header = markdown_table(collect([tmp_path / "demo"])).splitlines()[0]
+    assert "steps to" not in header and "held" not in header, header
+    assert header.count("|") == 8  # 7 columns

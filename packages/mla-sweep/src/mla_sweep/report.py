@@ -183,30 +183,49 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _final_window(summaries: Sequence[ConfigurationSummary]) -> str:
+    """How "final" is taken: ``mean of the last N steps`` (each trial's ``over_last_steps``)."""
+    windows = {int(t.info.get("over_last_steps") or 0) for s in summaries for t in s.trials}
+    if windows == {0}:
+        return "last summary"
+    if len(windows) == 1:
+        return f"mean of the summaries in the last {next(iter(windows)):,} steps"
+    return "mean of the summaries in each run's metric.over_last_steps"
+
+
 def markdown_table(summaries: Sequence[ConfigurationSummary]) -> str:
-    """One row per configuration, best first. "held": the seeds whose every summary, from
-    the first one at the threshold on, stayed at it (single summaries, no window)."""
+    """One row per configuration, best first, then a line naming the best. "held": the seeds
+    whose every summary, from the first one at the threshold on, stayed at it (single
+    summaries, no window). The threshold columns are there only when a threshold is set."""
     thresholds = {s.threshold for s in summaries if s.threshold is not None}
     to_threshold = (
         f"steps to {_fmt(next(iter(thresholds)))}" if len(thresholds) == 1 else "steps to threshold"
     )
     metrics = sorted({s.metric for s in summaries})
-    lines = [
-        f"| configuration | seeds | final {' / '.join(metrics)} (mean ± std) | min | "
-        f"{to_threshold} (reached) | held (worst summary after) | env steps/s | stopped early "
-        "| failed |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["configuration", "seeds", f"final {' / '.join(metrics)} (mean ± std)", "min"]
+    if thresholds:
+        columns += [f"{to_threshold} (reached)", "held (worst summary after)"]
+    columns += ["env steps/s", "stopped early", "failed"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for s in summaries:
         row = s.row()
         final = f"{_fmt(row['final_mean'])} ± {_fmt(row['final_std'], 2)}" if s.trials else "—"
-        steps = row["steps_to_threshold"]
-        steps_text = "—" if steps is None else f"{steps:,.0f}"
+        cells = [s.name, row["seeds"] or "—", final, _fmt(row["final_min"])]
+        if thresholds:
+            steps = row["steps_to_threshold"]
+            cells += [
+                f"{'—' if steps is None else f'{steps:,.0f}'} ({row['reached_threshold']})",
+                f"{row['held_threshold']} ({_fmt(row['lowest_after_threshold'])})",
+            ]
+        cells += [_fmt(row["steps_per_second"], 3), str(row["stopped_early"]), str(row["failed"])]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines.append("")
+    lines.append(f"final: {_final_window(summaries)} of each seed's run.")
+    best = next((s for s in summaries if s.trials), None)
+    if best is not None and len(summaries) > 1:
+        row = best.row()
         lines.append(
-            f"| {s.name} | {row['seeds'] or '—'} | {final} | {_fmt(row['final_min'])} | "
-            f"{steps_text} ({row['reached_threshold']}) | {row['held_threshold']} "
-            f"({_fmt(row['lowest_after_threshold'])}) | {_fmt(row['steps_per_second'], 3)} | "
-            f"{row['stopped_early']} | {row['failed']} |"
+            f"Best: **{best.name}** (final {_fmt(row['final_mean'])} over seeds {row['seeds']})."
         )
     return "\n".join(lines) + "\n"
 
@@ -247,11 +266,15 @@ def plot_curves(summaries: Sequence[ConfigurationSummary], path: Path, title: st
             low, high = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
         (line,) = axes.plot(steps, mean, label=f"{s.name} ({len(s.trials)} seeds)")
         axes.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+    from matplotlib.patches import Patch
+
+    handles, _ = axes.get_legend_handles_labels()
+    handles.append(Patch(color="grey", alpha=0.2, label="shaded: min-max over the seeds"))
     axes.set_xlabel("environment steps")
-    axes.set_ylabel(" / ".join(sorted({s.metric for s in summaries})))
+    axes.set_ylabel(" / ".join(sorted({s.metric for s in summaries})) + " (each summary)")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(handles=handles, fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
