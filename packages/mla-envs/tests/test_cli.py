@@ -157,3 +157,16 @@ def test_env_exits_after_the_idle_timeout(tmp_path):
         env.kill()
         env.wait()
         trainer.close()
+
+
+def test_shipped_configs_checkpoint_often():
+    # mlagents' default checkpoint_interval (500,000) is a whole 3DBall run: a kill lost it all
+    from importlib import resources
+    from pathlib import Path
+
+    from mla_plugin_core.testing.conformance import checkpoint_risk
+
+    folder = Path(str(resources.files("mla_envs") / "configs"))
+    configs = sorted(folder.glob("*.yaml"))
+    assert configs
+    assert [line for config in configs for line in checkpoint_risk(config)] == []

@@ -138,6 +138,15 @@ class PluginConformance:
             ModelSerializer(trainer.policy).export_policy_model(str(path))
             yield action_spec, path.with_suffix(".onnx")
 
+    def test_shipped_configs_checkpoint_often(self) -> None:
+        trainer_cls, _ = self.registered()
+        package = importlib.import_module(trainer_cls.__module__.split(".")[0])
+        folder = Path(str(package.__file__)).parent / "configs"
+        risky = [
+            line for config in sorted(folder.glob("*.yaml")) for line in checkpoint_risk(config)
+        ]
+        assert not risky, risky
+
     def test_onnx_export_runs_in_onnxruntime(self, tmp_path: Path) -> None:
         ort = pytest.importorskip("onnxruntime")
         for action_spec, path in self._exported_models(tmp_path):
@@ -170,6 +179,29 @@ class PluginConformance:
             )
             found = check_model(path, behavior)
             assert not found, f"{action_spec}: " + "; ".join(map(str, found))
+
+
+#: A run this short (about a minute here) may checkpoint only at its end.
+SHORT_RUN_STEPS = 20_000
+
+
+def checkpoint_risk(config: Path) -> list[str]:
+    """The behaviors of the trainer YAML ``config`` that a kill could cost more than a quarter
+    of their run: ``checkpoint_interval`` (mlagents' default: 500,000) above ``max_steps / 4``,
+    unless the run is short (:data:`SHORT_RUN_STEPS`). One line each, naming file and values."""
+    from mlagents.trainers.settings import TrainerSettings
+
+    defaults = attr.fields_dict(TrainerSettings)  # mlagents' own defaults for what is unset
+    found = []
+    for name, b in (yaml.safe_load(config.read_text()).get("behaviors") or {}).items():
+        max_steps = int(float(b.get("max_steps", defaults["max_steps"].default)))
+        interval = int(float(b.get("checkpoint_interval", defaults["checkpoint_interval"].default)))
+        if max_steps > SHORT_RUN_STEPS and interval > max_steps // 4:
+            found.append(
+                f"{config.name}: {name}: checkpoint_interval {interval} of max_steps {max_steps} "
+                "(a kill loses up to that much; at most max_steps / 4)"
+            )
+    return found
 
 
 def _settings_classes(settings_cls: type) -> list[type]:
