@@ -242,3 +242,29 @@ def test_the_export_log_names_the_final_file_not_the_temporary_one(
     assert f"Exported {final}" in messages
     assert [m for m in messages if "partial" in m] == []
     assert exporter_log.filters == []  # the renaming ends with the export
+
+
+def test_the_final_model_copy_is_whole_or_not_there(tmp_path, monkeypatch):
+    # the bug this catches: mlagents copies <run>/<behavior>.onnx in place, so a kill during
+    # the copy left half a model where users take it from for Unity
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "Basic-100.onnx").write_bytes(b"new model " * 1000)
+    (tmp_path / "run.onnx").write_bytes(b"the model of an earlier run")
+    models = saver(run, load=False)
+    models.model_path = str(tmp_path / "run")  # <results>/<run>, as mlagents sets it
+
+    def killed_half_way(source, destination, *args):
+        destination.write(source.read(100))
+        raise KeyboardInterrupt  # as a kill or Ctrl-C would stop it
+
+    monkeypatch.setattr(shutil, "copyfileobj", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        models.copy_final_model(str(run / "Basic-100.pt"))
+    assert (tmp_path / "run.onnx").read_bytes() == b"the model of an earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.onnx"]  # no temporary
+    monkeypatch.undo()
+    models.copy_final_model(str(run / "Basic-100.pt"))
+    assert (tmp_path / "run.onnx").read_bytes() == b"new model " * 1000

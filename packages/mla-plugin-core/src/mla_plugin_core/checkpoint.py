@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ from mlagents.trainers.model_saver.torch_model_saver import (
     DEFAULT_CHECKPOINT_NAME,
     TorchModelSaver,
 )
-from mlagents.trainers.settings import TrainerSettings
+from mlagents.trainers.settings import SerializationSettings, TrainerSettings
 from mlagents.trainers.torch_entities import model_serialization
 
 from mla_plugin_core.atomic_file import atomic_write, remove_stale_temporaries
@@ -234,6 +235,21 @@ class AtomicTorchModelSaver(TorchModelSaver):
         with logged_as(SERIALIZATION_LOGGER, f"{temporary}.onnx", f"{output_filepath}.onnx"):
             self.exporter.export_policy_model(temporary)
         os.replace(f"{temporary}.onnx", f"{output_filepath}.onnx")
+
+    def copy_final_model(self, source_nn_path: str) -> None:
+        """mlagents' copy of the final model to ``<results>/<run>/<behavior>.onnx``, written
+        to a temporary file and renamed (mlagents copies in place: a kill mid-copy left half
+        a model where Unity users take it from)."""
+        if not SerializationSettings.convert_to_onnx:
+            return
+        source = f"{os.path.splitext(source_nn_path)[0]}.onnx"
+        destination = f"{self.model_path}.onnx"
+        try:
+            with open(source, "rb") as original, atomic_write(destination) as copy:
+                shutil.copyfileobj(original, copy)
+        except OSError:  # as mlagents: no exported model, nothing to copy
+            return
+        logging.getLogger(TorchModelSaver.__module__).info(f"Copied {source} to {destination}.")
 
     def check_resumable(self) -> None:
         """Raise :class:`ResumeError` unless ``checkpoint.pt`` restores every module exactly.
