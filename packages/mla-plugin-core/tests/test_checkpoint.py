@@ -159,14 +159,15 @@ def test_resume_without_checkpoint_or_with_a_damaged_one_is_one_line(tmp_path):
     assert "\n" not in str(refused.value)
 
 
-def test_start_removes_stale_temporaries_after_the_check(tmp_path):
+def test_start_removes_half_written_files_even_when_it_refuses(tmp_path):
+    # the bug this catches: a refused resume left the killed run's hidden temporary file
+    # behind until the next --force (#27); complete files stay as they were
     saver(tmp_path, load=False).save_checkpoint("Basic", 10)
+    complete = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     (tmp_path / ".checkpoint.pt.abcd1234.tmp").write_bytes(b"half")
     with pytest.raises(ResumeError):
         saver(tmp_path, load=True, hidden=8).initialize_or_load()
-    assert (tmp_path / ".checkpoint.pt.abcd1234.tmp").exists()  # a refusal changes nothing
-    saver(tmp_path, load=False).initialize_or_load()  # (a resume: the kill test of mla-dqn)
-    assert not (tmp_path / ".checkpoint.pt.abcd1234.tmp").exists()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == complete
 
 
 def test_refusing_resume_is_true_only_while_a_resume_error_unwinds():

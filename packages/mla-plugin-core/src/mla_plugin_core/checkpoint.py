@@ -297,10 +297,11 @@ class AtomicTorchModelSaver(TorchModelSaver):
             self.modules = current
 
     def initialize_or_load(self, policy: Any = None) -> None:
-        """mlagents' loading, after :meth:`check_resumable` on ``--resume``; then remove the
-        temporary files a killed run left in the folder."""
+        """Remove the half-written files a killed run left (ours, never complete: a refused
+        resume leaves none behind either), then mlagents' loading, after
+        :meth:`check_resumable` on ``--resume``. Complete files are never touched here."""
+        if policy is None and os.path.isdir(self.model_path):
+            remove_stale_temporaries(self.model_path, [PARTIAL_ONNX_NAME])
         if self.load and self.initialize_path is None and policy is None:
             self.check_resumable()
         super().initialize_or_load(policy)
-        if policy is None:
-            remove_stale_temporaries(self.model_path, [PARTIAL_ONNX_NAME])
