@@ -269,3 +269,24 @@ def test_the_final_model_copy_is_whole_or_not_there(tmp_path, monkeypatch):
     monkeypatch.undo()
     models.copy_final_model(str(run / "Basic-100.pt"))
     assert (tmp_path / "run.onnx").read_bytes() == b"new model " * 1000
+
+
+def test_a_run_killed_before_checkpoint_pt_names_the_complete_step_checkpoint(tmp_path):
+    # the bug this catches: killed between Basic-<step>.pt and checkpoint.pt, the resume said
+    # "no checkpoint yet" and told the user to start over, a complete checkpoint beside it
+    saver(tmp_path, load=False).save_checkpoint("Basic", 10)
+    saver(tmp_path, load=False).save_checkpoint("Basic", 20)
+    (tmp_path / "checkpoint.pt").unlink()
+    (tmp_path / "Basic-30.pt").write_bytes(b"cut short")  # not a checkpoint
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ResumeError) as refused:
+        saver(tmp_path, load=True).check_resumable()
+    assert str(refused.value) == (
+        f"cannot resume {tmp_path / 'checkpoint.pt'}: it was not written (the run stopped "
+        f"while saving), but {tmp_path / 'Basic-20.pt'} is complete: to resume from it, "
+        f"cp '{tmp_path / 'Basic-20.pt'}' '{tmp_path / 'checkpoint.pt'}' and run again "
+        "with --resume"
+    )
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files  # read only
+    (tmp_path / "checkpoint.pt").write_bytes((tmp_path / "Basic-20.pt").read_bytes())
+    saver(tmp_path, load=True).check_resumable()  # the advice works

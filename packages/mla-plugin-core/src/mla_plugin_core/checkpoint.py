@@ -44,6 +44,9 @@ from mla_plugin_core.onnx_export import use_legacy_exporter
 #: The entry of a checkpoint that is no module's state: ``{"trainer_type": str, "step": int}``.
 METADATA_KEY = "mla_plugins"
 
+#: ``<behavior>-<step>.pt``: the checkpoint of each step (``checkpoint.pt`` is the newest).
+STEP_CHECKPOINT_NAME = re.compile(r"^.+-(?P<step>\d+)\.pt$")
+
 #: Names of the ONNX exports a kill interrupted (see :meth:`AtomicTorchModelSaver.export`).
 PARTIAL_ONNX_NAME = re.compile(r"^\..+\.partial\.onnx$")
 
@@ -258,6 +261,13 @@ class AtomicTorchModelSaver(TorchModelSaver):
         """
         path = self.checkpoint_path
         if not os.path.exists(path):
+            complete = self._newest_complete_step_checkpoint()
+            if complete is not None:  # killed between <behavior>-<step>.pt and checkpoint.pt
+                raise ResumeError(
+                    f"cannot resume {path}: it was not written (the run stopped while "
+                    f"saving), but {complete} is complete: to resume from it, "
+                    f"cp '{complete}' '{path}' and run again with --resume"
+                )
             raise ResumeError(
                 f"cannot resume {path}: no checkpoint yet (the run stopped before its first "
                 "checkpoint); run without --resume (with --force to reuse the run id)"
@@ -276,6 +286,25 @@ class AtomicTorchModelSaver(TorchModelSaver):
         )
         if problem is not None:
             raise ResumeError(f"cannot resume {path}: {problem}; {RESUME_ADVICE}")
+
+    def _newest_complete_step_checkpoint(self) -> str | None:
+        """The ``<behavior>-<step>.pt`` of the highest step in the run's folder that loads
+        as a checkpoint of ours, if any (read only)."""
+        if not os.path.isdir(self.model_path):
+            return None
+        steps = []
+        for name in os.listdir(self.model_path):
+            found = STEP_CHECKPOINT_NAME.match(name)
+            if found:
+                steps.append((int(found["step"]), os.path.join(self.model_path, name)))
+        for _, candidate in sorted(steps, reverse=True):
+            try:
+                saved = torch.load(candidate, map_location="cpu")
+            except Exception:  # noqa: BLE001, S112 - a damaged one: try the one before
+                continue
+            if isinstance(saved, Mapping) and METADATA_KEY in saved:
+                return candidate
+        return None
 
     def _load_model(
         self, load_path: str, policy: Any = None, reset_global_steps: bool = False
