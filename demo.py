@@ -191,7 +191,7 @@ def onnx_action(model: str) -> str:
     import numpy as np
     import onnxruntime
 
-    from mla_plugin_core.model_check import check_model
+    from mla_plugin_core.io.model_check import check_model
 
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     feed = {}

@@ -34,7 +34,7 @@ def load_actor(checkpoint: Path, configuration: Path):  # noqa: ANN201 (torch mo
     from mlagents_envs.base_env import ActionSpec, ObservationSpec, ObservationType
     from mlagents_envs.base_env import DimensionProperty as Dim
 
-    from mla_plugin_core.activation import set_activation
+    from mla_plugin_core.networks.activation import set_activation
 
     behavior = yaml.safe_load(configuration.read_text())["behaviors"]["3DBall"]
     network = behavior.get("network_settings", {})

@@ -6,7 +6,7 @@ pieces in one process at thousands of steps per second, so that choices can be c
 over several seeds in minutes:
 
 - mlagents' own networks (``SimpleActor``, ``ValueNetwork``) with the hidden activation
-  set by :func:`mla_plugin_core.activation.set_activation`;
+  set by :func:`mla_plugin_core.networks.activation.set_activation`;
 - mla-plugin-core's ``generalized_advantages`` (0 after a terminal, ``V(final_obs)`` after a
   truncation or the end of the rollout) and mla-a2c's ``a2c_loss``;
 - Stable-Baselines3's rl-zoo A2C settings for CartPole-v1: 8 environments, 5 steps each
@@ -39,8 +39,8 @@ from mlagents_envs.base_env import (
 )
 
 from mla_a2c.optimizer import a2c_loss
-from mla_plugin_core.activation import ACTIVATIONS, set_activation
-from mla_plugin_core.on_policy import generalized_advantages
+from mla_plugin_core.networks.activation import ACTIVATIONS, set_activation
+from mla_plugin_core.trainers.on_policy import generalized_advantages
 
 N_ENVS, N_STEPS = 8, 5
 GAMMA, LAMBD, LEARNING_RATE = 0.99, 1.0, 7.0e-4

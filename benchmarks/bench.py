@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from a2c import A2C_CARTPOLE  # noqa: E402
 from dqn import SAC_BASIC  # noqa: E402
 
-from mla_plugin_core.shipped_configs import config_path  # noqa: E402
+from mla_plugin_core.cli.shipped_configs import config_path  # noqa: E402
 
 SEEDS = [1, 2, 3]
 

@@ -57,10 +57,10 @@ import numpy as np
 from mlagents.trainers.buffer import AgentBuffer, BufferKey, ObservationKeyPrefix
 
 import mla_plugin_core.replay
-from mla_plugin_core.nstep import _n_step_sums  # numpy's correlate, without its dispatch
-from mla_plugin_core.off_policy import OffPolicyPluginTrainer
 from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
-from mla_plugin_core.transitions import Transitions
+from mla_plugin_core.replay.nstep import _n_step_sums  # numpy's correlate, without its dispatch
+from mla_plugin_core.replay.transitions import Transitions
+from mla_plugin_core.trainers.off_policy import OffPolicyPluginTrainer
 
 #: The commit whose replay.py and off_policy.py are timed as "before" (a loop per row).
 BASELINE = "b2bcf47cee72e7d37eee2767b5201437767aa609"

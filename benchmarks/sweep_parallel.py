@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from mla_plugin_core.shipped_configs import config_path
+from mla_plugin_core.cli.shipped_configs import config_path
 from mla_plugin_core.testing import run_mlagents_learn
 from mla_sweep.config import load_sweep
 from mla_sweep.runner import init_ray, run_sweep

@@ -9,8 +9,8 @@ import torch
 from a2c_testkit import make_trainer
 from mlagents_envs.base_env import ActionSpec
 
-from mla_plugin_core.finite import NonFiniteError
 from mla_plugin_core.testing.builders import random_trajectory, vector_behavior_spec
+from mla_plugin_core.util.finite import NonFiniteError
 
 
 def filled_trainer(tmp_path, action_spec, **hyperparameters):

@@ -9,7 +9,7 @@ import torch
 from a2c_testkit import make_trainer
 from mlagents_envs.base_env import ActionSpec
 
-from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.host.config_errors import ResumeError
 from mla_plugin_core.testing.builders import vector_behavior_spec
 
 SPEC = vector_behavior_spec(ActionSpec.create_discrete((3,)))

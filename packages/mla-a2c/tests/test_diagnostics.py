@@ -17,7 +17,7 @@ from mla_a2c.optimizer import (
     gaussian_means,
     gaussian_stats,
 )
-from mla_plugin_core.batches import Minibatch
+from mla_plugin_core.replay.batches import Minibatch
 from mla_plugin_core.testing.builders import random_trajectory, vector_behavior_spec
 
 CONTINUOUS = vector_behavior_spec(ActionSpec.create_continuous(2))

@@ -8,7 +8,7 @@ from a2c_testkit import OBS_SIZE, make_trainer
 from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 from mlagents_envs.base_env import ActionSpec
 
-from mla_plugin_core.onnx_export import use_legacy_exporter
+from mla_plugin_core.io.onnx_export import use_legacy_exporter
 from mla_plugin_core.testing.builders import vector_behavior_spec
 
 BATCH = 5

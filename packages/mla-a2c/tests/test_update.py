@@ -199,7 +199,7 @@ def test_linear_learning_rate_reaches_its_floor_at_learning_rate_decay_steps(tmp
 
 def test_learning_rate_decay_steps_must_be_a_positive_integer():
     from mla_a2c.settings import A2CSettings
-    from mla_plugin_core.setting_errors import SettingError
+    from mla_plugin_core.settings.errors import SettingError
 
     for bad in (0, -5, 2.5, "many"):
         with pytest.raises((SettingError, ValueError, TypeError)):

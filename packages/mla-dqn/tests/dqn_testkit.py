@@ -17,9 +17,9 @@ from mlagents_envs.base_env import ActionSpec, ActionTuple, BehaviorSpec
 from mla_dqn.optimizer import DQNOptimizer
 from mla_dqn.settings import DQNSettings
 from mla_dqn.trainer import DQNPolicy, DQNTrainer
+from mla_plugin_core.replay.transitions import ReplaySample
 from mla_plugin_core.testing import run_mlagents_learn
 from mla_plugin_core.testing.builders import vector_behavior_spec
-from mla_plugin_core.transitions import ReplaySample
 
 
 def behavior_spec(obs_size: int = 4, branches: tuple[int, ...] = (3,), continuous: int = 0):

@@ -12,7 +12,7 @@ from mlagents.trainers.settings import NetworkSettings, TrainerSettings
 from mla_dqn.demonstrations import load_expert_replay
 from mla_dqn.settings import DemonstrationSettings, DQNSettings
 from mla_dqn.trainer import DQNTrainer
-from mla_plugin_core.transitions import ReplaySample
+from mla_plugin_core.replay.transitions import ReplaySample
 
 GAMMA = 0.99  # extrinsic's default
 

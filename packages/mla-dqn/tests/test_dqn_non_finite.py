@@ -10,7 +10,7 @@ import torch
 import yaml
 from dqn_testkit import basic_config, learn, make_trainer, trajectory
 
-from mla_plugin_core.finite import NonFiniteError, non_finite_entries
+from mla_plugin_core.util.finite import NonFiniteError, non_finite_entries
 
 
 def trained_trainer(tmp_path, **hyperparameters):

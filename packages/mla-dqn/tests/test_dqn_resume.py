@@ -9,7 +9,7 @@ from dqn_testkit import behavior_spec, trainer_settings
 from mlagents.trainers.settings import NetworkSettings
 
 from mla_dqn.trainer import DQNTrainer
-from mla_plugin_core.config_errors import ResumeError
+from mla_plugin_core.host.config_errors import ResumeError
 from mla_plugin_core.testing import add_policy_like_mlagents
 
 ADVICE = "resume with the settings it was saved with"

@@ -26,7 +26,7 @@ import pytest
 import torch
 import yaml
 
-from mla_plugin_core.checkpoint import METADATA_KEY
+from mla_plugin_core.io.checkpoint import METADATA_KEY
 from mla_plugin_core.testing import mlagents_learn_command
 from mla_plugin_core.testing.releases import newest_mlagents_only
 

@@ -18,7 +18,7 @@ from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
 from mla_dqn.trainer import DQNPolicy, DQNTrainer, exploration_epsilon
-from mla_plugin_core.onnx_export import use_legacy_exporter
+from mla_plugin_core.io.onnx_export import use_legacy_exporter
 
 BRANCHES = (3, 4)
 

@@ -21,7 +21,7 @@ import yaml
 from envs_testkit import mlagents_learn_command, scalars
 
 from mla_envs.protocol.lifeline import parent_pid, process_identity
-from mla_plugin_core.ports import port_free
+from mla_plugin_core.util.ports import port_free
 
 REWARD = "Environment/Cumulative Reward"
 

@@ -12,7 +12,7 @@ from mlagents_envs.base_env import (
     ObservationType,
 )
 
-from mla_plugin_core.activation import set_activation
+from mla_plugin_core.networks.activation import set_activation
 
 VECTOR = ObservationSpec((5,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vector")
 SETTINGS = NetworkSettings(hidden_units=16, num_layers=3)

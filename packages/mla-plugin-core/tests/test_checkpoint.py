@@ -11,15 +11,15 @@ import types
 import pytest
 import torch
 
-from mla_plugin_core import config_errors
-from mla_plugin_core.atomic_file import atomic_write, remove_stale_temporaries
-from mla_plugin_core.checkpoint import (
+from mla_plugin_core.host import config_errors
+from mla_plugin_core.host.config_errors import ResumeError, refusing_resume
+from mla_plugin_core.io.checkpoint import (
     METADATA_KEY,
     PARTIAL_ONNX_NAME,
     AtomicTorchModelSaver,
     resume_mismatch,
 )
-from mla_plugin_core.config_errors import ResumeError, refusing_resume
+from mla_plugin_core.util.atomic_file import atomic_write, remove_stale_temporaries
 
 
 def umask() -> int:
@@ -195,7 +195,7 @@ def test_resume_error_is_one_line_and_mlagents_end_of_run_writes_are_skipped(tmp
             open({str(tmp_path / "configuration.yaml")!r}, "w").write("written")
         learn.write_run_options = write_run_options
         sys.modules["mlagents.trainers.learn"] = learn
-        from mla_plugin_core import config_errors
+        from mla_plugin_core.host import config_errors
         config_errors.install()
         try:
             learn.write_run_options(None, None)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mla_plugin_core.scaffold.generate import PluginNames, generate
+from mla_plugin_core.cli.scaffold.generate import PluginNames, generate
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "writing-a-plugin.md"
 BLOCK = re.compile(

@@ -18,10 +18,9 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from mla_plugin_core import doctor
-from mla_plugin_core.cli import main
-from mla_plugin_core.ports import port_free
+from mla_plugin_core.cli import doctor, main
 from mla_plugin_core.testing.learn import free_base_port
+from mla_plugin_core.util.ports import port_free
 
 CORE = Path(__file__).parents[1]
 MLA_PLUGIN = Path(sys.executable).with_name("mla-plugin")

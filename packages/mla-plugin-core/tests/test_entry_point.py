@@ -9,7 +9,7 @@ import pytest
 from mlagents.plugins.trainer_type import register_trainer_plugins
 from mlagents.trainers.trainer.on_policy_trainer import OnPolicyTrainer
 
-from mla_plugin_core.entry_point import make_entry_point
+from mla_plugin_core.host.entry_point import make_entry_point
 
 
 def test_registered_plugin_is_offered_by_mlagents(tiny_plugin_path):
@@ -114,7 +114,7 @@ def test_core_itself_fixes_builtin_runs():
 
     import torch
 
-    from mla_plugin_core import config_errors  # noqa: F401
+    from mla_plugin_core.host import config_errors  # noqa: F401
 
     trainer_types, _ = register_trainer_plugins()
     assert "ppo" in trainer_types

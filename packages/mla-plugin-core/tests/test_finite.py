@@ -19,14 +19,14 @@ from mlagents_envs.base_env import (
     ObservationType,
 )
 
-from mla_plugin_core import config_errors
-from mla_plugin_core.checkpoint import AtomicTorchModelSaver
-from mla_plugin_core.finite import NonFiniteError, check_values, non_finite_entries
+from mla_plugin_core.host import config_errors
+from mla_plugin_core.io.checkpoint import AtomicTorchModelSaver
 from mla_plugin_core.settings import (
     HyperparameterError,
     OffPolicySettings,
     OnPolicySettings,
 )
+from mla_plugin_core.util.finite import NonFiniteError, check_values, non_finite_entries
 
 SPEC = BehaviorSpec(
     [ObservationSpec((3,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "vec")],

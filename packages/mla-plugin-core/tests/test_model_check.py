@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from mla_plugin_core.model_check import Expected, check_model
+from mla_plugin_core.io.model_check import Expected, check_model
 
 FEATURES = 6
 
@@ -178,7 +178,7 @@ def test_mlagents_own_exports_pass(tmp_path, actions, memory, observations):
         ObservationType,
     )
 
-    from mla_plugin_core.onnx_export import use_legacy_exporter
+    from mla_plugin_core.io.onnx_export import use_legacy_exporter
     from mla_plugin_core.testing.builders import make_trainer, trainer_settings
 
     use_legacy_exporter()

@@ -1,4 +1,4 @@
-"""Observation normalisation that keeps the network's function (mla_plugin_core.normalization)."""
+"""Observation normalisation that keeps the network's function (mla_plugin_core.networks.normalization)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import ActionSpec, ObservationSpec, ObservationType
 from mlagents_envs.base_env import DimensionProperty as Dim
 
-from mla_plugin_core.normalization import normalized_columns, update_normalization
+from mla_plugin_core.networks.normalization import normalized_columns, update_normalization
 
 
 def vector_spec(size: int) -> ObservationSpec:

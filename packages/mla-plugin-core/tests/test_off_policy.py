@@ -19,16 +19,16 @@ from mlagents.trainers.torch_entities.networks import SimpleActor
 from mlagents.trainers.trajectory import AgentExperience, ObsUtil, Trajectory
 from mlagents_envs.base_env import ActionSpec, ActionTuple
 
-from mla_plugin_core.config_errors import ResumeError
-from mla_plugin_core.off_policy import (
+from mla_plugin_core.host.config_errors import ResumeError
+from mla_plugin_core.replay import PrioritizedReplayBuffer
+from mla_plugin_core.settings import OffPolicySettings
+from mla_plugin_core.testing.builders import vector_behavior_spec
+from mla_plugin_core.trainers.off_policy import (
     OffPolicyOptimizer,
     OffPolicyPluginTrainer,
     ReplayUpdate,
     sample_to_agent_buffer,
 )
-from mla_plugin_core.replay import PrioritizedReplayBuffer
-from mla_plugin_core.settings import OffPolicySettings
-from mla_plugin_core.testing.builders import vector_behavior_spec
 
 BRANCHES = (3, 2)
 GAMMA = 0.9
@@ -422,7 +422,7 @@ def test_curiosity_learns_from_replay_samples(tmp_path):
 
 
 def test_a_non_finite_reward_signal_loss_stops_training(tmp_path):
-    from mla_plugin_core.finite import NonFiniteError
+    from mla_plugin_core.util.finite import NonFiniteError
 
     trainer = _curiosity_trainer(tmp_path)
     curiosity = trainer.optimizer.reward_signals["curiosity"]

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mlagents.trainers.buffer import RewardSignalUtil
 
-from mla_plugin_core.batches import value_estimates_key
-from mla_plugin_core.on_policy import approx_kl
+from mla_plugin_core.replay.batches import value_estimates_key
+from mla_plugin_core.trainers.on_policy import approx_kl
 
 
 def gaussian_kl(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float) -> float:

@@ -27,13 +27,13 @@ from mlagents_envs.base_env import (
     ObservationType,
 )
 
-from mla_plugin_core.batches import ReplayBatch
 from mla_plugin_core.cli import main
-from mla_plugin_core.q_network import DiscreteQActor, EpsilonGreedyQPolicy
-from mla_plugin_core.scaffold.generate import PluginNames, generate
-from mla_plugin_core.schedules import ScheduledValue
-from mla_plugin_core.target_network import TargetUpdate
-from mla_plugin_core.transitions import ReplaySample
+from mla_plugin_core.cli.scaffold.generate import PluginNames, generate
+from mla_plugin_core.networks.q_network import DiscreteQActor, EpsilonGreedyQPolicy
+from mla_plugin_core.networks.target_network import TargetUpdate
+from mla_plugin_core.replay.batches import ReplayBatch
+from mla_plugin_core.replay.transitions import ReplaySample
+from mla_plugin_core.trainers.schedules import ScheduledValue
 
 SPEC = BehaviorSpec(
     [ObservationSpec((2,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "obs")],

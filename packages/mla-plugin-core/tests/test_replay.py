@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlagents.trainers.buffer import BufferKey
 
-from mla_plugin_core.nstep import NStepAccumulator
 from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
-from mla_plugin_core.transitions import (
+from mla_plugin_core.replay.nstep import NStepAccumulator
+from mla_plugin_core.replay.transitions import (
     ReplaySample,
     Transitions,
     concatenate_transitions,
@@ -782,18 +782,20 @@ def test_loads_a_file_with_the_old_beta_step_counter(tmp_path: Path) -> None:
 
 def test_replay_re_exports_the_moved_names() -> None:
     # Plugins import these from replay, where they lived before nstep and transitions.
-    import mla_plugin_core.nstep
     import mla_plugin_core.replay
-    import mla_plugin_core.transitions
+    import mla_plugin_core.replay.nstep
+    import mla_plugin_core.replay.transitions
 
-    assert mla_plugin_core.replay.NStepAccumulator is mla_plugin_core.nstep.NStepAccumulator
+    assert mla_plugin_core.replay.NStepAccumulator is mla_plugin_core.replay.nstep.NStepAccumulator
     for name in ("Transitions", "ReplaySample", "select_rows", "concatenate_transitions"):
-        assert getattr(mla_plugin_core.replay, name) is getattr(mla_plugin_core.transitions, name)
+        assert getattr(mla_plugin_core.replay, name) is getattr(
+            mla_plugin_core.replay.transitions, name
+        )
 
 
 def test_every_field_is_declared_once() -> None:
     # The buffer's storage, the sample and the AgentBuffer view follow FIELDS alone.
-    from mla_plugin_core.transitions import FIELDS, layout, to_agent_buffer
+    from mla_plugin_core.replay.transitions import FIELDS, layout, to_agent_buffer
 
     assert [f.name for f in FIELDS] == list(Transitions._fields)
     buffer = ReplayBuffer(8, **SPEC)

@@ -21,9 +21,8 @@ from mlagents_envs.exception import (
     UnityWorkerInUseException,
 )
 
-from mla_plugin_core import config_errors, log_files, run_errors
-from mla_plugin_core.log_files import tail_lines
-from mla_plugin_core.run_errors import (
+from mla_plugin_core.host import config_errors, run_errors
+from mla_plugin_core.host.run_errors import (
     EnvironmentExitedError,
     PortInUseError,
     RunError,
@@ -32,6 +31,8 @@ from mla_plugin_core.run_errors import (
     log_file_of,
     port_in_use_message,
 )
+from mla_plugin_core.util import log_files
+from mla_plugin_core.util.log_files import tail_lines
 
 
 def test_port_in_use_names_the_port_and_base_port():

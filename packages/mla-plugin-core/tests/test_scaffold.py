@@ -10,7 +10,7 @@ import pytest
 import tomllib
 
 from mla_plugin_core.cli import main
-from mla_plugin_core.scaffold.generate import KINDS, PluginNames
+from mla_plugin_core.cli.scaffold.generate import KINDS, PluginNames
 
 
 @pytest.mark.parametrize("kind", KINDS)

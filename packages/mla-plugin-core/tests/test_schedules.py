@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mlagents.trainers.settings import ScheduleType
 
-from mla_plugin_core.schedules import Schedule, scheduled_value
+from mla_plugin_core.trainers.schedules import Schedule, scheduled_value
 
 
 def test_constant_ignores_step():

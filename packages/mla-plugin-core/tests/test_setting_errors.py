@@ -6,9 +6,10 @@ import pytest
 from mlagents.plugins.trainer_type import register_trainer_plugins
 from mlagents.trainers.settings import RunOptions, ScheduleType
 
-from mla_plugin_core import config_errors, memory
+from mla_plugin_core.host import config_errors
 from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
-from mla_plugin_core.setting_errors import (
+from mla_plugin_core.settings import StrictBool, memory
+from mla_plugin_core.settings.errors import (
     HyperparameterError,
     Refused,
     SettingError,
@@ -18,7 +19,6 @@ from mla_plugin_core.setting_errors import (
     structuring,
     unknown_key_message,
 )
-from mla_plugin_core.settings import StrictBool
 
 
 def test_did_you_mean_picks_the_closest_key_or_none():
@@ -103,15 +103,24 @@ def test_check_type_refuses_what_cattrs_would_bend(value, type_, allowed):
 def test_trainer_type_message_names_the_distribution_of_a_missing_type():
     installed = ["poca", "ppo", "sac"]
     assert config_errors.trainer_type_message("dqn", installed) == (
-        "dqn is not installed (pip install mla-dqn); installed: poca, ppo, sac"
+        "dqn is not installed; installed: poca, ppo, sac; a trainer type comes with its "
+        "plugin package, which mla-plugins name mla-<trainer_type> (pip install mla-dqn)"
     )
-    assert config_errors.trainer_type_message("a2cc", installed) == (
-        "did you mean a2c? a2c is not installed (pip install mla-a2c); installed: poca, ppo, sac"
-    )
+    assert "(pip install mla-my-algo)" in config_errors.trainer_type_message("my_algo", installed)
     assert config_errors.trainer_type_message("ppp", installed) == (
         "did you mean ppo? installed: poca, ppo, sac"
     )
-    assert config_errors.trainer_type_message("zzz", installed) == "installed: poca, ppo, sac"
+    assert config_errors.trainer_type_message(3, installed) == "installed: poca, ppo, sac"
+
+
+def test_core_names_no_plugin_of_its_own():
+    """The trainer types of mla-plugins are not written into core: the message for one that
+    is missing follows the naming rule that ``mla-plugin new`` uses too."""
+    from mla_plugin_core.cli.scaffold.generate import PluginNames
+
+    names = PluginNames.from_name("my_algo")
+    assert names.distribution == config_errors.distribution_name("my_algo") == "mla-my-algo"
+    assert not hasattr(config_errors, "DISTRIBUTIONS")
 
 
 def test_format_bytes():

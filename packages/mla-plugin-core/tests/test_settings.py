@@ -8,7 +8,6 @@ import pytest
 from mlagents.trainers.exception import TrainerConfigError
 from mlagents.trainers.settings import strict_to_cls
 
-from mla_plugin_core.schedules import Schedule
 from mla_plugin_core.settings import (
     HyperparameterError,
     OffPolicySettings,
@@ -23,6 +22,7 @@ from mla_plugin_core.testing.hyperparameters import (
     undocumented,
     update_readme_tables,
 )
+from mla_plugin_core.trainers.schedules import Schedule
 
 README = Path(__file__).parents[1] / "README.md"
 

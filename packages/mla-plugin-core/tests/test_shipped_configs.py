@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mla_plugin_core.cli import main
-from mla_plugin_core.shipped_configs import ShippedConfig, config_path, shipped_configs
+from mla_plugin_core.cli.shipped_configs import ShippedConfig, config_path, shipped_configs
 from mla_plugin_core.version import __version__
 
 

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mla_plugin_core.sum_tree import MinTree, SumTree
+from mla_plugin_core.replay.sum_tree import MinTree, SumTree
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=60)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mla_plugin_core.target_network import (
+from mla_plugin_core.networks.target_network import (
     HardTargetUpdate,
     hard_update,
     make_target,

@@ -10,9 +10,9 @@ from mlagents.trainers.ppo.optimizer_torch import TorchPPOOptimizer
 from mlagents.trainers.settings import ScheduleType
 from mlagents.trainers.torch_entities.networks import SimpleActor
 
-from mla_plugin_core.entry_point import make_entry_point
-from mla_plugin_core.on_policy import OnPolicyPluginTrainer
+from mla_plugin_core.host.entry_point import make_entry_point
 from mla_plugin_core.settings import OnPolicySettings, hyperparameter
+from mla_plugin_core.trainers.on_policy import OnPolicyPluginTrainer
 
 
 @attr.s(auto_attribs=True)

@@ -29,9 +29,9 @@ from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.torch_entities.utils import ModelUtils
 
 from mla_a2c.settings import A2CSettings
-from mla_plugin_core.activation import set_activation
-from mla_plugin_core.batches import Minibatch
-from mla_plugin_core.optimizer import OnPolicyOptimizer
+from mla_plugin_core.networks.activation import set_activation
+from mla_plugin_core.replay.batches import Minibatch
+from mla_plugin_core.trainers.optimizer import OnPolicyOptimizer
 
 # Where the linear beta schedule ends at max_steps (that of mlagents' PPO): a small beta
 # keeps some exploration. (The learning rate's floor is core's FINAL_LEARNING_RATE.)
@@ -194,7 +194,7 @@ class A2COptimizer(OnPolicyOptimizer):
         """One gradient step of A2C on a minibatch.
 
         :param batch: B experiences with observations, actions, action masks, advantages
-            and, per reward signal, returns (:class:`~mla_plugin_core.batches.Minibatch`).
+            and, per reward signal, returns (:class:`~mla_plugin_core.replay.batches.Minibatch`).
         :param num_sequences: B / sequence_length (recurrent policies).
         :return: stats for mlagents' reporter.
         """

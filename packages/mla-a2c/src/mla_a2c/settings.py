@@ -26,7 +26,7 @@ from typing import Any
 import attr
 from mlagents.trainers.settings import ScheduleType
 
-from mla_plugin_core.activation import ACTIVATIONS
+from mla_plugin_core.networks.activation import ACTIVATIONS
 from mla_plugin_core.settings import (
     HyperparameterError,
     OnPolicySettings,

@@ -1,7 +1,7 @@
 """``trainer_type: a2c`` for ``mlagents-learn``: data flow and the plugin entry point.
 
 The trajectory processing (reward signals, value bootstrap, GAE per signal) and the update
-loop are those of :class:`~mla_plugin_core.on_policy.OnPolicyPluginTrainer`; this class
+loop are those of :class:`~mla_plugin_core.trainers.on_policy.OnPolicyPluginTrainer`; this class
 chooses the networks and the optimizer (:mod:`mla_a2c.optimizer`, the maths).
 """
 
@@ -17,10 +17,10 @@ from mlagents_envs.base_env import BehaviorSpec
 
 from mla_a2c.optimizer import A2COptimizer
 from mla_a2c.settings import A2CSettings
-from mla_plugin_core.activation import set_activation
-from mla_plugin_core.entry_point import make_entry_point
-from mla_plugin_core.normalization import update_normalization
-from mla_plugin_core.on_policy import OnPolicyPluginTrainer
+from mla_plugin_core.host.entry_point import make_entry_point
+from mla_plugin_core.networks.activation import set_activation
+from mla_plugin_core.networks.normalization import update_normalization
+from mla_plugin_core.trainers.on_policy import OnPolicyPluginTrainer
 
 TRAINER_NAME = "a2c"
 

@@ -35,9 +35,9 @@ from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import BehaviorSpec
 from mlagents_envs.rpc_utils import steps_from_proto
 
-from mla_plugin_core.nstep import NStepAccumulator
 from mla_plugin_core.replay import ReplayBuffer
-from mla_plugin_core.transitions import Transitions, concatenate_transitions, to_agent_buffer
+from mla_plugin_core.replay.nstep import NStepAccumulator
+from mla_plugin_core.replay.transitions import Transitions, concatenate_transitions, to_agent_buffer
 
 #: Agent id of the demonstrations in the n-step accumulator.
 EXPERT_ID = "expert"

@@ -1,7 +1,7 @@
 """The Q-network of DQN: core's discrete Q actor with one set of heads per reward signal
 and optional dueling heads.
 
-:class:`~mla_plugin_core.q_network.DiscreteQActor` gives mlagents' body (observation
+:class:`~mla_plugin_core.networks.q_network.DiscreteQActor` gives mlagents' body (observation
 encoders, normalisation), epsilon-greedy acting with action masks (each agent explores
 independently, random actions uniform over the allowed ones of each branch) and the
 ``forward`` Unity's inference runs (greedy actions). Several discrete branches follow the
@@ -23,7 +23,7 @@ from mlagents.trainers.settings import NetworkSettings
 from mlagents_envs.base_env import ActionSpec, ObservationSpec
 from torch import nn
 
-from mla_plugin_core.q_network import DiscreteQActor
+from mla_plugin_core.networks.q_network import DiscreteQActor
 
 __all__ = ["QNetwork"]
 

@@ -35,12 +35,16 @@ from mlagents.trainers.settings import TrainerSettings
 
 from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
-from mla_plugin_core.batches import ReplayBatch
-from mla_plugin_core.off_policy import OffPolicyOptimizer, ReplayUpdate, rescore_reward_signals
-from mla_plugin_core.q_network import branch_masks, masked_q_values
+from mla_plugin_core.networks.q_network import branch_masks, masked_q_values
+from mla_plugin_core.networks.target_network import TargetUpdate, make_target
 from mla_plugin_core.replay import ReplayBuffer
-from mla_plugin_core.target_network import TargetUpdate, make_target
-from mla_plugin_core.transitions import ReplaySample
+from mla_plugin_core.replay.batches import ReplayBatch
+from mla_plugin_core.replay.transitions import ReplaySample
+from mla_plugin_core.trainers.off_policy import (
+    OffPolicyOptimizer,
+    ReplayUpdate,
+    rescore_reward_signals,
+)
 
 
 def taken_q(q_per_branch: list[torch.Tensor], actions: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,6 @@ import attr
 import cattr
 from mlagents.trainers.settings import strict_to_cls
 
-from mla_plugin_core.schedules import Schedule
 from mla_plugin_core.settings import (
     HyperparameterError,
     OffPolicySettings,
@@ -26,6 +25,7 @@ from mla_plugin_core.settings import (
     boolean,
     hyperparameter,
 )
+from mla_plugin_core.trainers.schedules import Schedule
 
 
 @attr.s(auto_attribs=True)

@@ -1,7 +1,7 @@
 """``trainer_type: dqn`` for ``mlagents-learn``: data flow and the plugin entry point.
 
 Trajectories become n-step transitions in a (prioritized) replay buffer and gradient steps
-follow ``steps_per_update``: all in :class:`~mla_plugin_core.off_policy.OffPolicyPluginTrainer`.
+follow ``steps_per_update``: all in :class:`~mla_plugin_core.trainers.off_policy.OffPolicyPluginTrainer`.
 This module picks the network (:mod:`mla_dqn.networks`), the maths (:mod:`mla_dqn.optimizer`),
 the exploration rate, and loads demonstrations (:mod:`mla_dqn.demonstrations`).
 """
@@ -24,11 +24,11 @@ from mla_dqn.demonstrations import expert_replay, load_expert_steps
 from mla_dqn.networks import QNetwork
 from mla_dqn.optimizer import DQNOptimizer
 from mla_dqn.settings import DQNSettings
-from mla_plugin_core.entry_point import make_entry_point
-from mla_plugin_core.off_policy import OffPolicyPluginTrainer, one_step_reward_signals
-from mla_plugin_core.q_network import EpsilonGreedyQPolicy
-from mla_plugin_core.schedules import ScheduledValue
-from mla_plugin_core.setting_errors import SettingError
+from mla_plugin_core.host.entry_point import make_entry_point
+from mla_plugin_core.networks.q_network import EpsilonGreedyQPolicy
+from mla_plugin_core.settings.errors import SettingError
+from mla_plugin_core.trainers.off_policy import OffPolicyPluginTrainer, one_step_reward_signals
+from mla_plugin_core.trainers.schedules import ScheduledValue
 
 logger = get_logger(__name__)
 
@@ -58,7 +58,7 @@ class DQNPolicy(EpsilonGreedyQPolicy):
 
     :param greedy: act greedily whatever the step (for runs that do not train).
     :param training_step: the step epsilon follows (default the policy's own; see
-        :class:`~mla_plugin_core.q_network.EpsilonGreedyQPolicy`).
+        :class:`~mla_plugin_core.networks.q_network.EpsilonGreedyQPolicy`).
     """
 
     def __init__(

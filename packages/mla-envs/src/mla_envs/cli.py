@@ -207,7 +207,7 @@ def build_parser(
 def print_config(parser: argparse.ArgumentParser, name: str) -> int:
     """Print the path of a shipped trainer YAML (``list``: their names), as
     ``mla-plugin config NAME`` does: mla-envs' PPO configs and those of installed plugins."""
-    from mla_plugin_core.shipped_configs import config_path, shipped_configs
+    from mla_plugin_core.cli.shipped_configs import config_path, shipped_configs
 
     if name == "list":
         print("\n".join(dict.fromkeys(config.name for config in shipped_configs())))

@@ -13,7 +13,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from mla_plugin_core.ports import port_free
+from mla_plugin_core.util.ports import port_free
 from mla_ray.locks import LockFiles, Reservation
 
 #: Where the reservations of this machine live (one folder for every sweep and user).

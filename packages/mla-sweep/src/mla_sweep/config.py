@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from mla_plugin_core.setting_errors import SettingError
+from mla_plugin_core.settings.errors import SettingError
 
 #: Distributions allowed in ``sweep.search`` -> number of arguments they take.
 DISTRIBUTIONS = {"uniform": 2, "loguniform": 2, "randint": 2, "quniform": 3, "choice": None}

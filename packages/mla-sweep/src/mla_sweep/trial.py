@@ -32,7 +32,7 @@ import yaml
 from mla_ray.ports import PortReservation
 from ray import tune
 
-from mla_plugin_core.log_files import LOG_TAIL_LINES, tail_lines
+from mla_plugin_core.util.log_files import LOG_TAIL_LINES, tail_lines
 from mla_sweep.config import Sweep
 from mla_sweep.cpus import CpuReservation
 from mla_sweep.learn import LEARNER_FLAG
@@ -73,7 +73,7 @@ def run_id_for(overrides: Mapping[str, Any], seed: int, trial_id: str) -> str:
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of a log file ('' if there is none), read as mlagents-learn's
-    own errors read an environment's log (:func:`mla_plugin_core.log_files.tail_lines`)."""
+    own errors read an environment's log (:func:`mla_plugin_core.util.log_files.tail_lines`)."""
     return "\n".join(tail_lines(str(path), lines) or [])
 
 

@@ -31,8 +31,6 @@ from mlagents.plugins.trainer_type import register_trainer_plugins
 from mlagents.trainers.settings import RunOptions
 from mlagents_envs.base_env import ActionSpec
 
-from mla_plugin_core.off_policy import OffPolicyPluginTrainer
-from mla_plugin_core.on_policy import OnPolicyPluginTrainer
 from mla_plugin_core.settings import (
     HyperparameterError,
     OffPolicySettings,
@@ -45,6 +43,8 @@ from mla_plugin_core.testing.hyperparameters import (
     readme_table_differences,
     undocumented,
 )
+from mla_plugin_core.trainers.off_policy import OffPolicyPluginTrainer
+from mla_plugin_core.trainers.on_policy import OnPolicyPluginTrainer
 
 #: Values a strict boolean refuses (YAML ``"false"`` is a string, which cattrs makes true).
 NOT_BOOLEANS = ("false", "true", "maybe", 2, 0, "yes")
@@ -126,7 +126,7 @@ class PluginConformance:
         (mlagents' own exporter, as at the end of a run)."""
         from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 
-        from mla_plugin_core.onnx_export import use_legacy_exporter
+        from mla_plugin_core.io.onnx_export import use_legacy_exporter
 
         trainer_cls, settings_cls = self.registered()
         use_legacy_exporter()
@@ -169,7 +169,7 @@ class PluginConformance:
     def test_exported_model_passes_unity_model_checks(self, tmp_path: Path) -> None:
         """The ONNX export of each of :attr:`action_specs` breaks none of the rules Unity's
         ML-Agents applies when it loads a model (``mla-plugin check-model``)."""
-        from mla_plugin_core.model_check import Expected, check_model
+        from mla_plugin_core.io.model_check import Expected, check_model
 
         for action_spec, path in self._exported_models(tmp_path):
             behavior = Expected(

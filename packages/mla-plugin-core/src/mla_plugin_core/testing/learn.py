@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mla_plugin_core.ports import ports_free
+from mla_plugin_core.util.ports import ports_free
 
 #: The TensorBoard tag under which mlagents writes the mean episode reward.
 REWARD_TAG = "Environment/Cumulative Reward"
