@@ -481,7 +481,7 @@ def sample_benchmark(args: argparse.Namespace) -> None:
 
     ours = ReplayBuffer(size, [(OBS_SIZE,)], 0, [N_ACTIONS], ["extrinsic"], seed=0)
     prioritized = PrioritizedReplayBuffer(
-        size, [(OBS_SIZE,)], 0, [N_ACTIONS], ["extrinsic"], seed=0
+        size, [(OBS_SIZE,)], 0, [N_ACTIONS], ["extrinsic"], seed=0, beta=0.4
     )
     columns = raw_columns(data)
     raw = {key: np.zeros_like(column) for key, column in columns.items()}
@@ -518,7 +518,7 @@ def sample_benchmark(args: argparse.Namespace) -> None:
 
     sample_seconds = {
         "ours": median_seconds(lambda: ours.sample(batch), args.repeats),
-        "ours, prioritized": median_seconds(lambda: prioritized.sample(batch, 0.4), args.repeats),
+        "ours, prioritized": median_seconds(lambda: prioritized.sample(batch), args.repeats),
         "AgentBuffer.sample_mini_batch": median_seconds(
             lambda: agent_buffer.sample_mini_batch(batch), args.agent_buffer_repeats
         ),

@@ -197,6 +197,16 @@ def test_linear_learning_rate_reaches_its_floor_at_learning_rate_decay_steps(tmp
     assert trainer.optimizer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3, rel=0.05)
 
 
+def test_deprecated_scheduled_still_gives_the_value_at_the_current_step(tmp_path):
+    """0.1's PluginOptimizer.scheduled() (a schedule over max_steps) warns and still works."""
+    spec = vector_behavior_spec(ActionSpec.create_continuous(2))
+    trainer = make_trainer(spec, tmp_path)
+    trainer.policy.set_step(2_500)  # a quarter of max_steps
+    with pytest.warns(DeprecationWarning, match=r"scheduled\(\) is deprecated"):
+        value = trainer.optimizer.scheduled(1.0, "linear", 0.0)
+    assert value == pytest.approx(0.75)
+
+
 def test_learning_rate_decay_steps_must_be_a_positive_integer():
     from mla_a2c.settings import A2CSettings
     from mla_plugin_core.settings.errors import SettingError

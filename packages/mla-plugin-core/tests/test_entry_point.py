@@ -120,3 +120,46 @@ def test_core_itself_fixes_builtin_runs():
     assert "ppo" in trainer_types
     assert getattr(torch.onnx.export, "_mla_legacy_default", False)
     assert getattr(sys.excepthook, "_mla_wrapped", False)
+
+
+_REGISTER_AND_REPORT = (
+    "import sys, torch\n"
+    "from mlagents.plugins.trainer_type import register_trainer_plugins\n"
+    "types, _ = register_trainer_plugins()\n"
+    "print('tiny_ppo' in types, getattr(sys.excepthook, '_mla_wrapped', False),"
+    " getattr(torch.onnx.export, '_mla_legacy_default', False))\n"
+)
+
+
+@pytest.mark.parametrize("switch, changed", [(None, True), ("off", False), ("0", False)])
+def test_the_host_switch_turns_off_every_change_to_mlagents_learn(
+    tiny_plugin_path, monkeypatch, switch, changed
+):
+    """``MLA_PLUGIN_HOST=off``: plugins still register, mlagents-learn is left as shipped."""
+    if switch is None:
+        monkeypatch.delenv("MLA_PLUGIN_HOST", raising=False)
+    else:
+        monkeypatch.setenv("MLA_PLUGIN_HOST", switch)
+    result = subprocess.run(
+        [sys.executable, "-c", _REGISTER_AND_REPORT], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", str(changed), str(changed)]
+
+
+def test_with_the_host_switch_off_a_bad_yaml_is_mlagents_traceback_again(
+    tiny_plugin_path, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MLA_PLUGIN_HOST", "off")
+    result = _learn(
+        """
+        behaviors:
+          Basic:
+            trainer_type: tiny_ppo
+            hyperparameters:
+              batch_sise: 16
+        """,
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "configuration error" not in result.stderr

@@ -220,6 +220,23 @@ def test_updates_follow_steps_per_update_and_update_priorities(tmp_path):
     np.testing.assert_allclose(trainer.replay.priorities(sampled), expected)
 
 
+def test_prioritized_beta_follows_the_trainers_step(tmp_path):
+    """The buffer asks the trainer for beta at each draw: prioritized_replay_beta at step 0,
+    annealed linearly to 1 at prioritized_replay_beta_steps."""
+    trainer = make_trainer(
+        tmp_path,
+        batch_size=2,
+        buffer_size=100,
+        prioritized_replay=True,
+        prioritized_replay_beta=0.4,
+        prioritized_replay_beta_steps=1000,
+    )
+    assert isinstance(trainer.replay, PrioritizedReplayBuffer)
+    for step, beta in ((0, 0.4), (500, 0.7), (1000, 1.0), (5000, 1.0)):
+        trainer._step = step
+        assert trainer.replay.current_beta() == pytest.approx(beta)
+
+
 def _resumed(tmp_path, spec=SPEC, buffer_size=100):
     settings = TrainerSettings(
         hyperparameters=OffPolicySettings(

@@ -127,7 +127,7 @@ def test_empty_buffer_refuses_to_sample() -> None:
     buffer = PrioritizedReplayBuffer(4, **SPEC)
     buffer.add(transitions(np.arange(2)))
     with pytest.raises(ValueError, match="batch_size"):
-        buffer.sample(0, beta=1.0)
+        buffer.sample(0)
 
 
 # --- validation -----------------------------------------------------------------------
@@ -183,7 +183,7 @@ def test_sampling_frequencies_follow_priorities_to_the_alpha() -> None:
     n_draws = 100 * 1000
     counts = np.zeros(len(priorities))
     for _ in range(100):
-        counts += np.bincount(buffer.sample(1000, beta=1.0).indices, minlength=len(priorities))
+        counts += np.bincount(buffer.sample(1000).indices, minlength=len(priorities))
     expected = np.array(priorities) ** alpha / np.sum(np.array(priorities) ** alpha) * n_draws
     chi_square = np.sum((counts - expected) ** 2 / expected)
     # 26.0 is the 0.999 quantile of chi-square with 7 degrees of freedom; stratified
@@ -200,7 +200,8 @@ def test_importance_weights_by_hand() -> None:
     # beta = 0.5: w = (N*P)^-0.5 = [1.5811, 1.1180, 0.9129, 0.7906], over 1.5811
     expected_beta_half = np.array([1.0, 0.4**0.5 / 0.8**0.5, 0.4**0.5 / 1.2**0.5, 0.5])
     for beta, expected in ((1.0, expected_beta_1), (0.5, expected_beta_half)):
-        sample = buffer.sample(64, beta=beta)
+        buffer.beta = beta
+        sample = buffer.sample(64)
         assert set(sample.indices) == {0, 1, 2, 3}
         np.testing.assert_allclose(sample.weights, expected[sample.indices], rtol=1e-5)
         assert_consistent(sample)
@@ -209,25 +210,55 @@ def test_importance_weights_by_hand() -> None:
 def test_weights_normalised_by_the_buffer_wide_maximum() -> None:
     # The least likely transition sets the normaliser even when it is not in the batch.
     buffer = prioritized_buffer([1e-3, 1.0, 1.0, 1.0], alpha=1.0)
-    sample = buffer.sample(3, beta=1.0)
+    sample = buffer.sample(3)  # beta 1 by default
     assert 0 not in sample.indices
     np.testing.assert_allclose(sample.weights, 1e-3, rtol=1e-4)
 
 
 def test_beta_is_the_callers() -> None:
-    # The buffer keeps no schedule: the same beta gives the same weights on every call
-    # (the trainer's importance_sampling_beta anneals it), and beta must be given.
-    buffer = prioritized_buffer([1.0, 4.0], alpha=1.0)
-    expected = {0: 1.0, 1: (2 * 0.2 / (2 * 0.8)) ** 0.5}  # (N * P)^-0.5 over the max
-    for _ in range(5):
-        sample = buffer.sample(8, beta=0.5)
+    # The buffer keeps no schedule: a function given as beta is asked at every draw (the
+    # trainer gives its importance_sampling_beta, which anneals over environment steps).
+    asked = iter([0.5, 0.5, 1.0])
+    buffer = prioritized_buffer([1.0, 4.0], alpha=1.0, beta=lambda: next(asked))
+    half = {0: 1.0, 1: (2 * 0.2 / (2 * 0.8)) ** 0.5}  # (N * P)^-0.5 over the max
+    full = {0: 1.0, 1: 0.25}  # (N * P)^-1 over the max
+    for expected in (half, half, full):
+        sample = buffer.sample(8)
         np.testing.assert_allclose(sample.weights, [expected[i] for i in sample.indices])
+    buffer.beta = 1.5
     with pytest.raises(ValueError, match=r"beta: expected in \[0, 1\], got 1.5"):
-        buffer.sample(2, beta=1.5)
-    with pytest.raises(TypeError):
-        buffer.sample(2)  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
-        PrioritizedReplayBuffer(4, **SPEC, beta=0.4)  # the constructor has no schedule
+        buffer.sample(2)
+
+
+def test_prioritized_is_a_sampling_strategy_of_the_same_signature() -> None:
+    """Code written for ReplayBuffer samples a prioritized buffer unchanged: ``sample`` and
+    ``update_priorities`` take the same arguments (uniform sampling ignores priorities),
+    ``sample_uniform`` draws uniformly from either."""
+    import inspect
+
+    uniform = ReplayBuffer(8, **SPEC, seed=0)
+    prioritized = prioritized_buffer([1e-3] * 7 + [100.0], alpha=1.0)
+    uniform.add(transitions(np.arange(8)))
+    assert (prioritized.sample(64).indices == 7).mean() > 0.9  # by priority
+    assert (uniform.sample(64).indices == 7).mean() < 0.5
+    for buffer in (uniform, prioritized):
+        sample = buffer.sample(4)
+        buffer.update_priorities(sample.indices, np.ones(4))
+        even = buffer.sample_uniform(2000)
+        np.testing.assert_array_equal(even.weights, 1.0)
+        assert np.bincount(even.indices, minlength=8).min() > 150  # about 250 each
+    signature = inspect.signature(ReplayBuffer.sample)
+    assert list(signature.parameters) == ["self", "batch_size"]
+
+
+def test_deprecated_beta_argument_still_draws_with_that_beta() -> None:
+    """0.1's ``sample(batch_size, beta)`` keeps working, with a warning, for that draw only."""
+    buffer = prioritized_buffer([1.0, 4.0], alpha=1.0, beta=1.0)
+    with pytest.warns(DeprecationWarning, match=r"sample\(batch_size, beta\) is deprecated"):
+        sample = buffer.sample(8, beta=0.5)
+    expected = {0: 1.0, 1: (2 * 0.2 / (2 * 0.8)) ** 0.5}
+    np.testing.assert_allclose(sample.weights, [expected[i] for i in sample.indices])
+    assert buffer.beta == 1.0
 
 
 def test_new_transitions_get_the_max_priority() -> None:
@@ -610,7 +641,8 @@ def test_accumulator_rejects_bad_input() -> None:
 def filled_prioritized_buffer(seed: int = 0) -> PrioritizedReplayBuffer:
     buffer = PrioritizedReplayBuffer(16, **SPEC, seed=seed)
     buffer.add(transitions(np.arange(21)))  # wraps around: position 5
-    sample = buffer.sample(8, beta=0.4)
+    buffer.beta = 0.4
+    sample = buffer.sample(8)
     buffer.update_priorities(sample.indices, np.linspace(0.1, 4.0, 8))
     return buffer
 
@@ -618,7 +650,7 @@ def filled_prioritized_buffer(seed: int = 0) -> PrioritizedReplayBuffer:
 def draw(buffer: ReplayBuffer, batch_size: int) -> ReplaySample:
     """A sample of either kind of buffer (prioritized ones with beta 0.7)."""
     if isinstance(buffer, PrioritizedReplayBuffer):
-        return buffer.sample(batch_size, beta=0.7)
+        buffer.beta = 0.7
     return buffer.sample(batch_size)
 
 

@@ -32,6 +32,7 @@ from mla_a2c.settings import A2CSettings
 from mla_plugin_core.networks.activation import set_activation
 from mla_plugin_core.replay.batches import Minibatch
 from mla_plugin_core.trainers.optimizer import OnPolicyOptimizer
+from mla_plugin_core.trainers.schedules import ScheduledValue
 
 # Where the linear beta schedule ends at max_steps (that of mlagents' PPO): a small beta
 # keeps some exploration. (The learning rate's floor is core's FINAL_LEARNING_RATE.)
@@ -199,7 +200,8 @@ class A2COptimizer(OnPolicyOptimizer):
         :return: stats for mlagents' reporter.
         """
         hp = self.hyperparameters
-        beta = self.scheduled(hp.beta, hp.beta_schedule, FINAL_BETA) if hp.beta > 0 else 0.0
+        entropy_schedule = ScheduledValue(hp.beta_schedule, hp.beta, FINAL_BETA, self.max_steps)
+        beta = entropy_schedule(self.current_step) if hp.beta > 0 else 0.0
         mb = self.minibatch(batch)
         log_probs, entropy = self.policy_stats(mb)
         mu, sigma = gaussian_means(self.policy, mb)

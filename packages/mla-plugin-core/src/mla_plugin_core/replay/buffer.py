@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -221,14 +222,35 @@ class ReplayBuffer:
             raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
 
     def sample(self, batch_size: int) -> ReplaySample:
-        """Draw ``batch_size`` transitions uniformly, with replacement.
+        """Draw ``batch_size`` transitions by this buffer's sampling strategy (:meth:`draw`:
+        uniform here, proportional to priority in :class:`PrioritizedReplayBuffer`).
 
-        :return: a :class:`ReplaySample` with every field ``[batch_size, ...]`` and
-            ``weights`` all ones.
+        :return: a :class:`ReplaySample` with every field ``[batch_size, ...]``, the ring
+            slots drawn (``indices``) and their importance ``weights``.
         """
         self._check_can_sample(batch_size)
+        return self._gather(*self.draw(batch_size))
+
+    def sample_uniform(self, batch_size: int) -> ReplaySample:
+        """Draw ``batch_size`` transitions uniformly whatever the strategy (weights all ones):
+        for learners that should see the data as it is, such as reward-signal models."""
+        self._check_can_sample(batch_size)
+        return self._gather(*self._draw_uniform(batch_size))
+
+    def draw(self, batch_size: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The sampling strategy: ``batch_size`` ring slots and their importance weights.
+        Uniform with replacement, weights all ones; subclasses override it."""
+        return self._draw_uniform(batch_size)
+
+    def _draw_uniform(
+        self, batch_size: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         indices = self._rng.integers(0, self._size, size=batch_size, dtype=np.int64)
-        return self._gather(indices, np.ones(batch_size, np.float32))
+        return indices, np.ones(batch_size, np.float32)
+
+    def update_priorities(self, indices: npt.ArrayLike, td_errors: npt.ArrayLike) -> None:
+        """What the learner found of the transitions it was given (their TD errors), for
+        strategies that use it; uniform sampling does not."""
 
     # --- persistence -------------------------------------------------------------------
 
@@ -306,18 +328,28 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     Transition ``i`` is drawn with ``P(i) = p_i^alpha / sum_k p_k^alpha`` where
     ``p_i = |delta_i| + eps``; new transitions get the largest priority seen so far. Each
     sample is corrected by ``w_i = (N * P(i))^-beta / max_j w_j``, the maximum over the whole
-    buffer (the smallest ``P(j)``). ``beta`` is given to each :meth:`sample`: its schedule
-    belongs to the caller (the off-policy trainer anneals it over environment steps).
+    buffer (the smallest ``P(j)``). Only :meth:`draw` differs from :class:`ReplayBuffer`:
+    :meth:`sample` has the same signature.
 
     :param alpha: priority exponent in ``[0, 1]``; ``0`` is uniform. Paper: 0.6.
     :param eps: added to ``|td_error|`` so no transition has zero probability (``> 0``).
+    :param beta: importance-sampling exponent in ``[0, 1]`` (``1`` corrects fully), or a
+        function without arguments that gives it at each draw: its schedule belongs to the
+        caller (the off-policy trainer passes one annealed over environment steps).
 
     The other parameters (positional or keyword) are those of :class:`ReplayBuffer`.
     """
 
     kind = "prioritized"
 
-    def __init__(self, *args: Any, alpha: float = 0.6, eps: float = 1e-6, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        alpha: float = 0.6,
+        eps: float = 1e-6,
+        beta: float | Callable[[], float] = 1.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha: expected in [0, 1], got {alpha}")
@@ -328,6 +360,14 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self._sum_tree = SumTree(self._capacity)  # leaves hold p_i^alpha
         self._min_tree = MinTree(self._capacity)
         self._max_priority = 1.0  # largest p_i so far, given to new transitions
+        self.beta = beta
+
+    def current_beta(self) -> float:
+        """``beta`` now (called if it is a function), checked to be in ``[0, 1]``."""
+        beta = float(self.beta() if callable(self.beta) else self.beta)
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta: expected in [0, 1], got {beta}")
+        return beta
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -375,18 +415,31 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if priorities.size:
             self._max_priority = max(self._max_priority, float(priorities.max()))
 
-    def sample(self, batch_size: int, beta: float) -> ReplaySample:  # type: ignore[override]
-        """Draw ``batch_size`` transitions with probability ``P(i)``, stratified.
+    def sample(self, batch_size: int, beta: float | None = None) -> ReplaySample:
+        """As :meth:`ReplayBuffer.sample`, drawn by priority (:meth:`draw`).
 
-        The priority mass is cut into ``batch_size`` equal segments and one transition is
-        drawn from each (Schaul et al. 2016, Appendix B.2.1).
-
-        :param beta: importance-sampling exponent in ``[0, 1]`` (``1`` corrects fully).
-        :return: a :class:`ReplaySample` with ``weights`` ``w_i / max_j w_j`` in ``(0, 1]``.
+        :param beta: deprecated (0.1's way): this draw's ``beta`` instead of the buffer's.
         """
-        self._check_can_sample(batch_size)
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta: expected in [0, 1], got {beta}")
+        if beta is None:
+            return super().sample(batch_size)
+        warnings.warn(
+            "PrioritizedReplayBuffer.sample(batch_size, beta) is deprecated since "
+            "mla-plugin-core 0.2: give the buffer its beta (a number or a function) and call "
+            "sample(batch_size)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        kept, self.beta = self.beta, beta
+        try:
+            return super().sample(batch_size)
+        finally:
+            self.beta = kept
+
+    def draw(self, batch_size: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """``batch_size`` slots with probability ``P(i)``, stratified: the priority mass is
+        cut into ``batch_size`` equal segments and one transition is drawn from each
+        (Schaul et al. 2016, Appendix B.2.1). Weights ``w_i / max_j w_j`` in ``(0, 1]``."""
+        beta = self.current_beta()
         total = self._sum_tree.total
         segment = total / batch_size
         # one uniform draw inside each of the batch_size segments of the priority mass
@@ -395,7 +448,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         probs = self._sum_tree[indices] / total  # P(i)
         weights = (self._size * probs) ** -beta  # w_i = (N * P(i))^-beta
         max_weight = (self._size * self._min_tree.min / total) ** -beta  # from min P(j)
-        return self._gather(indices, (weights / max_weight).astype(np.float32))
+        return indices, (weights / max_weight).astype(np.float32)
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, Array]]:
         meta = {"max_priority": self._max_priority}

@@ -73,7 +73,7 @@ from mla_plugin_core.replay.transitions import (
 from mla_plugin_core.settings.memory import refuse_if_too_big, replay_bytes, transition_bytes
 from mla_plugin_core.trainers.base import PluginTrainerMixin
 from mla_plugin_core.trainers.optimizer import PluginOptimizer
-from mla_plugin_core.trainers.schedules import scheduled_value
+from mla_plugin_core.trainers.schedules import ScheduledValue
 
 logger = get_logger(__name__)
 
@@ -272,7 +272,9 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if not self.prioritized:
             return ReplayBuffer(**common)
         return PrioritizedReplayBuffer(
-            **common, alpha=self.hyperparameters.prioritized_replay_alpha
+            **common,
+            alpha=self.hyperparameters.prioritized_replay_alpha,
+            beta=self.importance_sampling_beta,
         )
 
     def add_policy(self, parsed_behavior_id: BehaviorIdentifiers, policy: Policy) -> None:
@@ -506,21 +508,19 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         )
 
     def importance_sampling_beta(self) -> float:
-        """Prioritized replay's beta, annealed linearly to 1 over ``prioritized_replay_beta_steps``
-        environment steps (``0``: over ``max_steps``); the only schedule of beta (the buffer
-        takes it on each sample)."""
-        start = float(self.hyperparameters.prioritized_replay_beta)
+        """Prioritized replay's beta now, annealed linearly to 1 over
+        ``prioritized_replay_beta_steps`` environment steps (``0``: over ``max_steps``); the
+        prioritized buffer calls it at each draw."""
         horizon = int(self.hyperparameters.prioritized_replay_beta_steps) or self.get_max_steps
-        return scheduled_value("linear", start, 1.0, self._step, max(horizon, 1))
+        beta = ScheduledValue(
+            "linear", self.hyperparameters.prioritized_replay_beta, 1.0, max(horizon, 1)
+        )
+        return beta(self._step)
 
     def sample_replay(self) -> ReplaySample:
-        """One batch of ``batch_size`` transitions (uniform or prioritized)."""
+        """One batch of ``batch_size`` transitions, drawn as the replay buffer draws them."""
         assert self.replay is not None
         with self._replay_lock:
-            if isinstance(self.replay, PrioritizedReplayBuffer):
-                return self.replay.sample(
-                    self.hyperparameters.batch_size, beta=self.importance_sampling_beta()
-                )
             return self.replay.sample(self.hyperparameters.batch_size)
 
     def rescore_reward_signals(self, sample: ReplaySample) -> ReplaySample:
@@ -541,7 +541,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             sample = self.rescore_reward_signals(self.sample_replay())
             result = self.optimizer.update_from_replay(sample)
             self.stop_if_non_finite({**result.stats, "TD errors": result.td_errors})
-            if isinstance(self.replay, PrioritizedReplayBuffer) and result.td_errors is not None:
+            if result.td_errors is not None:  # prioritized replay's new priorities
+                assert self.replay is not None
                 with self._replay_lock:
                     self.replay.update_priorities(sample.indices, result.td_errors)
             for name, value in result.stats.items():
@@ -570,9 +571,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         ) / self.reward_signal_update_steps > self.reward_signal_steps_per_update:
             if learning:
                 assert self.replay is not None
-                # ReplayBuffer.sample: uniform, whatever subclass self.replay is.
                 with self._replay_lock:
-                    uniform = ReplayBuffer.sample(self.replay, self.hyperparameters.batch_size)
+                    uniform = self.replay.sample_uniform(self.hyperparameters.batch_size)
                 batch = sample_to_agent_buffer(uniform)
                 signal_stats = self.optimizer.update_reward_signals(batch)
                 self.stop_if_non_finite(signal_stats)

@@ -12,6 +12,7 @@ The off-policy base, :class:`~mla_plugin_core.trainers.off_policy.OffPolicyOptim
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,7 +24,7 @@ from mlagents.trainers.settings import TrainerSettings
 from mlagents.trainers.torch_entities.networks import ValueNetwork
 
 from mla_plugin_core.replay.batches import Minibatch
-from mla_plugin_core.trainers.schedules import FINAL_LEARNING_RATE, scheduled_value
+from mla_plugin_core.trainers.schedules import FINAL_LEARNING_RATE, ScheduledValue
 
 #: The checkpoint name of ``PluginOptimizer.optimizer`` (the torch optimizer).
 OPTIMIZER_MODULE = "Optimizer:optimizer"
@@ -61,11 +62,20 @@ class PluginOptimizer(TorchOptimizer):
         return modules
 
     def scheduled(self, initial: float, schedule: Any, final: float) -> float:
-        """A hyperparameter's value at the policy's current step: ``schedule`` (constant,
-        linear, exponential) from ``initial`` at step 0 to ``final`` at ``max_steps``."""
-        return scheduled_value(
-            schedule, initial, final, self.policy.get_current_step(), self.max_steps
+        """Deprecated since mla-plugin-core 0.2, for the one way to schedule a value:
+        ``ScheduledValue(schedule, initial, final, self.max_steps)(self.current_step)``."""
+        warnings.warn(
+            "PluginOptimizer.scheduled() is deprecated since mla-plugin-core 0.2: use "
+            "ScheduledValue(schedule, initial, final, self.max_steps)(self.current_step)",
+            DeprecationWarning,
+            stacklevel=2,
         )
+        return ScheduledValue(schedule, initial, final, self.max_steps)(self.current_step)
+
+    @property
+    def current_step(self) -> int:
+        """The policy's environment step, the clock of every schedule."""
+        return int(self.policy.get_current_step())
 
     def learning_rate(self) -> float:
         """``hyperparameters.learning_rate`` under ``learning_rate_schedule`` now: a linear
@@ -73,10 +83,10 @@ class PluginOptimizer(TorchOptimizer):
         ``learning_rate_decay_steps`` if the settings have it, else at ``max_steps``."""
         hp = self.trainer_settings.hyperparameters
         decay_steps = getattr(hp, "learning_rate_decay_steps", None) or self.max_steps
-        return scheduled_value(
-            hp.learning_rate_schedule, hp.learning_rate, FINAL_LEARNING_RATE,
-            self.policy.get_current_step(), decay_steps,
-        )  # fmt: skip
+        schedule = ScheduledValue(
+            hp.learning_rate_schedule, hp.learning_rate, FINAL_LEARNING_RATE, decay_steps
+        )
+        return schedule(self.current_step)
 
     def apply_gradients(
         self,
