@@ -57,6 +57,23 @@ def test_config_prints_the_path_or_the_text(capsys):
     assert "ppo_basic.yaml" in err and err.count("\n") == 1
 
 
+def test_a_missing_plugin_config_names_the_package_that_would_ship_it(capsys):
+    """``a2c_3DBall.yaml`` without mla-a2c said only "no shipped config" (and mlagents-learn
+    then "Config file could not be found"): the name tells the plugin and its package."""
+    assert main(["config", "qr_dqn_3DBall.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "mla-plugin: no shipped config 'qr_dqn_3DBall.yaml': qr_dqn_3DBall.yaml would come "
+        "with the plugin of trainer_type qr_dqn, mla-qr-dqn, which is not installed "
+        "(pip install mla-qr-dqn); installed: "
+    )
+    assert err.count("\n") == 1
+    # mlagents' own trainers' configs come with no plugin of their name; other shapes: none
+    for name in ("sac_crawler.yaml", "nope.yaml", "_basic.yaml", "3d_ball.yaml"):
+        assert main(["config", name]) == 2
+        assert "would come with" not in capsys.readouterr().err
+
+
 def test_a_distribution_declares_its_folder_in_the_entry_point_group(site, caplog):
     add_distribution(
         site,

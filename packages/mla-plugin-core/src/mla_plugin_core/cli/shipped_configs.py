@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from mla_plugin_core.util.naming import distribution_name
+
 #: The entry-point group that names a distribution's folder of example YAMLs.
 CONFIGS_GROUP = "mla_plugins.configs"
 #: Trainer plugins made before :data:`CONFIGS_GROUP`: their package's ``configs/`` folder.
@@ -118,6 +120,23 @@ def shipped_configs() -> list[ShippedConfig]:
     return sorted(found, key=lambda config: (config.name, config.package))
 
 
+#: Trainer types of mlagents itself: their example YAMLs come with no plugin of that name.
+BUILT_IN_TRAINER_TYPES = ("ppo", "sac", "poca")
+
+
+def _trainer_type_of_name(file_name: str) -> str | None:
+    """The trainer type in a config's name, as plugins name them
+    (``<trainer_type>_<environment>.yaml``: ``a2c_3DBall.yaml`` -> ``a2c``), or None for a
+    name of another shape or of one of mlagents' own trainers."""
+    stem = file_name.removesuffix(".yaml")
+    trainer_type, underscore, environment = stem.rpartition("_")
+    if not (underscore and trainer_type and environment) or trainer_type in BUILT_IN_TRAINER_TYPES:
+        return None
+    if not trainer_type.replace("_", "").isalnum() or not trainer_type[0].isalpha():
+        return None
+    return trainer_type.lower()
+
+
 def config_path(name: str) -> Path:
     """The path of the shipped config ``name`` (``dqn_basic.yaml``; ``.yaml`` optional).
 
@@ -128,10 +147,16 @@ def config_path(name: str) -> Path:
     key = name if name.endswith(".yaml") else f"{name}.yaml"
     matches = [config for config in configs if config.name == key]
     if not matches:
-        available = ", ".join(dict.fromkeys(c.name for c in configs)) or (
-            "none (install a package that ships some, such as mla-dqn or mla-envs)"
-        )
-        raise LookupError(f"no shipped config {name!r}; installed: {available}")
+        available = ", ".join(dict.fromkeys(c.name for c in configs)) or "none"
+        missing = f"no shipped config {name!r}"
+        trainer_type = _trainer_type_of_name(key)
+        if trainer_type is not None:
+            package = distribution_name(trainer_type)
+            missing += (
+                f": {key} would come with the plugin of trainer_type {trainer_type}, "
+                f"{package}, which is not installed (pip install {package})"
+            )
+        raise LookupError(f"{missing}; installed: {available}")
     if len(matches) > 1:
         raise LookupError(
             f"{key} is shipped by {' and '.join(c.package for c in matches)}: "
