@@ -191,6 +191,17 @@ def test_kills_at_random_moments_then_resume_continues_and_refusals_change_nothi
     final_step, replay_step = assert_files_load(last.behavior)
     assert final_step >= MAX_STEPS and replay_step == final_step
     assert not last.temporaries()
+    # Killed attempts' checkpoints are pruned too (keep_checkpoints: 2), and every resume
+    # found the training status of the last checkpoint (mlagents writes it only at the end).
+    # (1 when the last periodic checkpoint and the final save are the same step: mlagents
+    # then lists that step twice, and drops the one before it)
+    for suffix in (".pt", ".onnx"):
+        kept = [int(p.stem.split("-")[1]) for p in last.behavior.glob(f"Basic-*{suffix}")]
+        assert 1 <= len(kept) <= 2, os.listdir(last.behavior)
+        # the newest (checkpoint_interval 250), none an early killed attempt left
+        assert min(kept) >= final_step - 3 * 250, kept
+    for resumed in (third, fourth, last):
+        assert "Training status file not found" not in resumed.output, resumed.log
     umask = os.umask(0)
     os.umask(umask)
     for path in [*last.behavior.glob("*.pt"), *last.behavior.glob("*.npz")]:

@@ -117,9 +117,11 @@ def test_resume_mismatch_of_modules_and_of_optimizer_state():
     )
 
 
-def saver(tmp_path, load, trainer_type="ppo", **kwargs):
+def saver(tmp_path, load, trainer_type="ppo", keep_checkpoints=5, **kwargs):
     # What the saver reads of TrainerSettings (whose trainer types need registering).
-    settings = types.SimpleNamespace(init_path=None, keep_checkpoints=5, trainer_type=trainer_type)
+    settings = types.SimpleNamespace(
+        init_path=None, keep_checkpoints=keep_checkpoints, trainer_type=trainer_type
+    )
     result = AtomicTorchModelSaver(settings, str(tmp_path), load)
     result.modules.update(modules(**kwargs))
     return result
@@ -290,3 +292,27 @@ def test_a_run_killed_before_checkpoint_pt_names_the_complete_step_checkpoint(tm
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files  # read only
     (tmp_path / "checkpoint.pt").write_bytes((tmp_path / "Basic-20.pt").read_bytes())
     saver(tmp_path, load=True).check_resumable()  # the advice works
+
+
+def test_checkpoints_of_killed_attempts_are_pruned_as_keep_checkpoints_says(tmp_path):
+    """mlagents prunes from training_status.json, written only at the end of a run: the step
+    checkpoints of killed attempts piled up. Saving prunes by the names on disk."""
+    for step in (100, 200, 300):  # left by killed attempts (both kinds of file)
+        for suffix in (".pt", ".onnx"):
+            (tmp_path / f"Basic-{step}{suffix}").write_bytes(b"old")
+    (tmp_path / "Basic-900.pt").write_bytes(b"an attempt that went further")
+    (tmp_path / "Other-100.pt").write_bytes(b"another behavior's name")
+    (tmp_path / "Basic-notes.txt").write_text("not a checkpoint")
+    saver(tmp_path, load=False, keep_checkpoints=2).save_checkpoint("Basic", 400)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "Basic-300.onnx",
+        "Basic-300.pt",
+        "Basic-400.pt",
+        "Basic-900.pt",
+        "Basic-notes.txt",
+        "Other-100.pt",
+        "checkpoint.pt",
+    ]  # fmt: skip  (no exporter here, so no Basic-400.onnx)
+    # keep_checkpoints: 0 keeps every checkpoint, as in mlagents
+    saver(tmp_path, load=False, keep_checkpoints=0).save_checkpoint("Basic", 500)
+    assert (tmp_path / "Basic-300.pt").exists() and (tmp_path / "Basic-400.pt").exists()

@@ -21,6 +21,7 @@ written (one line, exit status 1).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ from mlagents.trainers.model_saver.torch_model_saver import (
 )
 from mlagents.trainers.settings import SerializationSettings, TrainerSettings
 from mlagents.trainers.torch_entities import model_serialization
+from mlagents.trainers.training_status import GlobalTrainingStatus, StatusMetaData, StatusType
 
 from mla_plugin_core.io.onnx_export import use_legacy_exporter
 from mla_plugin_core.io.resume import ResumeError
@@ -208,6 +210,7 @@ class AtomicTorchModelSaver(TorchModelSaver):
     ) -> None:
         super().__init__(trainer_settings, model_path, load)
         self.trainer_type = str(trainer_settings.trainer_type)
+        self.keep_checkpoints = int(trainer_settings.keep_checkpoints)
 
     @property
     def checkpoint_path(self) -> str:
@@ -225,7 +228,38 @@ class AtomicTorchModelSaver(TorchModelSaver):
             with atomic_write(destination) as file:
                 torch.save(content, file)
         self.export(checkpoint_path, behavior_name)
+        self.prune_step_checkpoints(behavior_name, step)
         return f"{checkpoint_path}.onnx", [pytorch_path]
+
+    def prune_step_checkpoints(self, behavior_name: str, step: int) -> list[str]:
+        """Remove the ``<behavior>-<step>.pt``/``.onnx`` files that ``keep_checkpoints``
+        does not keep: of the steps up to ``step``, only the newest ``keep_checkpoints``
+        (``0``: all, as mlagents).
+
+        mlagents prunes from the list it keeps in ``training_status.json``, which it writes
+        only when the run ends: after a kill the list is gone, and the files of every killed
+        attempt stayed for good. The files are found by name instead; steps after ``step``
+        (an attempt that went further, resumed from an earlier copy) are left alone.
+
+        :return: the paths removed.
+        """
+        keep = self.keep_checkpoints
+        if keep <= 0:
+            return []
+        pattern = re.compile(rf"^{re.escape(behavior_name)}-(?P<step>\d+)\.(?:pt|onnx)$")
+        by_step: dict[int, list[str]] = {}
+        for name in os.listdir(self.model_path):
+            found = pattern.match(name)
+            if found and int(found["step"]) <= step:
+                by_step.setdefault(int(found["step"]), []).append(name)
+        removed = []
+        for old in sorted(by_step, reverse=True)[keep:]:
+            for name in by_step[old]:
+                path = os.path.join(self.model_path, name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                    removed.append(path)
+        return removed
 
     def export(self, output_filepath: str, behavior_name: str) -> None:
         """mlagents' ONNX export to a temporary name, renamed to ``<output_filepath>.onnx``;
@@ -334,3 +368,30 @@ class AtomicTorchModelSaver(TorchModelSaver):
         if self.load and self.initialize_path is None and policy is None:
             self.check_resumable()
         super().initialize_or_load(policy)
+
+
+#: mlagents' record of a run's checkpoints, lessons and ELO, in ``<run>/run_logs``.
+TRAINING_STATUS_FILE = "training_status.json"
+
+
+def save_training_status(behavior_folder: str) -> str | None:
+    """Write mlagents' ``training_status.json`` of the run now, atomically.
+
+    mlagents writes it only when the run ends, so a killed run had none: its ``--resume``
+    warned "Training status file not found" and lost the list of checkpoints that
+    ``keep_checkpoints`` prunes from. Written at each checkpoint, it is the state of the
+    last one.
+
+    :param behavior_folder: ``<results>/<run>/<behavior>``; the file goes to
+        ``<results>/<run>/run_logs`` if that folder exists (mlagents makes it at start).
+    :return: the path written, or None.
+    """
+    run_logs = os.path.join(os.path.dirname(os.path.abspath(behavior_folder)), "run_logs")
+    if not os.path.isdir(run_logs):
+        return None
+    state = GlobalTrainingStatus.saved_state
+    state[StatusType.STATS_METADATA.value] = StatusMetaData().to_dict()
+    path = os.path.join(run_logs, TRAINING_STATUS_FILE)
+    with atomic_write(path, "w") as file:
+        json.dump(state, file, indent=4)
+    return path

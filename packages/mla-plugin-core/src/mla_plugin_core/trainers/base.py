@@ -19,7 +19,7 @@ from mlagents.trainers.stats import StatsReporter
 from mlagents.trainers.trajectory import Trajectory
 from mlagents_envs.logging_util import get_logger
 
-from mla_plugin_core.io.checkpoint import AtomicTorchModelSaver
+from mla_plugin_core.io.checkpoint import AtomicTorchModelSaver, save_training_status
 from mla_plugin_core.io.resume import refusing_resume
 from mla_plugin_core.util import finite
 
@@ -199,9 +199,13 @@ class PluginTrainerMixin:
             raise
 
     def _checkpoint(self) -> ModelCheckpoint:
-        """mlagents' checkpoint (periodic and final), after checking the state is finite."""
+        """mlagents' checkpoint (periodic and final), after checking the state is finite;
+        then the run's ``training_status.json`` (:func:`save_training_status`), which
+        mlagents writes only at the end, so that a killed run resumes with it."""
         self.stop_if_non_finite(state=True)
-        return super()._checkpoint()  # type: ignore[misc]
+        checkpoint = super()._checkpoint()  # type: ignore[misc]
+        save_training_status(self.artifact_path)  # type: ignore[attr-defined]
+        return checkpoint
 
     def save_model(self) -> None:
         """mlagents' end-of-run save, skipped in two cases.
