@@ -10,7 +10,7 @@ from mlagents.trainers.settings import NetworkSettings, ScheduleType
 from mlagents.trainers.torch_entities.layers import Swish
 from mlagents_envs.base_env import ActionSpec
 
-from mla_plugin_core.testing.builders import random_trajectory, vector_behavior_spec
+from mla_plugin_core.testing.builders import random_trajectory, update_once, vector_behavior_spec
 
 SPECS = {
     "continuous": ActionSpec.create_continuous(2),
@@ -67,7 +67,10 @@ def record_minibatch_sizes(trainer) -> list[int]:
 
 @pytest.mark.parametrize("kind", SPECS)
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
-def test_update_changes_policy_and_reports_stats(tmp_path, kind, optimizer):
+def test_update_trains_actor_and_critic_and_reports_stats(tmp_path, kind, optimizer):
+    """One update moves the actor and the critic's value head. A loss fed the value
+    estimates stored in the buffer instead of the critic's own V(s) has no gradient into
+    the critic, and a policy loss without the log-probabilities none into the actor."""
     trainer = make_trainer(
         vector_behavior_spec(SPECS[kind]),
         tmp_path,
@@ -75,8 +78,13 @@ def test_update_changes_policy_and_reports_stats(tmp_path, kind, optimizer):
         batch_size=16,
         optimizer=optimizer,
     )
-    before, after = fill_and_update(trainer)
-    assert policy_changed(before, after)
+    critic_before = {n: p.detach().clone() for n, p in trainer.optimizer.critic.named_parameters()}
+    update = update_once(trainer)
+    assert update.updated
+    assert any(update.changed(name) for name in update.before if "action_model" in name)
+    critic_after = dict(trainer.optimizer.critic.named_parameters())
+    heads = [name for name in critic_before if "value_heads" in name]
+    assert heads and all(not torch.equal(critic_before[n], critic_after[n]) for n in heads)
     stats = reported(trainer)
     assert all(math.isfinite(value) for value in stats.values()), stats
     assert trainer.update_buffer.num_experiences == 0

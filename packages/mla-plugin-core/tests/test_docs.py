@@ -44,6 +44,7 @@ def _public_names() -> dict[str, list[str]]:
     callables = [getattr(testing, n) for n in testing.__all__ if n != "TrainingRun"]
     callables += [builders.vector_behavior_spec, builders.trainer_settings, builders.make_trainer]
     callables += [builders.random_action, builders.random_trajectory, learn.free_base_port]
+    callables += [builders.update_once]
     callables += [hyperparameters.hyperparameter_table, hyperparameters.update_readme_tables]
     callables += [hyperparameters.readme_table_differences]
     for function in callables:

@@ -51,34 +51,44 @@ class QNetwork(DiscreteQActor):
         dueling: bool = False,
         seed: int = 0,
     ):
-        super().__init__(observation_specs, network_settings, action_spec, seed=seed)
         self.reward_signals = list(reward_signals or ["extrinsic"])
+        # Core's head hook: one output per signal for every action (advantages, dueling).
+        super().__init__(
+            observation_specs,
+            network_settings,
+            action_spec,
+            seed=seed,
+            outputs_per_action=len(self.reward_signals),
+        )
         self.dueling = dueling
         hidden = network_settings.hidden_units
-        n_signals = len(self.reward_signals)
-        # Q-values (or advantages, dueling) of every signal and branch in one layer.
-        self.q_head = nn.Linear(hidden, n_signals * sum(self.branches))
-        self.value_head = nn.Linear(hidden, n_signals) if dueling else None
+        self.value_head = nn.Linear(hidden, len(self.reward_signals)) if dueling else None
 
     def copy_normalization(self, other: QNetwork) -> None:
         """Take ``other``'s observation normalisation statistics (for the target network)."""
         self.network_body.copy_normalization(other.network_body)
 
-    def signal_q_values(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    def head_outputs(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """Q-values per branch and signal: a list over branches ``d`` of ``[B, S, n_d]``.
 
         :param inputs: one tensor per observation, ``[B, *obs_shape]``.
         """
+        if self.value_head is None:
+            return super().head_outputs(inputs)
         encoding, _ = self.network_body(inputs)  # [B, hidden]
         heads = self.q_head(encoding).reshape(encoding.shape[0], len(self.reward_signals), -1)
-        per_branch = list(torch.split(heads, self.branches, dim=2))  # d x [B, S, n_d]
-        if self.value_head is None:
-            return per_branch
         value = self.value_head(encoding).unsqueeze(2)  # V_s(s), [B, S, 1]
         # Q = V + A - mean_a A, per branch (Wang et al. 2016 eq. 9; BDQ eq. 1).
-        return [value + adv - adv.mean(dim=2, keepdim=True) for adv in per_branch]
+        return [
+            value + adv - adv.mean(dim=2, keepdim=True)
+            for adv in torch.split(heads, self.branches, dim=2)
+        ]
 
-    def q_values(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The summed return's Q-values, one ``[B, n_d]`` per branch: what acting, the
+    def signal_q_values(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The per-signal Q-values the loss reads: the head's outputs."""
+        return self.head_outputs(inputs)
+
+    def q_from_head(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The summed return's Q-values ``[B, n_d]`` from ``[B, S, n_d]``: what acting, the
         greedy actions and the exported model use."""
-        return [q.sum(dim=1) for q in self.signal_q_values(inputs)]
+        return outputs.sum(dim=1)

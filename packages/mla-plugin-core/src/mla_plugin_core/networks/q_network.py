@@ -8,7 +8,13 @@ model, with action masks respected everywhere; :class:`EpsilonGreedyQPolicy` is 
 each (action branching, Tavakoli et al. 2018, https://arxiv.org/abs/1711.08946): the
 greedy joint action is each branch's argmax.
 
-Shapes: ``B`` batch, ``n_d`` actions of branch ``d``.
+The head is the hook for other value representations: it gives ``K`` outputs per action
+(``outputs_per_action``: quantiles for QR-DQN, atoms for C51, one value per reward signal),
+:meth:`DiscreteQActor.head_outputs` returns them as ``[B, K, n_d]`` per branch, and
+:meth:`DiscreteQActor.q_from_head` reduces them to the Q-values that acting, the greedy
+actions and the exported model use (the mean over ``K`` unless overridden).
+
+Shapes: ``B`` batch, ``K`` outputs per action, ``n_d`` actions of branch ``d``.
 """
 
 from __future__ import annotations
@@ -88,8 +94,14 @@ class DiscreteQActor(nn.Module, Actor):
     :param network_settings: ``hidden_units``, ``num_layers``, ``normalize``; no ``memory``.
     :param action_spec: discrete branches only.
     :param seed: seed of the exploration draws.
+    :param outputs_per_action: ``K``, the head's outputs per action (``>= 1``): e.g. the
+        quantiles of QR-DQN, whose Q-value is their mean (the default :meth:`q_from_head`).
 
     Set :attr:`exploration_epsilon` before acting (a policy does it per decision step).
+
+    Subclasses change the value representation through two methods, not by replacing
+    :attr:`q_head` after construction: :meth:`head_outputs` (e.g. dueling heads) and
+    :meth:`q_from_head` (e.g. an expectation over atoms).
     """
 
     MODEL_EXPORT_VERSION = MODEL_API_VERSION
@@ -100,15 +112,22 @@ class DiscreteQActor(nn.Module, Actor):
         network_settings: NetworkSettings,
         action_spec: ActionSpec,
         seed: int = 0,
+        outputs_per_action: int = 1,
     ):
         super().__init__()
         if action_spec.continuous_size > 0 or action_spec.discrete_size == 0:
             raise ValueError(f"a Q-network needs discrete actions only, got {action_spec}")
         if network_settings.memory is not None:
             raise ValueError("a Q-network has no recurrent version (network_settings.memory)")
+        if int(outputs_per_action) < 1:
+            raise ValueError(f"outputs_per_action must be >= 1, got {outputs_per_action}")
         self.branches = [int(n) for n in action_spec.discrete_branches]
+        self.outputs_per_action = int(outputs_per_action)
         self.network_body = NetworkBody(observation_specs, network_settings)
-        self.q_head = nn.Linear(network_settings.hidden_units, sum(self.branches))
+        # K outputs for every action of every branch, in one layer: [B, K * sum(n_d)]
+        self.q_head = nn.Linear(
+            network_settings.hidden_units, self.outputs_per_action * sum(self.branches)
+        )
         # Constants the exported model carries for Unity (names in model_serialization).
         self.version_number = nn.Parameter(
             torch.tensor([float(MODEL_API_VERSION)]), requires_grad=False
@@ -127,10 +146,24 @@ class DiscreteQActor(nn.Module, Actor):
     def update_normalization(self, buffer: AgentBuffer) -> None:
         self.network_body.update_normalization(buffer)
 
+    def head_outputs(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The head's outputs, one ``[B, K, n_d]`` tensor per branch (the hook: override to
+        change how they are computed from the body's encoding).
+
+        :param inputs: one tensor per observation, ``[B, *obs_shape]``.
+        """
+        encoding, _ = self.network_body(inputs)  # [B, hidden]
+        heads = self.q_head(encoding).reshape(encoding.shape[0], self.outputs_per_action, -1)
+        return list(torch.split(heads, self.branches, dim=2))
+
+    def q_from_head(self, outputs: torch.Tensor) -> torch.Tensor:
+        """One branch's Q-values ``[B, n_d]`` from its head outputs ``[B, K, n_d]`` (the hook:
+        the mean over ``K`` here, the value itself when ``K = 1``)."""
+        return outputs.mean(dim=1)
+
     def q_values(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """One ``[B, n_d]`` tensor of Q-values per branch; ``inputs`` ``[B, *obs_shape]`` each."""
-        encoding, _ = self.network_body(inputs)
-        return list(torch.split(self.q_head(encoding), self.branches, dim=1))
+        return [self.q_from_head(outputs) for outputs in self.head_outputs(inputs)]
 
     def greedy_actions(
         self, inputs: list[torch.Tensor], masks: torch.Tensor | None = None

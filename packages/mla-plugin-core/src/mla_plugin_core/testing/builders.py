@@ -5,15 +5,18 @@ written on mlagents' public classes only::
 
     spec = vector_behavior_spec(ActionSpec.create_discrete((3,)))
     trainer = make_trainer(MyTrainer, MySettings(batch_size=32), spec, tmp_path)
-    trainer._process_trajectory(random_trajectory(spec, rewards=[0.0, 1.0], done=True))
+    update = update_once(trainer)  # random episodes until it is ready, then one update
+    assert update.updated and update.changed("q_head.weight")
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
 import numpy as np
+import torch
 from mlagents.trainers.settings import (
     NetworkSettings,
     RewardSignalSettings,
@@ -171,3 +174,77 @@ def random_trajectory(
         agent_id=agent_id,
         behavior_id=f"{BEHAVIOR}?team=0",
     )
+
+
+@dataclass
+class UpdateRun:
+    """What :func:`update_once` did.
+
+    :param steps: environment steps fed before the trainer was ready.
+    :param updated: what the trainer's update returned (whether it took a gradient step).
+    :param before: the policy's trainable parameters before the update, by name.
+    :param after: the same after it.
+    """
+
+    steps: int
+    updated: bool
+    before: dict[str, torch.Tensor]
+    after: dict[str, torch.Tensor]
+
+    def changed(self, name: str) -> bool:
+        """Whether the update changed the parameter ``name`` (e.g. ``q_head.weight``)."""
+        return not torch.equal(self.before[name], self.after[name])
+
+
+def _policy_parameters(trainer: Any) -> dict[str, torch.Tensor]:
+    return {
+        name: parameter.detach().clone()
+        for name, parameter in trainer.policy.actor.named_parameters()
+        if parameter.requires_grad
+    }
+
+
+def update_once(
+    trainer: Any,
+    *,
+    episode_length: int = 8,
+    max_steps: int = 100_000,
+    seed: int = 0,
+) -> UpdateRun:
+    """Drive one update of a trainer in a unit test, without ``mlagents-learn``.
+
+    Random episodes (:func:`random_trajectory`, rewards uniform in [-1, 1], two agents in
+    turn, every other episode ending in a terminal, the others in a time-out) go to the
+    trainer as mlagents' ``advance()`` gives them, until it says it is ready to update; then
+    its update runs once. Works for on- and off-policy trainers (``buffer_size``,
+    ``buffer_init_steps`` and ``batch_size`` decide when they are ready) and recurrent
+    policies (memories of the policy's size).
+
+    :param trainer: from :func:`make_trainer`.
+    :param episode_length: steps per episode.
+    :param max_steps: refuse (``AssertionError``) a trainer still not ready after this many.
+    :param seed: seed of the episodes.
+    """
+    spec = trainer.policy.behavior_spec
+    memory_size = int(getattr(trainer.policy, "m_size", 0) or 0)
+    rng = np.random.default_rng(seed)
+    steps = episode = 0
+    while not trainer._is_ready_update():
+        assert steps < max_steps, (
+            f"{type(trainer).__name__} not ready to update after {steps} steps"
+        )
+        trajectory = random_trajectory(
+            spec,
+            rewards=list(rng.uniform(-1.0, 1.0, episode_length)),
+            done=True,
+            interrupted=episode % 2 == 1,
+            memory_size=memory_size,
+            seed=seed * 100_003 + episode,
+            agent_id=f"agent-{episode % 2}",
+        )
+        trainer._process_trajectory(trajectory)
+        steps += episode_length
+        episode += 1
+    before = _policy_parameters(trainer)
+    updated = bool(trainer._update_policy())
+    return UpdateRun(steps, updated, before, _policy_parameters(trainer))
