@@ -16,8 +16,9 @@ def test_generated_plugin_passes_its_tests(make_venv, tmp_path, kind, name):
     generated = venv.run("mla-plugin", "new", name, "--kind", kind, "--dir", str(tmp_path))
     assert generated.returncode == 0, generated.stderr
     tests = _install_and_test(venv, tmp_path / f"mla-{name}")
-    # 8 conformance checks (ONNX skipped: no onnxruntime), 1 more unit test, the learning test
-    assert "9 passed, 1 skipped" in tests.stdout, tests.stdout[-2000:]
+    # 13 conformance checks (skipped: ONNX without onnxruntime, the other kind's contract, no
+    # learning_run), 1 more unit test, the learning test
+    assert "13 passed, 3 skipped" in tests.stdout, tests.stdout[-2000:]
 
 
 #: ``mla-plugin new qlearn_v01 --kind off-policy`` of mla-plugin-core 0.1 (commit 9a613e9,
@@ -38,7 +39,7 @@ def test_plugin_generated_by_core_0_1_still_works(make_venv, tmp_path):
         in (package / "src/mla_qlearn_v01/trainer.py").read_text()
     )
     tests = _install_and_test(venv, package, "-W", "always::DeprecationWarning")
-    assert "9 passed, 1 skipped" in tests.stdout, tests.stdout[-2000:]
+    assert "13 passed, 3 skipped" in tests.stdout, tests.stdout[-2000:]
     for old, new in [("off_policy", "trainers.off_policy"), ("entry_point", "host.entry_point")]:
         assert f"mla_plugin_core.{old} moved to mla_plugin_core.{new}" in tests.stdout
 

@@ -39,5 +39,5 @@ def test_update_once_refuses_a_trainer_that_is_never_ready(tmp_path):
     trainer = make_trainer(
         PPOTrainer, settings, vector_behavior_spec(ActionSpec.create_discrete((3,))), tmp_path
     )
-    with pytest.raises(AssertionError, match="PPOTrainer not ready to update after 200 steps"):
+    with pytest.raises(AssertionError, match="PPOTrainer made no update in 200 steps"):
         update_once(trainer, max_steps=200, episode_length=10)

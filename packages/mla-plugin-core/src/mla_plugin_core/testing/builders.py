@@ -181,7 +181,7 @@ class UpdateRun:
     """What :func:`update_once` did.
 
     :param steps: environment steps fed before the trainer was ready.
-    :param updated: what the trainer's update returned (whether it took a gradient step).
+    :param updated: the trainer's update reported a gradient step (always, once returned).
     :param before: the policy's trainable parameters before the update, by name.
     :param after: the same after it.
     """
@@ -215,24 +215,24 @@ def update_once(
 
     Random episodes (:func:`random_trajectory`, rewards uniform in [-1, 1], two agents in
     turn, every other episode ending in a terminal, the others in a time-out) go to the
-    trainer as mlagents' ``advance()`` gives them, until it says it is ready to update; then
-    its update runs once. Works for on- and off-policy trainers (``buffer_size``,
-    ``buffer_init_steps`` and ``batch_size`` decide when they are ready) and recurrent
-    policies (memories of the policy's size).
+    trainer as mlagents' ``advance()`` gives them, and whenever the trainer says it is ready
+    its update runs, until one takes a gradient step (an off-policy trainer past
+    ``buffer_init_steps`` may still wait for ``steps_per_update``). Works for on- and
+    off-policy trainers and recurrent policies (memories of the policy's size).
 
     :param trainer: from :func:`make_trainer`.
     :param episode_length: steps per episode.
-    :param max_steps: refuse (``AssertionError``) a trainer still not ready after this many.
+    :param max_steps: refuse (``AssertionError``) a trainer that made no update after this
+        many steps.
     :param seed: seed of the episodes.
+    :return: the steps fed and the policy's parameters just before and after that update.
     """
     spec = trainer.policy.behavior_spec
     memory_size = int(getattr(trainer.policy, "m_size", 0) or 0)
     rng = np.random.default_rng(seed)
     steps = episode = 0
-    while not trainer._is_ready_update():
-        assert steps < max_steps, (
-            f"{type(trainer).__name__} not ready to update after {steps} steps"
-        )
+    while True:
+        assert steps < max_steps, f"{type(trainer).__name__} made no update in {steps} steps"
         trajectory = random_trajectory(
             spec,
             rewards=list(rng.uniform(-1.0, 1.0, episode_length)),
@@ -245,6 +245,7 @@ def update_once(
         trainer._process_trajectory(trajectory)
         steps += episode_length
         episode += 1
-    before = _policy_parameters(trainer)
-    updated = bool(trainer._update_policy())
-    return UpdateRun(steps, updated, before, _policy_parameters(trainer))
+        if trainer._is_ready_update():
+            before = _policy_parameters(trainer)
+            if trainer._update_policy():
+                return UpdateRun(steps, True, before, _policy_parameters(trainer))

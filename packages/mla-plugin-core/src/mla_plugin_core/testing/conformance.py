@@ -2,7 +2,11 @@
 
 mlagents drops a plugin whose entry point fails with one log line, reads the YAML with
 cattrs (which turns ``"false"`` into ``True``), and exports ONNX at the end of a run: the
-checks below catch each of these in seconds, without running ``mlagents-learn``::
+checks below catch each of these in seconds, without running ``mlagents-learn``. They also
+check the contracts the plugin inherits from core's base trainers (:mod:`.contracts`: kill
+and resume, a refused resume, the NaN stop, on-policy bootstrapping, the off-policy store),
+and, marked ``slow`` and only when :attr:`PluginConformance.learning_run` is set, that it
+learns a small task through the real ``mlagents-learn``::
 
     from pathlib import Path
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +42,7 @@ from mla_plugin_core.settings import (
     OnPolicySettings,
     StrictBool,
 )
+from mla_plugin_core.testing import contracts
 from mla_plugin_core.testing.builders import make_trainer, trainer_settings, vector_behavior_spec
 from mla_plugin_core.testing.hyperparameters import (
     loose_booleans,
@@ -50,6 +56,24 @@ from mla_plugin_core.trainers.on_policy import OnPolicyPluginTrainer
 NOT_BOOLEANS = ("false", "true", "maybe", 2, 0, "yes")
 
 
+@dataclass(frozen=True)
+class LearningRun:
+    """A short real training run the plugin must pass (:meth:`PluginConformance.test_learns`).
+
+    :param config: the trainer YAML (path), e.g. one of the plugin's shipped configs.
+    :param env: ``Basic``, ``3DBall``, ... (see :func:`~mla_plugin_core.testing.run_mlagents_learn`).
+    :param max_steps: the run's length.
+    :param threshold: the final mean reward it must reach (keep a margin: one seed).
+    :param seed: the run's seed.
+    """
+
+    config: Path
+    env: str
+    max_steps: int
+    threshold: float
+    seed: int = 0
+
+
 class PluginConformance:
     """Conformance tests of one trainer type; subclass as ``Test...`` and set the attributes.
 
@@ -58,12 +82,17 @@ class PluginConformance:
         settings classes (see :mod:`.hyperparameters`); ``None`` to skip that check.
     :cvar action_specs: the actions the ONNX export is checked with: one trainer each.
     :cvar obs_size: size of the single vector observation of those trainers.
+    :cvar contract_hyperparameters: settings for the contracts' trainers (e.g. a smaller
+        ``buffer_size`` so that an update comes quickly); the rest are the defaults.
+    :cvar learning_run: the slow learning test's run; ``None`` skips it.
     """
 
     trainer_type: ClassVar[str]
     readme: ClassVar[Path | None] = None
     action_specs: ClassVar[Sequence[ActionSpec]] = (ActionSpec.create_discrete((3, 2)),)
     obs_size: ClassVar[int] = 4
+    contract_hyperparameters: ClassVar[dict[str, Any]] = {}
+    learning_run: ClassVar[LearningRun | None] = None
 
     def registered(self) -> tuple[Any, type]:
         """The trainer and settings classes mlagents' registry offers for ``trainer_type``
@@ -179,6 +208,55 @@ class PluginConformance:
             )
             found = check_model(path, behavior)
             assert not found, f"{action_spec}: " + "; ".join(map(str, found))
+
+    # --- the contracts of core's base trainers (see .contracts) -------------------------
+
+    def recipe(self) -> contracts.TrainerRecipe:
+        """The contracts' trainer: the first of :attr:`action_specs`, the settings' defaults
+        with :attr:`contract_hyperparameters`."""
+        trainer_cls, settings_cls = self.registered()
+        return contracts.TrainerRecipe(
+            trainer_cls,
+            self.trainer_type,
+            settings_cls(**self.contract_hyperparameters),
+            vector_behavior_spec(self.action_specs[0], self.obs_size),
+        )
+
+    def test_resumes_where_it_stopped(self, tmp_path: Path) -> None:
+        contracts.resumes_where_it_stopped(self.recipe(), tmp_path)
+
+    def test_refuses_a_resume_with_another_network(self, tmp_path: Path) -> None:
+        contracts.refuses_another_network(self.recipe(), tmp_path)
+
+    def test_stops_at_a_non_finite_loss(self, tmp_path: Path) -> None:
+        contracts.stops_at_a_non_finite_loss(self.recipe(), tmp_path)
+
+    def test_bootstraps_at_time_outs_only(self, tmp_path: Path) -> None:
+        recipe = self.recipe()
+        if not issubclass(recipe.trainer_cls, OnPolicyPluginTrainer):
+            pytest.skip("an on-policy contract")
+        contracts.bootstraps_at_time_outs_only(recipe, tmp_path)
+
+    def test_stores_and_samples_what_it_was_given(self, tmp_path: Path) -> None:
+        recipe = self.recipe()
+        if not issubclass(recipe.trainer_cls, OffPolicyPluginTrainer):
+            pytest.skip("an off-policy contract")
+        contracts.stores_what_it_was_given(recipe, tmp_path)
+
+    @pytest.mark.slow
+    def test_learns(self, mla_train: Any) -> None:
+        """:attr:`learning_run` through the real ``mlagents-learn`` reaches its threshold."""
+        run_settings = self.learning_run
+        if run_settings is None:
+            pytest.skip("learning_run = None: no learning run declared")
+        run = mla_train(
+            run_settings.config,
+            env=run_settings.env,
+            max_steps=run_settings.max_steps,
+            seed=run_settings.seed,
+        )
+        assert run.returncode == 0, run.summary()
+        assert run.final_reward >= run_settings.threshold, run.summary()
 
 
 #: A run this short (about a minute here) may checkpoint only at its end.

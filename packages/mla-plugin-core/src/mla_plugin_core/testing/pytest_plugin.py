@@ -28,3 +28,9 @@ def mla_train(tmp_path: Path) -> Callable[..., TrainingRun]:
     - ``extra_args``: more ``mlagents-learn`` options, e.g. ``["--resume"]``.
     """
     return functools.partial(run_mlagents_learn, results_dir=tmp_path / "results")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``slow`` mark of the conformance kit's learning test (deselect it with
+    ``-m "not slow"``)."""
+    config.addinivalue_line("markers", "slow: a real training run (minutes)")
