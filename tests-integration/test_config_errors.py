@@ -107,9 +107,9 @@ CASES = [
          "Basic: trainer_type = 'dqnn' is not allowed: did you mean dqn? installed: dqn, poca, ppo, sac",
          every_release=True),
     case("trainer_type of a distribution not installed", {"trainer_type": "a2c"},
-         "Basic: trainer_type = 'a2c' is not allowed: a2c is not installed; installed: dqn, "
-         "poca, ppo, sac; a trainer type comes with its plugin package, which mla-plugins "
-         "name mla-<trainer_type> (pip install mla-a2c)"),
+         "Basic: trainer_type = 'a2c' is not allowed: did you mean sac? installed: dqn, poca, "
+         "ppo, sac; if a2c is a plugin's trainer type, install its package (mla-plugins name "
+         "theirs mla-<trainer_type>: pip install mla-a2c)"),
     # after the environment started: what only its specs tell
     case("replay buffer too big for Basic's observations", dqn(buffer_size=REAL_SHAPES_BUFFER),
          f"Basic: hyperparameters.buffer_size = {REAL_SHAPES_BUFFER} is not allowed: the "

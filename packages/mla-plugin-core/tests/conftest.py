@@ -1,5 +1,6 @@
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture
-def tiny_plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def tiny_plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A folder holding a ``tiny-plugin`` distribution (dist-info with an entry point).
 
     It is put on ``sys.path`` and ``PYTHONPATH`` so that both this process and a
@@ -28,4 +29,13 @@ def tiny_plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for path in reversed(paths):
         monkeypatch.syspath_prepend(path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths + sys.path))
-    return site
+    # mlagents keeps every trainer type it ever registered in two module dicts: without
+    # this, tiny_ppo would stay registered for the tests that run after
+    import mlagents.plugins as registry
+
+    kept = dict(registry.all_trainer_types), dict(registry.all_trainer_settings)
+    yield site
+    registries = (registry.all_trainer_types, registry.all_trainer_settings)
+    for now, before in zip(registries, kept, strict=True):
+        now.clear()
+        now.update(before)

@@ -107,8 +107,10 @@ def test_trainer_type_message_names_the_distribution_of_a_missing_type():
         "plugin package, which mla-plugins name mla-<trainer_type> (pip install mla-dqn)"
     )
     assert "(pip install mla-my-algo)" in config_errors.trainer_type_message("my_algo", installed)
-    assert config_errors.trainer_type_message("ppp", installed) == (
-        "did you mean ppo? installed: poca, ppo, sac"
+    # a close installed type may be a typo's or only look like a plugin's (a2c, sac): both
+    assert config_errors.trainer_type_message("a2c", installed) == (
+        "did you mean sac? installed: poca, ppo, sac; if a2c is a plugin's trainer type, "
+        "install its package (mla-plugins name theirs mla-<trainer_type>: pip install mla-a2c)"
     )
     assert config_errors.trainer_type_message(3, installed) == "installed: poca, ppo, sac"
 

@@ -241,17 +241,22 @@ def _installed_trainer_types() -> list[str]:
 
 
 def trainer_type_message(name: Any, installed: list[str]) -> str:
-    """Why ``trainer_type: name`` is refused: the installed types, a close one, or where a
-    type that is not installed would come from."""
+    """Why ``trainer_type: name`` is refused: the installed types, a close one, and where a
+    type that is not installed would come from (core knows no plugin by name: a close
+    installed type may be a typo's, or only look like a plugin's, as sac and a2c)."""
     listed = "installed: " + ", ".join(installed)
-    guess = did_you_mean(str(name), installed)
-    if guess is not None:
-        return f"did you mean {guess}? {listed}"
     if not isinstance(name, str) or not name.replace("_", "").isalnum():
         return listed
+    package = distribution_name(name)
+    guess = did_you_mean(name, installed)
+    if guess is not None:
+        return (
+            f"did you mean {guess}? {listed}; if {name} is a plugin's trainer type, install "
+            f"its package (mla-plugins name theirs mla-<trainer_type>: pip install {package})"
+        )
     return (
         f"{name} is not installed; {listed}; a trainer type comes with its plugin package, "
-        f"which mla-plugins name mla-<trainer_type> (pip install {distribution_name(name)})"
+        f"which mla-plugins name mla-<trainer_type> (pip install {package})"
     )
 
 
