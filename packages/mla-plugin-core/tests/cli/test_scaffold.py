@@ -5,12 +5,25 @@ in tests-integration (it needs a fresh environment to install the package into).
 """
 
 import ast
+import importlib
+import sys
+import types
 
 import pytest
 import tomllib
+from mlagents.trainers.exception import TrainerConfigError
+from mlagents.trainers.settings import (
+    RewardSignalSettings,
+    RewardSignalType,
+    TrainerSettings,
+)
+from mlagents_envs.base_env import (
+    ActionSpec,
+)
 
 from mla_plugin_core.cli import main
-from mla_plugin_core.cli.scaffold.generate import KINDS, PluginNames
+from mla_plugin_core.cli.scaffold.generate import KINDS, PluginNames, generate
+from mla_plugin_core.testing.builders import vector_behavior_spec
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -78,3 +91,29 @@ def test_config_lookup_names_what_is_installed(capsys):
     assert main(["config", "no_such_config.yaml"]) == 2
     err = capsys.readouterr().err
     assert "no shipped config 'no_such_config.yaml'" in err and "; installed: " in err
+
+
+def test_scaffolded_off_policy_trainer_refuses_signals_with_different_gammas(tmp_path):
+    """The summed-reward Q-network has one discount; the template used to take the first
+    signal's and train silently on a wrong target."""
+    generate(PluginNames.from_name("gamma_check"), "off-policy", tmp_path)
+    sys.path.insert(0, str(tmp_path / "mla-gamma-check" / "src"))
+    try:
+        trainer_module = importlib.import_module("mla_gamma_check.trainer")
+        settings_module = importlib.import_module("mla_gamma_check.settings")
+    finally:
+        sys.path.pop(0)
+    hyperparameters = settings_module.GammaCheckSettings()
+    settings = TrainerSettings(
+        trainer_type="gamma_check",
+        hyperparameters=hyperparameters,
+        reward_signals={
+            RewardSignalType.EXTRINSIC: RewardSignalSettings(gamma=0.99),
+            RewardSignalType.CURIOSITY: RewardSignalSettings(gamma=0.9),
+        },
+    )
+    fake = types.SimpleNamespace(trainer_settings=settings, hyperparameters=hyperparameters, seed=0)
+    behavior = types.SimpleNamespace(brain_name="Basic")
+    create_policy = trainer_module.GammaCheckTrainer.create_policy
+    with pytest.raises(TrainerConfigError, match="Basic: reward signals need one gamma"):
+        create_policy(fake, behavior, vector_behavior_spec(ActionSpec(0, (3,)), obs_size=2))

@@ -18,6 +18,6 @@ def test_on_newest_mlagents_follows_the_installed_release(monkeypatch):
 def test_newest_is_the_newest_release_of_the_nox_matrix():
     from pathlib import Path
 
-    noxfile = (Path(__file__).resolve().parents[3] / "noxfile.py").read_text()
+    noxfile = (Path(__file__).resolve().parents[4] / "noxfile.py").read_text()
     matrix = noxfile.split("MLAGENTS_RELEASES = ", 1)[1].split("\n", 1)[0]
     assert f'"{releases.NEWEST_MLAGENTS}": "latest"' in matrix, matrix

@@ -3,6 +3,7 @@ import torch
 
 from mla_plugin_core.networks.target_network import (
     HardTargetUpdate,
+    TargetUpdate,
     hard_update,
     make_target,
     soft_update,
@@ -58,3 +59,18 @@ def test_hard_update_every_n():
         torch.equal(a, b)
         for a, b in zip(target.state_dict().values(), online.state_dict().values(), strict=True)
     )
+
+
+def test_target_update_counts_in_its_state_dict_and_loads_the_old_counter():
+    online, target = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    update = TargetUpdate(interval=3)
+    assert [update.step(target, online) for _ in range(4)] == [False, False, True, False]
+    saved = update.state_dict()
+    assert list(saved) == ["count"] and int(saved["count"]) == 4
+    resumed = TargetUpdate(interval=3)
+    resumed.load_state_dict({"count": torch.tensor(5)})  # mla-dqn 0.1.0's UpdateCounter
+    assert resumed.step(target, online) and resumed.updates == 6
+    soft = TargetUpdate(tau=0.5)
+    assert soft.step(target, online) and soft.updates == 1
+    with pytest.raises(ValueError, match="tau"):
+        TargetUpdate(tau=0.0)

@@ -4,9 +4,13 @@ through ``outputs_per_action``, ``head_outputs`` and ``q_from_head``, not by rep
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
-from mlagents.trainers.settings import NetworkSettings
+from mlagents.trainers.settings import (
+    NetworkSettings,
+)
 from mlagents.trainers.torch_entities.model_serialization import ModelSerializer
 from mlagents_envs.base_env import (
     ActionSpec,
@@ -88,3 +92,42 @@ def test_other_heads_export_models_unity_loads(tmp_path, actor_cls, kwargs):
 def test_outputs_per_action_must_be_positive():
     with pytest.raises(ValueError, match="outputs_per_action must be >= 1, got 0"):
         policy(outputs_per_action=0)
+
+
+OBS2_SPEC = BehaviorSpec(
+    [ObservationSpec((2,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "obs")],
+    ActionSpec(0, (3, 2)),
+)
+
+
+def test_epsilon_greedy_policy_follows_its_schedule_and_explores_every_branch():
+    epsilon = ScheduledValue("linear", 1.0, 0.0, 100)
+    policy = EpsilonGreedyQPolicy(0, OBS2_SPEC, NetworkSettings(hidden_units=8), epsilon)
+    assert policy.epsilon == 1.0
+    policy.increment_step(50)
+    assert policy.epsilon == pytest.approx(0.5)
+    policy.actor.exploration_epsilon = 1.0
+    masks = torch.tensor([[1.0, 0.0, 1.0, 0.0, 1.0]] * 400)  # branch 0: {0, 2}; branch 1: {1}
+    action, _, _ = policy.actor.get_action_and_stats([torch.zeros(400, 2)], masks)
+    first, second = (a.flatten() for a in action.discrete_list)
+    assert set(first.tolist()) == {0, 2} and set(second.tolist()) == {1}
+    assert (
+        EpsilonGreedyQPolicy(0, OBS2_SPEC, NetworkSettings(), epsilon, greedy=True).epsilon == 0.0
+    )
+
+
+class _QuantileActor(DiscreteQActor):
+    """A Q-network with an argument of its own, as a plugin's QR-DQN head has."""
+
+    def __init__(self, *args: Any, num_quantiles: int, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, seed=seed, **kwargs)
+        self.num_quantiles, self.seed_given = num_quantiles, seed
+
+
+def test_actor_kwargs_are_added_to_the_policy_seed():
+    # the bug this catches: actor_kwargs replaced {"seed": seed}, so an actor with an
+    # argument of its own silently explored with seed 0 whatever the run's seed
+    epsilon = ScheduledValue("constant", 0.1, 0.1, 1)
+    policy = EpsilonGreedyQPolicy(7, OBS2_SPEC, NetworkSettings(hidden_units=8), epsilon,
+                                  actor_cls=_QuantileActor, actor_kwargs={"num_quantiles": 4})  # fmt: skip
+    assert policy.actor.num_quantiles == 4 and policy.actor.seed_given == 7

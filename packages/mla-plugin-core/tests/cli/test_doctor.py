@@ -22,7 +22,7 @@ from mla_plugin_core.cli import doctor, main
 from mla_plugin_core.testing.learn import free_base_port
 from mla_plugin_core.util.ports import port_free
 
-CORE = Path(__file__).parents[1]
+CORE = Path(__file__).parents[2]
 MLA_PLUGIN = Path(sys.executable).with_name("mla-plugin")
 LINE = re.compile(r"^(ok  |note|warn|FAIL) \S.*?: .+")
 

@@ -1,38 +1,17 @@
-"""The one error format of a refused setting: its pieces, and mlagents' structuring with it."""
-
-import math
+"""mla_plugin_core.host.config_errors: one-line configuration errors in mlagents-learn
+(where a refusal is, an unknown trainer type, the buffer that cannot fit)."""
 
 import pytest
 from mlagents.plugins.trainer_type import register_trainer_plugins
-from mlagents.trainers.settings import RunOptions, ScheduleType
+from mlagents.trainers.settings import RunOptions
 
 from mla_plugin_core.host import config_errors
-from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
-from mla_plugin_core.settings import StrictBool, memory
 from mla_plugin_core.settings.errors import (
     HyperparameterError,
-    Refused,
     SettingError,
     UnknownSettingError,
-    check_type,
-    did_you_mean,
     structuring,
-    unknown_key_message,
 )
-
-
-def test_did_you_mean_picks_the_closest_key_or_none():
-    keys = ["batch_size", "buffer_size", "learning_rate", "learning_rate_schedule"]
-    assert did_you_mean("learning_rat", keys) == "learning_rate"
-    assert did_you_mean("bufer_size", keys) == "buffer_size"
-    assert did_you_mean("zzz", keys) is None
-
-
-def test_unknown_key_message_lists_the_allowed_keys_sorted():
-    assert unknown_key_message("gama", ["strength", "gamma"]) == (
-        "did you mean gamma? allowed: gamma, strength"
-    )
-    assert unknown_key_message("zzz", ["b", "a"]) == "allowed: a, b"
 
 
 def test_errors_take_behavior_and_path_from_the_structuring():
@@ -55,49 +34,6 @@ def test_errors_take_behavior_and_path_from_the_structuring():
     )
     later = SettingError(("hyperparameters", "buffer_size"), 9, "too big", behavior="Walker")
     assert str(later) == "Walker: hyperparameters.buffer_size = 9 is not allowed: too big"
-
-
-@pytest.mark.parametrize(
-    ("value", "type_", "expected"),
-    [
-        (64, int, 64),
-        (64.0, int, 64),
-        ("1e6", int, 1_000_000),  # PyYAML leaves 1e6 a string; an integral number is fine
-        ("3e-4", float, 3e-4),  # as mlagents reads it
-        (1, float, 1.0),
-        (True, bool, True),
-        (False, StrictBool, False),
-        ("linear", ScheduleType, "linear"),
-        (None, int | None, None),
-        ("x", str, "x"),
-        (123, str, "123"),  # `checkpoint_settings: {run_id: 123}`, as cattrs makes it
-    ],
-)
-def test_check_type_accepts_what_mlagents_reads(value, type_, expected):
-    assert check_type(value, type_) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "type_", "allowed"),
-    [
-        (64.5, int, "must be an integer"),
-        ("three", int, "must be an integer"),
-        (True, int, "must be an integer"),
-        (math.inf, int, "must be an integer"),
-        (math.inf, float, "must be a finite number"),
-        (math.nan, float, "must be a finite number"),
-        ("nan", float, "must be a finite number"),
-        ("false", bool, "must be true or false"),
-        (2, StrictBool, "must be true or false"),
-        ("maybe", bool, "must be true or false"),
-        ([5], str, "must be a string"),
-        ("linearr", ScheduleType, "must be one of 'constant', 'linear' (did you mean 'linear'?)"),
-    ],
-)
-def test_check_type_refuses_what_cattrs_would_bend(value, type_, allowed):
-    with pytest.raises(Refused) as refused:
-        check_type(value, type_)
-    assert str(refused.value) == allowed
 
 
 def test_trainer_type_message_names_the_distribution_of_a_missing_type():
@@ -123,39 +59,6 @@ def test_core_names_no_plugin_of_its_own():
     names = PluginNames.from_name("my_algo")
     assert names.distribution == config_errors.distribution_name("my_algo") == "mla-my-algo"
     assert not hasattr(config_errors, "DISTRIBUTIONS")
-
-
-def test_format_bytes():
-    assert memory.format_bytes(512) == "512 B"
-    assert memory.format_bytes(1536) == "1.5 KiB"
-    assert memory.format_bytes(80 * 10**12) == "72.8 TiB"
-
-
-@pytest.mark.parametrize("prioritized", [False, True])
-def test_replay_bytes_is_what_the_buffer_allocates(prioritized):
-    shapes, continuous, branches, signals = [(20,), (3, 4)], 2, [3, 2], ["extrinsic", "gail"]
-    cls = PrioritizedReplayBuffer if prioritized else ReplayBuffer
-    buffer = cls(100, shapes, continuous, branches, signals)
-    allocated = sum(a.nbytes for a in buffer._storage.values())
-    if prioritized:
-        allocated += buffer._sum_tree.nodes.nbytes + buffer._min_tree.nodes.nbytes
-    assert memory.replay_bytes(100, shapes, continuous, branches, signals, prioritized) == (
-        allocated
-    )
-    # The bound before the environment starts is below it, whatever the observations.
-    assert memory.lower_bound_bytes(100, signals, prioritized) <= allocated
-
-
-def test_refuse_if_too_big_names_the_size_and_the_memory():
-    memory.refuse_if_too_big(100, 7, "the replay buffer", available=100)
-    with pytest.raises(HyperparameterError) as error:
-        memory.refuse_if_too_big(
-            3 * 2**40, 7, "the replay buffer", detail="10 B per transition", available=2**30
-        )
-    assert str(error.value) == (
-        "hyperparameters.buffer_size = 7 is not allowed: the replay buffer would take "
-        "3.0 TiB (10 B per transition), more than this machine's memory (1.0 GiB)"
-    )
 
 
 def test_structuring_names_behavior_path_and_the_buffer_that_cannot_fit(tiny_plugin_path):

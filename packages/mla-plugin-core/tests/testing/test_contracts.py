@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from mlagents.trainers.model_saver.torch_model_saver import TorchModelSaver
 from mlagents_envs.base_env import ActionSpec
-from test_off_policy import RecordingTrainer
-from tiny_plugin import TinySettings, TinyTrainer
+from tiny_plugin import RecordingTrainer, TinySettings, TinyTrainer
 
 from mla_plugin_core.settings import OffPolicySettings
 from mla_plugin_core.testing import contracts

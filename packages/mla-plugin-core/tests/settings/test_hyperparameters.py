@@ -24,7 +24,7 @@ from mla_plugin_core.testing.hyperparameters import (
 )
 from mla_plugin_core.trainers.schedules import Schedule
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 @attr.s(auto_attribs=True)

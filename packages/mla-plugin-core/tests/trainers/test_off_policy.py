@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
-from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import (
     CuriositySettings,
     RewardSignalSettings,
@@ -15,9 +14,9 @@ from mlagents.trainers.settings import (
     TrainerSettings,
 )
 from mlagents.trainers.torch_entities.action_log_probs import LogProbsTuple
-from mlagents.trainers.torch_entities.networks import SimpleActor
 from mlagents.trainers.trajectory import AgentExperience, ObsUtil, Trajectory
 from mlagents_envs.base_env import ActionSpec, ActionTuple
+from tiny_plugin import RecordingTrainer
 
 from mla_plugin_core.host.config_errors import ResumeError
 from mla_plugin_core.replay import PrioritizedReplayBuffer
@@ -25,49 +24,12 @@ from mla_plugin_core.settings import OffPolicySettings
 from mla_plugin_core.testing.builders import vector_behavior_spec
 from mla_plugin_core.trainers.off_policy import (
     OffPolicyOptimizer,
-    OffPolicyPluginTrainer,
-    ReplayUpdate,
     sample_to_agent_buffer,
 )
 
 BRANCHES = (3, 2)
 GAMMA = 0.9
 SPEC = vector_behavior_spec(ActionSpec.create_discrete(BRANCHES), obs_size=2, name="vec")
-
-
-class RecordingOptimizer(OffPolicyOptimizer):
-    """Learns nothing; remembers the samples it was given and reports constant TD errors.
-    Reward signals do learn; the batches they are given are remembered too."""
-
-    def __init__(self, policy, trainer_settings):
-        super().__init__(policy, trainer_settings)
-        self.samples = []
-        self.reward_signal_batches = []
-
-    def update_from_replay(self, sample):
-        self.samples.append(sample)
-        return ReplayUpdate({"Losses/Fake": 1.0}, td_errors=np.full(len(sample.dones), 2.0))
-
-    def update_reward_signals(self, batch):
-        self.reward_signal_batches.append(batch)
-        return super().update_reward_signals(batch)
-
-    def get_modules(self):
-        return {}
-
-
-class RecordingTrainer(OffPolicyPluginTrainer):
-    @staticmethod
-    def get_trainer_name():
-        return "recording"
-
-    def create_policy(self, parsed_behavior_id, behavior_spec):
-        return TorchPolicy(
-            self.seed, behavior_spec, self.trainer_settings.network_settings, SimpleActor, {}
-        )
-
-    def create_optimizer(self):
-        return RecordingOptimizer(self.policy, self.trainer_settings)
 
 
 def make_trainer(tmp_path: Path, **hyperparameters) -> RecordingTrainer:
