@@ -91,3 +91,56 @@ def test_onnx_respects_action_masks(tmp_path):
     out = dict(zip(names, session.run(None, {"obs_0": obs, "action_masks": masks}), strict=True))
     for name in ("discrete_actions", "deterministic_discrete_actions"):
         np.testing.assert_array_equal(out[name], np.tile([2, 0], (BATCH, 1)))
+
+
+def _camera_spec(action_spec: ActionSpec):
+    from mlagents_envs.base_env import (
+        BehaviorSpec,
+        DimensionProperty,
+        ObservationSpec,
+        ObservationType,
+    )
+
+    camera = (DimensionProperty.NONE,) + (DimensionProperty.TRANSLATIONAL_EQUIVARIANCE,) * 2
+    return BehaviorSpec(
+        [
+            ObservationSpec((OBS_SIZE,), (DimensionProperty.NONE,), ObservationType.DEFAULT, "v"),
+            ObservationSpec((3, 36, 36), camera, ObservationType.DEFAULT, "camera"),
+        ],
+        action_spec,
+    )
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous", "hybrid", "recurrent", "visual"])
+def test_every_kind_of_export_passes_unity_model_checks(tmp_path, kind):
+    """What Unity's ML-Agents checks when it loads a model (mla-plugin check-model), for each
+    kind of A2C behavior: discrete, continuous, hybrid, recurrent and visual."""
+    from mlagents.trainers.settings import NetworkSettings
+
+    from mla_plugin_core.io.model_check import Expected, check_model
+
+    actions = {
+        "discrete": ActionSpec.create_discrete((3, 2)),
+        "continuous": ActionSpec.create_continuous(2),
+    }.get(kind, ActionSpec(2, (3,)))
+    memory = NetworkSettings.MemorySettings(sequence_length=4, memory_size=8)
+    shapes: tuple = ((OBS_SIZE,),)
+    if kind == "visual":
+        shapes = ((OBS_SIZE,), (3, 36, 36))
+        try:
+            trainer = make_trainer(_camera_spec(actions), tmp_path)
+        except Exception as error:  # mlagents 0.30 takes cameras as (H, W, C)
+            if "Unsupported Sensor" in str(error):
+                pytest.skip(f"this mlagents release takes no (C, H, W) camera: {error}")
+            raise
+    else:
+        spec = vector_behavior_spec(actions)
+        trainer = make_trainer(spec, tmp_path, memory=memory if kind == "recurrent" else None)
+    use_legacy_exporter()
+    ModelSerializer(trainer.policy).export_policy_model(str(tmp_path / "policy"))
+    expected = Expected(
+        observation_shapes=shapes,
+        continuous_actions=actions.continuous_size or None,
+        discrete_branches=tuple(actions.discrete_branches) or None,
+    )
+    assert [str(v) for v in check_model(tmp_path / "policy.onnx", expected)] == []
