@@ -270,7 +270,9 @@ def test_two_nodes_parallel_trials_a_failing_one_and_the_report(
     assert len(errors) == 2
     printed = capsys.readouterr().out
     assert "FAILED" in printed and "last lines of" in printed and "exited with status" in printed
-    assert "step 1500/1500" in printed
+    # progress lines name the step and the budget; which steps get one depends on the run
+    # (a summary with no finished episode has no reward to report)
+    assert re.search(r"init_path=None seed [12]: step \d+/1500 ", printed), printed
     table, files = write_report([storage / "cluster"], tmp_path / "report")
     assert "| cluster: init_path=None | 1 2 |" in table
     assert files[2].read_bytes().startswith(b"\x89PNG")
