@@ -6,7 +6,10 @@ from replay_kit import (
     DETERMINISTIC,
     SIGNALS,
     SPEC,
+    agent_streams,
     assert_same_buffers,
+    brute_force_n_step,
+    steps_batch,
     transitions,
 )
 
@@ -17,74 +20,6 @@ from mla_plugin_core.replay.transitions import (
     concatenate_transitions,
     select_rows,
 )
-
-END_NONE, END_DONE, END_TRUNCATED = 0, 1, 2
-
-
-def steps_batch(rows: list[tuple[int, int]], streams: list) -> Transitions:
-    """Steps ``(agent, t)`` of ``streams``: obs = id, next_obs = id + 0.5, id = 1000 * agent + t."""
-    ids = np.array([1000.0 * agent + t for agent, t in rows])
-    rewards = np.array([streams[agent][0][t] for agent, t in rows]).reshape(-1, len(SIGNALS))
-    ends = np.array([streams[agent][1][t] for agent, t in rows])
-    return Transitions(
-        obs=[ids[:, None]],
-        continuous_actions=np.zeros((len(ends), 0)),
-        discrete_actions=(ids[:, None] % 4).astype(np.int64),
-        action_masks=np.ones((len(ends), 4), bool),
-        rewards={s: rewards[:, i] for i, s in enumerate(SIGNALS)},
-        dones=ends == END_DONE,
-        truncated=ends == END_TRUNCATED,
-        next_obs=[ids[:, None] + 0.5],
-        next_action_masks=np.ones((len(ends), 4), bool),
-    )
-
-
-def brute_force_n_step(
-    rewards: np.ndarray, ends: list[int], n: int, gammas: dict[str, float]
-) -> dict[int, dict]:
-    """Step t -> its n-step transition, straight from the definition, one step at a time.
-
-    Steps after the agent's last episode end are flushed as truncated (by ``flush()``).
-    """
-    result = {}
-    last = len(ends) - 1
-    for t in range(len(ends)):
-        # the end of t's episode: the first step >= t that ends it (or the last step)
-        end = next((u for u in range(t, len(ends)) if ends[u] != END_NONE), last)
-        k = min(n, end - t + 1)
-        reaches_end = t + k - 1 == end
-        result[t] = dict(
-            next_obs=t + k - 1 + 0.5,
-            rewards={
-                s: sum(gammas[s] ** i * rewards[t + i, j] for i in range(k))
-                for j, s in enumerate(SIGNALS)
-            },
-            discounts={s: gammas[s] ** k for s in SIGNALS},
-            done=reaches_end and ends[end] == END_DONE,
-            # flush() cuts only the windows shorter than n; a full one is emitted as usual
-            truncated=reaches_end
-            and (ends[end] == END_TRUNCATED or (ends[end] == END_NONE and k < n)),
-        )
-    return result
-
-
-@st.composite
-def agent_streams(draw: st.DrawFn) -> list[tuple[np.ndarray, list[int]]]:
-    streams = []
-    for _ in range(draw(st.integers(1, 4))):
-        length = draw(st.integers(1, 14))
-        ends = draw(
-            st.lists(
-                st.sampled_from([END_NONE] * 4 + [END_DONE, END_TRUNCATED]),
-                min_size=length,
-                max_size=length,
-            )
-        )
-        rewards = np.array(
-            draw(st.lists(st.integers(-3, 3), min_size=2 * length, max_size=2 * length)), float
-        ).reshape(length, 2)
-        streams.append((rewards, ends))
-    return streams
 
 
 @DETERMINISTIC

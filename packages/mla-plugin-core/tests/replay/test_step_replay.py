@@ -1,0 +1,342 @@
+"""StepReplay: 1-step rows per agent, n-step transitions made when sampled."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from replay_kit import (
+    DETERMINISTIC,
+    END_DONE,
+    END_NONE,
+    SIGNALS,
+    agent_streams,
+    steps_batch,
+    transitions,
+)
+
+from mla_plugin_core.replay import PrioritizedReplayBuffer
+from mla_plugin_core.replay.nstep import NStepAccumulator
+from mla_plugin_core.replay.step_replay import PrioritizedStepReplay, StepReplay
+
+STEP_SPEC = dict(obs_shapes=[(1,)], continuous_size=0, discrete_branches=[4])
+
+
+def expected_n_step(rewards, ends, n, gammas, seen, ended_now):
+    """Step t -> its n-step transition from the definition, for the steps ``[0, seen)`` of
+    one agent's stream; ``ended_now``: the running episode was ended at step ``seen - 1``
+    (end_episodes). Only the steps whose window is known are listed: an episode end within
+    n steps, or the step after the n-th seen."""
+    result = {}
+    for t in range(seen):
+        end = next((u for u in range(t, seen) if ends[u] != END_NONE), None)
+        if end is None and ended_now:
+            end = seen - 1
+        if end is not None and end - t + 1 <= n:
+            k = end - t + 1
+        elif t + n <= seen - 1:
+            k = n
+        else:
+            continue  # its window is not known yet
+        last = t + k - 1
+        result[t] = dict(
+            next_obs=last + 0.5,
+            rewards={
+                s: sum(gammas[s] ** i * rewards[t + i, j] for i in range(k))
+                for j, s in enumerate(SIGNALS)
+            },
+            discounts={s: gammas[s] ** k for s in SIGNALS},
+            done=ends[last] == END_DONE,
+            truncated=last == end and ends[last] != END_DONE,
+        )
+    return result
+
+
+def fill(replay, streams, data, stop=None):
+    """Each agent's steps in chunks, the agents interleaved; returns steps seen per agent."""
+    cursor = [0] * len(streams)
+    limit = [len(ends) if stop is None else min(stop, len(ends)) for _, ends in streams]
+    while any(c < m for c, m in zip(cursor, limit, strict=True)):
+        agent = data.draw(st.sampled_from([a for a in range(len(streams)) if cursor[a] < limit[a]]))
+        size = data.draw(st.integers(1, limit[agent] - cursor[agent]))
+        rows = [(agent, t) for t in range(cursor[agent], cursor[agent] + size)]
+        replay.add(agent, steps_batch(rows, streams))
+        cursor[agent] += size
+    return cursor
+
+
+def assert_transitions(replay, streams, n, gamma, seen, ended_now):
+    slots = replay.complete_slots()
+    sample = replay.transitions(slots, np.ones(len(slots), np.float32))
+    got = {int(step_id): i for i, step_id in enumerate(sample.obs[0][:, 0])}
+    assert len(got) == len(slots), "a step is held twice"
+    want_ids = set()
+    for agent, (rewards, ends) in enumerate(streams):
+        for t, want in expected_n_step(rewards, ends, n, gamma, seen[agent], ended_now).items():
+            step_id = 1000 * agent + t
+            want_ids.add(step_id)
+            i = got[step_id]
+            assert sample.next_obs[0][i, 0] == 1000 * agent + want["next_obs"]
+            assert sample.discrete_actions[i, 0] == step_id % 4
+            assert (sample.dones[i], sample.truncated[i]) == (want["done"], want["truncated"])
+            for s in SIGNALS:
+                assert sample.rewards[s][i] == pytest.approx(want["rewards"][s], rel=1e-6, abs=1e-6)
+                assert sample.discounts[s][i] == pytest.approx(want["discounts"][s], rel=1e-6)
+    assert set(got) == want_ids, "a row is complete before its window is known, or not after"
+
+
+@DETERMINISTIC
+@given(
+    streams=agent_streams(),
+    n=st.integers(1, 4),
+    gammas=st.tuples(*[st.sampled_from([0.0, 0.5, 0.9, 0.99, 1.0])] * 2),
+    stop=st.integers(1, 14),
+    data=st.data(),
+)
+def test_sample_time_n_step_matches_the_definition_row_by_row(streams, n, gammas, stop, data):
+    """Agents' chunks interleaved at random: mid-run exactly the rows whose window is known
+    are complete, each giving the n-step transition of the definition; after end_episodes
+    every row does, the running episodes ended as truncated."""
+    gamma = dict(zip(SIGNALS, gammas, strict=True))
+    replay = StepReplay(1000, **STEP_SPEC, gammas=gamma, n_step=n, seed=0)
+    seen = fill(replay, streams, data, stop)
+    assert_transitions(replay, streams, n, gamma, seen, ended_now=False)
+    replay.end_episodes()
+    assert_transitions(replay, streams, n, gamma, seen, ended_now=True)
+    assert sum(replay.waiting(a) for a in range(len(streams))) == 0
+
+
+@DETERMINISTIC
+@given(streams=agent_streams(), n=st.integers(1, 4), data=st.data())
+def test_same_transitions_as_the_0_1_accumulator_with_its_held_step(streams, n, data):
+    """The 0.1 trainer's path (each chunk's last step held until the agent's next chunk,
+    then NStepAccumulator, flushed at the end) and StepReplay then end_episodes hold the
+    same transitions (a held-and-flushed full window is marked truncated here only)."""
+    gamma = {"extrinsic": 0.9, "curiosity": 0.5}
+    replay = StepReplay(1000, **STEP_SPEC, gammas=gamma, n_step=n)
+    accumulator, held, emitted = NStepAccumulator(n, gamma), {}, []
+    cursor = [0] * len(streams)
+    while any(c < len(e) for c, (_, e) in zip(cursor, streams, strict=True)):
+        agent = data.draw(
+            st.sampled_from([a for a, (_, e) in enumerate(streams) if cursor[a] < len(e)])
+        )
+        size = data.draw(st.integers(1, len(streams[agent][1]) - cursor[agent]))
+        rows = [(agent, t) for t in range(cursor[agent], cursor[agent] + size)]
+        cursor[agent] += size
+        replay.add(agent, steps_batch(rows, streams))
+        rows = held.pop(agent, []) + rows
+        if streams[agent][1][rows[-1][1]] == END_NONE:
+            held[agent] = [rows.pop()]
+        if rows:
+            emitted.append(accumulator.add([a for a, _ in rows], steps_batch(rows, streams)))
+    for agent, rows in held.items():
+        batch = steps_batch(rows, streams)
+        emitted.append(accumulator.add([agent], batch._replace(truncated=np.ones(1, bool))))
+    emitted.append(accumulator.flush())
+    replay.end_episodes()
+
+    def key(obs, next_obs, rewards, discounts, dones, i):
+        return (
+            float(obs[0][i, 0]),
+            float(next_obs[0][i, 0]),
+            *[round(float(rewards[s][i]), 4) for s in SIGNALS],
+            *[round(float(discounts[s][i]), 6) for s in SIGNALS],
+            bool(dones[i]),
+        )
+
+    want = sorted(
+        key(o.obs, o.next_obs, o.rewards, o.discounts, o.dones, i)
+        for o in emitted
+        for i in range(len(o.dones))
+    )
+    slots = replay.complete_slots()
+    s = replay.transitions(slots, np.ones(len(slots), np.float32))
+    got = sorted(
+        key(s.obs, s.next_obs, s.rewards, s.discounts, s.dones, i) for i in range(len(slots))
+    )
+    assert got == want
+
+
+def one_agent_steps(ids, ends=None):
+    """Steps of ids (obs = id, next_obs = id + 0.5, reward = id), ``ends`` at listed ids."""
+    steps = transitions(np.asarray(ids), discounts=False)
+    ends = set(ends or ())
+    flags = np.array([i in ends for i in ids], bool)
+    return steps._replace(dones=flags, truncated=np.zeros(len(ids), bool))
+
+
+SPEC = dict(obs_shapes=[(3,), (2, 2, 1)], continuous_size=2, discrete_branches=[2, 3])
+GAMMAS = {"extrinsic": 0.9, "curiosity": 0.5}
+
+
+def test_the_next_mask_of_a_chunks_last_step_is_its_successors_mask():
+    replay = StepReplay(10, **SPEC, gammas=GAMMAS, n_step=1)
+    replay.add("a", one_agent_steps([1, 2]))
+    assert len(replay) == 1  # step 2 waits for its successor's mask
+    replay.add("a", one_agent_steps([3]))
+    sample = replay.transitions(replay.complete_slots(), np.ones(2, np.float32))
+    np.testing.assert_array_equal(sample.next_action_masks[1], one_agent_steps([3]).action_masks[0])
+
+
+def test_the_ring_drops_its_oldest_rows_and_links_stay_within_an_agent():
+    """Two agents interleaved through a ring of 7 rows, n = 3: every sample is one agent's
+    consecutive steps (obs ids t, t+1, t+2 summed), whatever was overwritten."""
+    replay = StepReplay(7, **SPEC, gammas={"extrinsic": 1.0, "curiosity": 1.0}, n_step=3, seed=1)
+    for start in range(0, 60, 3):
+        replay.add("a", one_agent_steps([start, start + 1, start + 2]))
+        replay.add("b", one_agent_steps([1000 + start, 1001 + start, 1002 + start]))
+    assert replay.rows_held == 7
+    sample = replay.sample(200)
+    first = sample.obs[0][:, 0].astype(np.int64)
+    np.testing.assert_array_equal(sample.next_obs[0][:, 0], first + 2.5)
+    np.testing.assert_array_equal(sample.rewards["extrinsic"], 3 * first + 3)
+    assert set(first) <= set(range(52, 60)) | set(range(1052, 1060))
+
+
+def test_an_oversized_batch_keeps_its_last_rows():
+    replay = StepReplay(4, **SPEC, gammas=GAMMAS, n_step=1)
+    replay.add("a", one_agent_steps([1, 2]))
+    rows = replay.add("a", one_agent_steps(list(range(10, 20)), ends=[19]))
+    assert list(rows) == [8, 9, 10, 11] and replay.rows_held == 4
+    assert sorted(replay.sample(50).obs[0][:, 0].astype(int))[0] >= 16
+
+
+def test_bad_steps_are_refused_naming_the_field():
+    replay = StepReplay(10, **SPEC, gammas=GAMMAS)
+    good = one_agent_steps([1, 2])
+    with pytest.raises(ValueError, match=r"obs\[1\]: expected shape \[2, 2, 2, 1\]"):
+        replay.add("a", good._replace(obs=[good.obs[0], np.zeros((2, 4))]))
+    with pytest.raises(ValueError, match="discrete_actions: expected branch b in"):
+        replay.add("a", good._replace(discrete_actions=np.array([[0, 3], [0, 0]])))
+    with pytest.raises(ValueError, match="rewards: expected reward signals"):
+        replay.add("a", good._replace(rewards={"extrinsic": np.zeros(2)}))
+    assert replay.rows_held == 0
+    with pytest.raises(ValueError, match="no complete transition"):
+        replay.sample(1)
+
+
+def test_prioritized_draws_complete_rows_by_priority():
+    replay = PrioritizedStepReplay(20, **SPEC, gammas=GAMMAS, n_step=2, alpha=1.0, beta=1.0, seed=3)
+    replay.add("a", one_agent_steps([1, 2, 3, 4]))  # 1, 2 complete; 3, 4 wait
+    slots = replay.complete_slots()
+    np.testing.assert_array_equal(replay.priorities(np.arange(4)), [1.0, 1.0, 0.0, 0.0])
+    replay.update_priorities(slots, [3.0, 1.0])
+    sample = replay.sample(400)
+    ids = sample.obs[0][:, 0]
+    assert set(ids) == {1.0, 2.0}
+    assert np.mean(ids == 1.0) == pytest.approx(0.75, abs=0.01)  # stratified: 3 / (3 + 1)
+    # w = (N P)^-1 / max: the rarer row weighs 1
+    assert sample.weights[ids == 2.0].max() == pytest.approx(1.0)
+    replay.update_priorities(np.arange(4), [1.0, 1.0, 5.0, 5.0])  # 3, 4 not complete: kept
+    np.testing.assert_array_equal(replay.priorities([2, 3]), [0.0, 0.0])
+
+
+def test_save_and_load_go_on_as_the_saved_replay(tmp_path):
+    replay = PrioritizedStepReplay(8, **SPEC, gammas=GAMMAS, n_step=2, seed=5)
+    for start in range(0, 15, 3):
+        replay.add("a", one_agent_steps([start, start + 1, start + 2], ends=[8]))
+    replay.update_priorities(replay.complete_slots(), np.arange(len(replay)) + 1.0)
+    replay.save(tmp_path / "r.npz", info={"step": 7})
+    again = PrioritizedStepReplay(8, **SPEC, gammas=GAMMAS, n_step=2, seed=99)
+    assert again.load(tmp_path / "r.npz") == {"step": 7}
+    for a, b in zip(replay.sample(16), again.sample(16), strict=True):
+        for x, y in zip(
+            a if isinstance(a, list) else [a], b if isinstance(b, list) else [b], strict=True
+        ):
+            if isinstance(x, dict):
+                for k in x:
+                    np.testing.assert_array_equal(x[k], y[k])
+            else:
+                np.testing.assert_array_equal(x, y)
+    # the running episode goes on in both: step 14 completes 13 alike
+    for r in (replay, again):
+        r.add("a", one_agent_steps([15]))
+    np.testing.assert_array_equal(replay.complete_slots(), again.complete_slots())
+
+
+def test_a_file_of_another_spec_is_refused_and_nothing_changes(tmp_path):
+    replay = StepReplay(8, **SPEC, gammas=GAMMAS)
+    replay.add("a", one_agent_steps([1, 2], ends=[2]))
+    replay.save(tmp_path / "r.npz")
+    other = StepReplay(9, **SPEC, gammas=GAMMAS)
+    other.add("b", one_agent_steps([5], ends=[5]))
+    with pytest.raises(
+        ValueError, match=r"r.npz: saved replay has capacity=8, this replay has capacity=9"
+    ):
+        other.load(tmp_path / "r.npz")
+    assert other.sample(3).obs[0][:, 0].tolist() == [5.0] * 3
+
+
+def format_1_file(path, n_step):
+    """A replay file as mla-plugin-core 0.1 wrote it (ReplayBuffer, n-step rows)."""
+    old = PrioritizedReplayBuffer(6, **SPEC, reward_signals=SIGNALS, seed=0)
+    accumulator = NStepAccumulator(n_step, GAMMAS)
+    steps = one_agent_steps(list(range(1, 10)), ends=[5])
+    old.add(accumulator.add(["a"] * 9, steps))
+    old.save(path, info={"step": 3})
+    return old
+
+
+def test_a_0_1_file_of_1_step_rows_is_converted(tmp_path):
+    path = tmp_path / "replay_buffer.npz"
+    old = format_1_file(path, n_step=1)
+    replay = PrioritizedStepReplay(6, **SPEC, gammas=GAMMAS, n_step=3)
+    assert replay.load(path) == {"step": 3}
+    assert len(replay) == len(old) == 6
+    slots = replay.complete_slots()
+    got = replay.transitions(slots, np.ones(6, np.float32))
+    want = old._gather(np.arange(6), np.ones(6, np.float32))
+    order = np.argsort(want.obs[0][:, 0])
+    assert got.obs[0][:, 0].tolist() == sorted(want.obs[0][:, 0].tolist())  # oldest first
+    for name in ("dones", "discrete_actions", "next_action_masks"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name)[order])
+    for s in SIGNALS:  # each row its own one-step episode: K = 1 at any n_step
+        np.testing.assert_array_equal(got.rewards[s], want.rewards[s][order])
+        np.testing.assert_array_equal(got.discounts[s], want.discounts[s][order])
+
+
+def test_a_0_1_file_of_n_step_rows_is_refused_in_one_line_and_left_alone(tmp_path):
+    path = tmp_path / "replay_buffer.npz"
+    format_1_file(path, n_step=3)
+    before = path.read_bytes()
+    replay = StepReplay(6, **SPEC, gammas=GAMMAS)
+    with pytest.raises(ValueError) as error:
+        replay.load(path)
+    assert "\n" not in str(error.value)
+    assert "mla-plugin-core 0.1 (format 1) with n-step rows" in str(error.value)
+    assert "save_replay_buffer: false" in str(error.value)
+    assert path.read_bytes() == before and replay.rows_held == 0
+
+
+@pytest.mark.parametrize("cut_at", ["_completed", "_make_complete"])
+def test_a_store_cut_short_leaves_a_consistent_replay(tmp_path, monkeypatch, cut_at):
+    """A KeyboardInterrupt inside add (after the rows are written, before or after they are
+    held) over a full ring: what can be drawn and what is saved are whole rows of the
+    steps given; the next adds go on."""
+    replay = StepReplay(6, **SPEC, gammas={"extrinsic": 1.0, "curiosity": 1.0}, n_step=2, seed=0)
+    replay.add("a", one_agent_steps([1, 2, 3, 4, 5, 6, 7]))
+    real = getattr(StepReplay, cut_at)
+
+    def cut(self, *args):
+        monkeypatch.setattr(StepReplay, cut_at, real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StepReplay, cut_at, cut)
+    with pytest.raises(KeyboardInterrupt):
+        replay.add("b", one_agent_steps([100, 101, 102]))
+    replay.save(tmp_path / "r.npz")
+    again = StepReplay(6, **SPEC, gammas={"extrinsic": 1.0, "curiosity": 1.0}, n_step=2, seed=0)
+    again.load(tmp_path / "r.npz")
+    for r in (replay, again):
+        sample = r.sample(100)
+        first = sample.obs[0][:, 0]
+        assert set(first) <= {4.0, 5.0}  # a's rows not overwritten whose windows are held
+        np.testing.assert_array_equal(sample.next_obs[0][:, 0], first + 1.5)
+        r.add("a", one_agent_steps([8]))
+        r.add("b", one_agent_steps([200, 201], ends=[201]))
+        assert {200.0, 201.0} <= set(r.sample(200).obs[0][:, 0])
+
+
+def test_step_replay_is_exported():
+    import mla_plugin_core.replay as replay
+
+    assert replay.StepReplay is StepReplay and replay.PrioritizedStepReplay is PrioritizedStepReplay
