@@ -35,7 +35,7 @@ def files(folder):
     [
         # another hidden_units: the conformance kit's test_refuses_a_resume_with_another_network
         (dict(dueling=True), "checkpoint.pt: Policy: network layers differ (only in this"),
-        (dict(buffer_size=2000), "replay_buffer.npz: saved replay buffer has capacity=1000"),
+        (dict(buffer_size=2000), "replay_buffer.npz: saved replay has capacity=1000"),
     ],
 )
 def test_resume_with_another_network_or_buffer_is_refused_and_changes_nothing(

@@ -12,7 +12,7 @@ def stored(trainer: DQNTrainer) -> dict[str, np.ndarray]:
     """Every transition in replay, sorted by the step ``t`` of its observation."""
     replay = trainer.replay
     assert replay is not None
-    everything = replay._gather(np.arange(len(replay)), np.ones(len(replay), np.float32))
+    everything = replay.all_transitions()
     order = np.argsort(everything.obs[0][:, 0])
     return {
         "t": everything.obs[0][order, 0],
@@ -39,7 +39,7 @@ def test_terminal_after_a_time_horizon_cut_reaches_replay_as_done(tmp_path, n_st
     k = np.minimum(n_step, 10 - np.arange(10))  # rewards summed per transition
     np.testing.assert_allclose(rows["rewards"], (1 - GAMMA**k) / (1 - GAMMA), rtol=1e-5)
     np.testing.assert_allclose(rows["discounts"], GAMMA**k, rtol=1e-5)
-    assert trainer.n_step_accumulator is not None and len(trainer.n_step_accumulator) == 0
+    assert trainer.replay is not None and trainer.replay.waiting("agent-0") == 0
 
 
 def test_max_step_cut_is_truncated_not_done(tmp_path):

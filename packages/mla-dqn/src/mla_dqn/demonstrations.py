@@ -35,11 +35,10 @@ from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import BehaviorSpec
 from mlagents_envs.rpc_utils import steps_from_proto
 
-from mla_plugin_core.replay import ReplayBuffer
-from mla_plugin_core.replay.nstep import NStepAccumulator
+from mla_plugin_core.replay.step_replay import StepReplay
 from mla_plugin_core.replay.transitions import Transitions, concatenate_transitions, to_agent_buffer
 
-#: Agent id of the demonstrations in the n-step accumulator.
+#: Agent id of the demonstrations in the expert replay.
 EXPERT_ID = "expert"
 
 
@@ -183,8 +182,9 @@ def expert_replay(
     reward_signals: dict,
     n_step: int,
     seed: int | None = None,
-) -> ReplayBuffer:
-    """A replay buffer holding exactly the n-step transitions of ``steps``.
+) -> StepReplay:
+    """A replay holding the steps of ``steps``, one row each, sampled as n-step transitions
+    exactly as the agent's own (the same store, :class:`StepReplay`).
 
     :param reward_signals: the optimizer's reward providers, name -> provider (each has
         ``evaluate``, ``strength`` and ``gamma``), evaluated here on ``steps.buffer``.
@@ -209,21 +209,18 @@ def expert_replay(
         next_obs=ObsUtil.from_buffer_next(buffer, n_obs),
         next_action_masks=masks,
     )
-    accumulator = NStepAccumulator(n_step, {k: s.gamma for k, s in reward_signals.items()})
-    ready = accumulator.add([EXPERT_ID] * n, transitions)
-    # Normally empty: every file's last transition ends an episode or a recording.
-    pending = accumulator.flush()
-    replay = ReplayBuffer(
+    replay = StepReplay(
         capacity=n,
         obs_shapes=[o.shape for o in behavior_spec.observation_specs],
         continuous_size=0,
         discrete_branches=behavior_spec.action_spec.discrete_branches,
-        reward_signals=list(reward_signals),
+        gammas={k: s.gamma for k, s in reward_signals.items()},
+        n_step=n_step,
         seed=seed,
     )
-    replay.add(ready)
-    if len(pending.dones):
-        replay.add(pending)
+    replay.add(EXPERT_ID, transitions)
+    # Normally nothing runs: every file's last transition ends an episode or a recording.
+    replay.end_episodes()
     return replay
 
 
@@ -233,7 +230,7 @@ def load_expert_replay(
     reward_signals: dict,
     n_step: int,
     seed: int | None = None,
-) -> ReplayBuffer:
+) -> StepReplay:
     """:func:`load_expert_steps` then :func:`expert_replay`."""
     return expert_replay(
         load_expert_steps(path, behavior_spec), behavior_spec, reward_signals, n_step, seed

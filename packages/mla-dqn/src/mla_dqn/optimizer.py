@@ -37,13 +37,13 @@ from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.networks.q_network import branch_masks, masked_q_values
 from mla_plugin_core.networks.target_network import TargetUpdate, make_target
-from mla_plugin_core.replay import ReplayBuffer
 from mla_plugin_core.replay.batches import ReplayBatch
+from mla_plugin_core.replay.step_replay import StepReplay
 from mla_plugin_core.replay.transitions import ReplaySample
 from mla_plugin_core.trainers.off_policy import (
     OffPolicyOptimizer,
     ReplayUpdate,
-    rescore_reward_signals,
+    learning_rewards,
 )
 
 
@@ -157,7 +157,7 @@ class DQNOptimizer(OffPolicyOptimizer):
             self.hyperparameters.target_update_interval, self.hyperparameters.tau
         )
         #: Expert transitions (DQfD); set by the trainer when ``demonstrations`` is given.
-        self.expert_replay: ReplayBuffer | None = None
+        self.expert_replay: StepReplay | None = None
 
     @property
     def critic(self) -> QNetwork:
@@ -252,8 +252,8 @@ class DQNOptimizer(OffPolicyOptimizer):
         assert self.expert_replay is not None and demos is not None
         # the learning signals (curiosity, GAIL, RND) as they score the expert rows now,
         # as for the agent's own samples; not as they did when the demonstrations loaded
-        sample = rescore_reward_signals(
-            self.expert_replay.sample(batch_size), self.reward_signals, self.hyperparameters.n_step
+        sample = self.expert_replay.sample(
+            batch_size, rescore=learning_rewards(self.reward_signals)
         )
         batch = self._tensors(sample)
         td_loss, _, q_per_branch = self._td_loss(batch)

@@ -27,7 +27,7 @@ from mla_dqn.settings import DQNSettings
 from mla_plugin_core.host.entry_point import make_entry_point
 from mla_plugin_core.networks.q_network import EpsilonGreedyQPolicy
 from mla_plugin_core.settings.errors import SettingError
-from mla_plugin_core.trainers.off_policy import OffPolicyPluginTrainer, one_step_reward_signals
+from mla_plugin_core.trainers.off_policy import OffPolicyPluginTrainer
 from mla_plugin_core.trainers.schedules import ScheduledValue
 
 logger = get_logger(__name__)
@@ -120,14 +120,6 @@ class DQNTrainer(OffPolicyPluginTrainer):
                 ("network_settings", "memory"), attr.asdict(memory),
                 "DQN has no recurrent version; remove it (or use trainer_type ppo or sac)",
                 behavior=name,
-            )  # fmt: skip
-        one_step = one_step_reward_signals(self.trainer_settings.reward_signals)
-        n_step = self.hyperparameters.n_step
-        if one_step and n_step > 1:
-            raise SettingError(
-                ("hyperparameters", "n_step"), n_step,
-                f"reward signal(s) {', '.join(one_step)} learn from 1-step transitions; set "
-                "n_step: 1 (or use gail without use_actions, or rnd)", behavior=name,
             )  # fmt: skip
         if self.trainer_settings.behavioral_cloning is not None:
             raise SettingError(

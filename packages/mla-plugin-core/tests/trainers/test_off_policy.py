@@ -19,7 +19,7 @@ from mlagents_envs.base_env import ActionSpec, ActionTuple
 from tiny_plugin import RecordingTrainer
 
 from mla_plugin_core.host.config_errors import ResumeError
-from mla_plugin_core.replay import PrioritizedReplayBuffer
+from mla_plugin_core.replay import PrioritizedStepReplay, StepReplay
 from mla_plugin_core.settings import OffPolicySettings
 from mla_plugin_core.testing.builders import vector_behavior_spec
 from mla_plugin_core.trainers.off_policy import (
@@ -66,7 +66,8 @@ def trajectory(agent: str, steps, next_t: int) -> Trajectory:
 
 def stored(trainer):
     replay = trainer.replay
-    everything = replay._gather(np.arange(len(replay)), np.ones(len(replay), np.float32))
+    slots = replay.complete_slots()
+    everything = replay.transitions(slots, np.ones(len(slots), np.float32))
     order = np.argsort(everything.obs[0][:, 0])
     return {
         name: np.asarray(value)[order]
@@ -141,7 +142,7 @@ def test_a_forced_reset_ends_every_running_episode(tmp_path):
     trainer._process_trajectory(trajectory("b", [experience(10, 5.0), experience(11, 6.0)], 12))
     assert len(trainer.replay) == 0
     trainer.end_episode()
-    assert len(trainer.replay) == 5 and len(trainer.n_step_accumulator) == 0
+    assert len(trainer.replay) == 5 and trainer.replay.waiting("a") == 0
     # The next episodes, from new observations.
     trainer._process_trajectory(
         trajectory("a", [experience(100, 10.0), experience(101, 20.0, done=True)], 102)
@@ -167,7 +168,7 @@ def test_updates_follow_steps_per_update_and_update_priorities(tmp_path):
     trainer = make_trainer(
         tmp_path, batch_size=2, buffer_size=100, steps_per_update=2.0, prioritized_replay=True
     )
-    assert isinstance(trainer.replay, PrioritizedReplayBuffer)
+    assert isinstance(trainer.replay, PrioritizedStepReplay)
     trainer._process_trajectory(
         trajectory(
             "a", [experience(t, 1.0) for t in range(9)] + [experience(9, 1.0, done=True)], 10
@@ -193,16 +194,16 @@ def test_prioritized_beta_follows_the_trainers_step(tmp_path):
         prioritized_replay_beta=0.4,
         prioritized_replay_beta_steps=1000,
     )
-    assert isinstance(trainer.replay, PrioritizedReplayBuffer)
+    assert isinstance(trainer.replay, PrioritizedStepReplay)
     for step, beta in ((0, 0.4), (500, 0.7), (1000, 1.0), (5000, 1.0)):
         trainer._step = step
         assert trainer.replay.current_beta() == pytest.approx(beta)
 
 
-def _resumed(tmp_path, spec=SPEC, buffer_size=100):
+def _resumed(tmp_path, spec=SPEC, buffer_size=100, n_step=1):
     settings = TrainerSettings(
         hyperparameters=OffPolicySettings(
-            batch_size=2, buffer_size=buffer_size, save_replay_buffer=True
+            batch_size=2, buffer_size=buffer_size, save_replay_buffer=True, n_step=n_step
         )
     )
     trainer = RecordingTrainer("Test", 10, settings, True, True, 0, str(tmp_path))
@@ -233,8 +234,8 @@ def test_replay_buffer_resumes_and_a_mismatching_file_is_left_alone(tmp_path):
     with pytest.raises(ResumeError) as refused:  # another buffer_size
         _resumed(tmp_path, buffer_size=50)
     assert str(refused.value) == (
-        f"cannot resume {tmp_path / 'replay_buffer.npz'}: saved replay buffer has "
-        "capacity=100, this buffer has capacity=50; resume with the settings it was saved "
+        f"cannot resume {tmp_path / 'replay_buffer.npz'}: saved replay has "
+        "capacity=100, this replay has capacity=50; resume with the settings it was saved "
         "with, move the file away, or set save_replay_buffer: false to start with an empty "
         "buffer"
     )
@@ -270,52 +271,49 @@ def test_end_of_run_save_keeps_the_steps_still_waiting(tmp_path):
     trainer._checkpoint()  # periodic save at this step: nothing complete yet
     assert len(trainer.replay) == 0
     trainer.save_model()
-    again = _resumed(tmp_path)
+    again = _resumed(tmp_path, n_step=3)
     rows = stored(again)
     assert rows["t"].tolist() == [0, 1, 2, 10]
     assert rows["next_t"].tolist() == [3, 3, 3, 11]
     assert rows["truncated"].all() and not rows["dones"].any()
-    np.testing.assert_allclose(
-        rows["rewards"], [1 + 2 * GAMMA + 3 * GAMMA**2, 2 + 3 * GAMMA, 3, 5], rtol=1e-6
-    )
+    g = again.optimizer.reward_signals["extrinsic"].gamma  # the resumed run's: steps are stored
+    np.testing.assert_allclose(rows["rewards"], [1 + 2 * g + 3 * g**2, 2 + 3 * g, 3, 5], rtol=1e-6)
 
 
-def test_a_store_cut_short_leaves_the_saved_replay_buffer_as_it_was(tmp_path, monkeypatch, caplog):
-    """Ctrl-C in mlagents' main thread in the middle of a store (slots of the ring reserved,
-    not written): the end-of-run save that follows keeps the file, and saves the model."""
+def test_a_store_cut_short_leaves_a_consistent_replay_that_is_saved(tmp_path, monkeypatch):
+    """Ctrl-C in mlagents' main thread in the middle of a store (the rows written, not yet
+    held): the end-of-run save that follows saves the model and a replay holding what it
+    held before, whole rows only; no damage flag, nothing to refuse on --resume."""
     trainer = _trained_and_saved(tmp_path)  # checkpoint and buffer at step 2
-    saved = (tmp_path / "replay_buffer.npz").read_bytes()
-    reserve = type(trainer.replay)._reserve
+    real = StepReplay._completed
 
-    def cut_short(self, count):
-        reserve(self, count)
+    def cut_short(self, *args):
+        monkeypatch.setattr(StepReplay, "_completed", real)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(type(trainer.replay), "_reserve", cut_short)
+    monkeypatch.setattr(StepReplay, "_completed", cut_short)
     steps = [experience(2, 3.0), experience(3, 4.0), experience(4, 5.0, done=True)]
     with pytest.raises(KeyboardInterrupt):
         trainer._process_trajectory(trajectory("a", steps, 5))
-    monkeypatch.undo()
-    with caplog.at_level("WARNING"):
-        trainer.save_model()
+    trainer.save_model()
     assert (tmp_path / "Test-5.pt").exists()  # the model is saved
-    assert (tmp_path / "replay_buffer.npz").read_bytes() == saved
-    warning = "Replay buffer not saved: a change of it was cut short (KeyboardInterrupt at step 5)"
-    assert caplog.text.count(warning) == 1  # once, though mlagents saves the buffer twice
+    again = _resumed(tmp_path)
+    rows = stored(again)
+    assert rows["t"].tolist() == [0, 1] and rows["next_t"].tolist() == [1, 2]
+    np.testing.assert_array_equal(rows["rewards"], [1.0, 2.0])
 
 
-def test_the_model_is_saved_when_storing_the_waiting_steps_fails(tmp_path, monkeypatch):
+def test_the_model_is_saved_when_ending_the_running_episodes_fails(tmp_path, monkeypatch):
     trainer = _trained_and_saved(tmp_path)
-    saved = (tmp_path / "replay_buffer.npz").read_bytes()
-    trainer._process_trajectory(trajectory("a", [experience(2, 3.0)], 3))  # a step held
+    trainer._process_trajectory(trajectory("a", [experience(2, 3.0)], 3))  # a step waits
 
     def fail(*args, **kwargs):
         raise ValueError("refused")
 
-    monkeypatch.setattr(trainer, "_store", fail)
+    monkeypatch.setattr(trainer.replay, "end_episodes", fail)
     trainer.save_model()
     assert (tmp_path / "Test-3.pt").exists() and (tmp_path / "Test-3.onnx").exists()
-    assert (tmp_path / "replay_buffer.npz").read_bytes() == saved
+    assert len(_resumed(tmp_path).replay) == 3  # saved, the waiting step ended on resume
 
 
 def test_replay_buffer_saved_at_another_step_than_the_checkpoint_loads_with_a_warning(
@@ -460,7 +458,7 @@ def test_samples_carry_the_current_learning_rewards_with_one_step(tmp_path, kind
         provider._has_updated_once = True  # else its rewards are all zero
     steps = [experience(t, float(t)) for t in range(19)] + [experience(19, 19.0, done=True)]
     trainer._process_trajectory(trajectory("a", steps, 20))
-    stored_rows = trainer.replay._gather(np.arange(20), np.ones(20, np.float32))
+    stored_rows = trainer.replay.transitions(np.arange(20), np.ones(20, np.float32))
     stored_by_t = dict(zip(stored_rows.obs[0][:, 0], stored_rows.rewards[kind], strict=True))
     _perturb(provider._training_network if kind == "rnd" else provider._network)
 
@@ -475,7 +473,10 @@ def test_samples_carry_the_current_learning_rewards_with_one_step(tmp_path, kind
     np.testing.assert_array_equal(sample.rewards["extrinsic"], t)  # extrinsic: as stored
 
 
-def test_samples_keep_the_stored_rewards_with_n_step(tmp_path):
+def test_samples_sum_the_current_learning_rewards_with_n_step(tmp_path):
+    """With n_step: 3 each sampled return sums the providers' rewards of its steps now
+    (curiosity's 1-step rows are in the replay): rnd, from the stored steps re-evaluated;
+    the extrinsic sums as stored."""
     torch.manual_seed(0)
     signals = {
         RewardSignalType.EXTRINSIC: RewardSignalSettings(),
@@ -484,11 +485,47 @@ def test_samples_keep_the_stored_rewards_with_n_step(tmp_path):
     trainer = _trainer_with_signals(tmp_path, signals, batch_size=16, buffer_size=100, n_step=3)
     steps = [experience(t, 0.0) for t in range(19)] + [experience(19, 1.0, done=True)]
     trainer._process_trajectory(trajectory("a", steps, 20))
-    _perturb(trainer.optimizer.reward_signals["rnd"]._training_network)
+    provider = trainer.optimizer.reward_signals["rnd"]
+    stored_rnd = trainer.replay.transitions(np.arange(20), np.ones(20, np.float32), n_step=1)
+    _perturb(provider._training_network)
 
     trainer._step = 2 * trainer.steps_per_update + 1
     assert trainer._update_policy()
     sample = trainer.optimizer.samples[-1]
-    stored_rows = trainer.replay._gather(sample.indices, sample.weights)
-    for name in ("extrinsic", "rnd"):
-        np.testing.assert_array_equal(sample.rewards[name], stored_rows.rewards[name])
+    every_step = trainer.replay.transitions(np.arange(20), np.ones(20, np.float32), n_step=1)
+    now = provider.evaluate(sample_to_agent_buffer(every_step)) * provider.strength
+    gamma = provider.gamma
+    for i, t in enumerate(sample.obs[0][:, 0].astype(int)):
+        k = min(3, 20 - t)
+        want = sum(gamma**j * now[t + j] for j in range(k))
+        stale = sum(gamma**j * stored_rnd.rewards["rnd"][t + j] for j in range(k))
+        assert sample.rewards["rnd"][i] == pytest.approx(want, rel=1e-4, abs=1e-6)
+        assert abs(want - stale) > 1e-4  # not the stored values
+        assert sample.rewards["extrinsic"][i] == pytest.approx(
+            1.0 * gamma ** (19 - t) if t >= 17 else 0.0
+        )
+
+
+def test_a_0_1_create_replay_buffer_override_gets_a_step_replay_with_a_warning(tmp_path):
+    """A plugin written against 0.1 that builds its own (prioritized) ReplayBuffer keeps
+    working: the trainer stores steps in a StepReplay of that capacity, kind and alpha."""
+    from mla_plugin_core.replay import PrioritizedReplayBuffer
+
+    class OldPlugin(RecordingTrainer):
+        def create_replay_buffer(self):
+            return PrioritizedReplayBuffer(
+                capacity=37, obs_shapes=[(2,)], discrete_branches=BRANCHES, alpha=0.3
+            )
+
+    settings = TrainerSettings(hyperparameters=OffPolicySettings(batch_size=2, n_step=2))
+    trainer = OldPlugin("Test", 10, settings, True, False, 0, str(tmp_path))
+    identifiers = BehaviorIdentifiers.from_name_behavior_id("Test?team=0")
+    with pytest.warns(DeprecationWarning, match="create_replay_buffer returns a ReplayBuffer"):
+        trainer.add_policy(identifiers, trainer.create_policy(identifiers, SPEC))
+    replay = trainer.replay
+    assert isinstance(replay, PrioritizedStepReplay)
+    assert (replay.capacity, replay.alpha, replay.n_step) == (37, 0.3, 2)
+    trainer._process_trajectory(
+        trajectory("a", [experience(0, 1.0), experience(1, 2.0, done=True)], 2)
+    )
+    assert len(replay) == 2

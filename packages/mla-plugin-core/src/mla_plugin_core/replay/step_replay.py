@@ -59,6 +59,8 @@ STEP_FORMAT_VERSION = 2
 
 Array = npt.NDArray[Any]
 Rows = npt.NDArray[np.int64]
+#: Rewards now of some signals for 1-step rows: sample -> signal name -> float ``[M]``.
+Rescore = Callable[[ReplaySample], Mapping[str, npt.ArrayLike]]
 
 
 class _Episode(NamedTuple):
@@ -366,16 +368,20 @@ class StepReplay:
         if not self._complete.any():
             raise ValueError("cannot sample from a replay with no complete transition")
 
-    def sample(self, batch_size: int) -> ReplaySample:
+    def sample(self, batch_size: int, rescore: Rescore | None = None) -> ReplaySample:
         """``batch_size`` n-step transitions drawn by :meth:`draw`; ``indices`` are the ring
-        slots of their first rows (for :meth:`update_priorities`)."""
-        self._check_can_sample(batch_size)
-        return self.transitions(*self.draw(batch_size))
+        slots of their first rows (for :meth:`update_priorities`).
 
-    def sample_uniform(self, batch_size: int) -> ReplaySample:
+        :param rescore: rewards of some signals now, from the 1-step rows of the sampled
+            windows (see :meth:`transitions`); default: the rewards stored.
+        """
+        self._check_can_sample(batch_size)
+        return self.transitions(*self.draw(batch_size), rescore=rescore)
+
+    def sample_uniform(self, batch_size: int, rescore: Rescore | None = None) -> ReplaySample:
         """As :meth:`sample`, uniformly whatever the strategy (weights all ones)."""
         self._check_can_sample(batch_size)
-        return self.transitions(*self._draw_uniform(batch_size))
+        return self.transitions(*self._draw_uniform(batch_size), rescore=rescore)
 
     def sample_steps(self, batch_size: int) -> ReplaySample:
         """``batch_size`` 1-step rows uniformly over every row held (complete or not), as
@@ -388,26 +394,52 @@ class StepReplay:
         slots = (written - size + self._rng.integers(0, size, batch_size)) % self._capacity
         return self.transitions(slots, np.ones(batch_size, np.float32), n_step=1)
 
-    def transitions(
-        self, slots: Rows, weights: npt.NDArray[np.float32], n_step: int | None = None
-    ) -> ReplaySample:
-        """The n-step transitions starting at ring slots ``slots`` (complete rows, or any
-        row with ``n_step=1``), as a :class:`ReplaySample` with ``weights``."""
+    def windows(self, slots: Rows, n_step: int | None = None) -> tuple[Rows, npt.NDArray[np.bool_]]:
+        """The rows of the n-step windows starting at ``slots``: their slots ``[B, n]`` and
+        which are in the window ``[B, n]`` (the first ``K`` of each row; past them the
+        last row's slot repeats)."""
         n = self.n_step if n_step is None else n_step
-        c = self._capacity
+        window = np.empty((len(slots), n), np.int64)
+        inside = np.zeros((len(slots), n), bool)
+        window[:, 0], inside[:, 0] = slots, True
         last = slots
-        returns = self._rewards[slots].astype(np.float64)  # [B, S]
-        k = np.ones(len(slots), np.int64)  # K, rewards summed
         alive = ~(self._dones[slots] | self._truncated[slots])
         for step in range(1, n):
             successor = self._next[last]
-            alive &= successor >= 0
-            if not alive.any():
-                break
-            last = np.where(alive, successor % c, last)
-            returns += np.where(alive[:, None], self._gammas**step * self._rewards[last], 0.0)
-            k += alive
-            alive &= ~(self._dones[last] | self._truncated[last])
+            alive = alive & (successor >= 0)
+            last = np.where(alive, successor % self._capacity, last)
+            window[:, step], inside[:, step] = last, alive
+            alive = alive & ~(self._dones[last] | self._truncated[last])
+        return window, inside
+
+    def transitions(
+        self,
+        slots: Rows,
+        weights: npt.NDArray[np.float32],
+        n_step: int | None = None,
+        rescore: Rescore | None = None,
+    ) -> ReplaySample:
+        """The n-step transitions starting at ring slots ``slots`` (complete rows, or any
+        row with ``n_step=1``), as a :class:`ReplaySample` with ``weights``::
+
+            rewards[s] = sum_{k<K} gamma_s^k r_s[window[k]],  discounts[s] = gamma_s^K
+
+        :param rescore: given the 1-step rows of every window (a :class:`ReplaySample`,
+            ``n_step=1``), signal name -> their rewards now, float ``[M]``; those replace the
+            stored rewards of these signals in the sums (learning reward signals).
+        """
+        window, inside = self.windows(slots, n_step)
+        k = inside.sum(axis=1)  # K
+        last = window[np.arange(len(slots)), k - 1]
+        rewards = self._rewards[window].astype(np.float64)  # [B, n, S]
+        if rescore is not None:
+            unique, position = np.unique(window[inside], return_inverse=True)
+            steps = self.transitions(unique, np.ones(len(unique), np.float32), n_step=1)
+            for signal, values in rescore(steps).items():
+                i = self.reward_signals.index(signal)
+                rewards[..., i][inside] = np.asarray(values, np.float64)[position]
+        powers = self._gammas[None, :] ** np.arange(rewards.shape[1])[:, None]  # [n, S]
+        returns = np.einsum("bks,ks->bs", np.where(inside[..., None], rewards, 0.0), powers)
         discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)
         returns32 = returns.astype(np.float32)
         return ReplaySample(
@@ -424,6 +456,11 @@ class StepReplay:
             indices=np.asarray(slots, np.int64),
             weights=weights,
         )
+
+    def all_transitions(self) -> ReplaySample:
+        """The n-step transition of every complete row, oldest first (weights all ones)."""
+        slots = self.complete_slots()
+        return self.transitions(slots, np.ones(len(slots), np.float32))
 
     def complete_slots(self) -> Rows:
         """Ring slots of every complete row, oldest first."""

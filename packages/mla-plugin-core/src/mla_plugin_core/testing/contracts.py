@@ -184,7 +184,8 @@ def stores_what_it_was_given(recipe: TrainerRecipe, folder: Path) -> None:
     trainer._process_trajectory(trajectory)
     replay = trainer.replay
     assert len(replay) == len(rewards), f"{len(replay)} transitions stored, {len(rewards)} given"
-    stored = replay._gather(np.arange(len(rewards)), np.ones(len(rewards), np.float32))
+    every = np.ones(len(rewards), np.float32)
+    stored = replay.transitions(replay.complete_slots(), every)
     obs = np.stack([step.obs[0] for step in trajectory.steps])
     next_obs = np.concatenate([obs[1:], trajectory.next_obs[0][None]])
     np.testing.assert_allclose(stored.obs[0], obs, err_msg="observations")
@@ -196,9 +197,9 @@ def stores_what_it_was_given(recipe: TrainerRecipe, folder: Path) -> None:
     assert stored.dones.tolist() == [False] * (len(rewards) - 1) + [True], stored.dones
     path = folder / "round_trip.npz"
     replay.save(path)
-    loaded = recipe.make(folder / "loaded").replay
+    loaded = replace(recipe, hyperparameters=hyperparameters).make(folder / "loaded").replay
     loaded.load(path)
-    again = loaded._gather(np.arange(len(rewards)), np.ones(len(rewards), np.float32))
+    again = loaded.transitions(loaded.complete_slots(), every)
     for name, before, after in zip(stored._fields, stored, again, strict=True):
         if isinstance(before, dict):
             for signal in before:

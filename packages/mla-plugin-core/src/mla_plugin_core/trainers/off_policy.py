@@ -11,35 +11,31 @@ An algorithm subclasses :class:`OffPolicyPluginTrainer` and writes:
 
 This class does the rest:
 
-1. each trajectory becomes 1-step transitions: observations and next observations,
-   actions, action masks of the observation and of the next observation, one reward per
-   reward signal (evaluated now, scaled by its ``strength``), ``dones`` only at a real
-   terminal and ``truncated`` at a max-step interruption (whose bootstrap stays valid);
-   the last step of a trajectory cut by ``time_horizon`` waits for the agent's next
-   trajectory, which holds the mask of its next observation;
-2. an :class:`~mla_plugin_core.replay.nstep.NStepAccumulator` per trainer turns them into
-   ``n_step`` transitions per agent, exact at episode ends;
-3. they go to a :class:`~mla_plugin_core.replay.ReplayBuffer` (or the prioritized one);
-4. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
+1. each trajectory becomes 1-step rows: observations and next observations, actions,
+   action masks of the observation and of the next observation (the last one's comes with
+   the agent's next trajectory), one reward per reward signal (evaluated now, scaled by
+   its ``strength``), ``dones`` only at a real terminal and ``truncated`` at a max-step
+   interruption (whose bootstrap stays valid);
+2. they go, as written, to the agent's episode in a
+   :class:`~mla_plugin_core.replay.step_replay.StepReplay` (or the prioritized one), which
+   makes ``n_step`` transitions when it samples, exact at episode ends;
+3. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
    ``batch_size`` goes through the optimizer; priorities are updated from its TD errors;
-5. reward signals that learn (curiosity, GAIL, RND) are updated on uniform replay samples
-   (also with prioritized replay) every ``reward_signal_steps_per_update`` steps, through
-   :func:`sample_to_agent_buffer`; :func:`one_step_reward_signals` names those that need
-   1-step transitions (``n_step: 1``);
-6. with ``save_replay_buffer``, the buffer is saved beside each checkpoint (write then
-   rename) and loaded again on ``--resume``.
-7. on mlagents' forced reset (``end_episode()``: a curriculum lesson change, a self-play
-   swap), the steps still waiting are stored as truncated, so no transition spans the
-   reset.
+4. reward signals that learn (curiosity, GAIL, RND) are updated on uniform samples of
+   1-step rows (also with prioritized replay and any ``n_step``) every
+   ``reward_signal_steps_per_update`` steps, through :func:`sample_to_agent_buffer`;
+5. with ``save_replay_buffer``, the replay is saved beside each checkpoint (write then
+   rename) and loaded again on ``--resume``;
+6. on mlagents' forced reset (``end_episode()``: a curriculum lesson change, a self-play
+   swap) and at the end of a run, every running episode ends at its last step as
+   truncated, so no transition spans the reset and none is lost.
 
-Reward signals are evaluated when a transition is stored. With ``n_step: 1`` the learning
-ones (every signal but ``extrinsic``: curiosity, GAIL, RND) are evaluated again on each
-sample before its gradient step (:meth:`OffPolicyPluginTrainer.rescore_reward_signals`), as
+Reward signals are evaluated when a step is stored. With ``n_step: 1`` the learning ones
+(every signal but ``extrinsic``: curiosity, GAIL, RND) are evaluated again on each sample
+before its gradient step (:meth:`OffPolicyPluginTrainer.rescore_reward_signals`), as
 mlagents' SAC does, so the Q-function learns the providers' current rewards, not those of
-the time a transition was stored (an early, large novelty bonus would otherwise stay in the
-replay until overwritten). With ``n_step > 1`` a stored reward is a discounted sum over
-steps not kept in the row, so it is used as stored: slightly stale intrinsic rewards, as in
-most n-step implementations.
+the time a step was stored. With ``n_step > 1`` the sums use the rewards stored with each
+step (slightly stale intrinsic rewards, as in most n-step implementations).
 """
 
 from __future__ import annotations
@@ -47,6 +43,7 @@ from __future__ import annotations
 import abc
 import os
 import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -61,15 +58,9 @@ from mlagents.trainers.trajectory import ObsUtil, Trajectory
 from mlagents_envs.logging_util import get_logger
 
 from mla_plugin_core.io.resume import ResumeError
-from mla_plugin_core.replay import PrioritizedReplayBuffer, ReplayBuffer
 from mla_plugin_core.replay.batches import ReplayBatch
-from mla_plugin_core.replay.nstep import NStepAccumulator
-from mla_plugin_core.replay.transitions import (
-    ReplaySample,
-    Transitions,
-    select_rows,
-    to_agent_buffer,
-)
+from mla_plugin_core.replay.step_replay import PrioritizedStepReplay, Rescore, StepReplay
+from mla_plugin_core.replay.transitions import ReplaySample, Transitions, to_agent_buffer
 from mla_plugin_core.settings.memory import refuse_if_too_big, replay_bytes, transition_bytes
 from mla_plugin_core.trainers.base import PluginTrainerMixin
 from mla_plugin_core.trainers.optimizer import PluginOptimizer
@@ -130,15 +121,11 @@ def sample_to_agent_buffer(sample: ReplaySample) -> AgentBuffer:
 
 
 def one_step_reward_signals(reward_signals: Mapping[RewardSignalType, object]) -> list[str]:
-    """The reward signals that must learn from 1-step transitions, by name.
-
-    :func:`sample_to_agent_buffer` of an ``n_step`` transition holds ``next_obs`` and
-    ``dones`` of its last step, ``K <= n`` steps later. Curiosity's forward and inverse
-    models need the 1-step next observation (they are evaluated on it when a transition is
-    stored), and GAIL with ``use_actions`` feeds the discriminator the 1-step ``done`` of
-    ``(obs, action)`` (as in the demonstrations). Neither is in an n-step replay row, so
-    with ``n_step > 1`` these signals would learn something else than what they reward;
-    RND and GAIL without actions read observations only and are fine.
+    """The reward signals that learn the 1-step dynamics, by name: curiosity (its forward
+    and inverse models read the 1-step next observation) and GAIL with ``use_actions`` (the
+    1-step ``done`` of ``(obs, action)``). Since 0.2 the trainer updates every learning
+    signal on 1-step rows (:meth:`StepReplay.sample_steps`), so they train at any
+    ``n_step``; 0.1 refused them with ``n_step > 1``.
 
     :param reward_signals: ``TrainerSettings.reward_signals``.
     """
@@ -149,6 +136,28 @@ def one_step_reward_signals(reward_signals: Mapping[RewardSignalType, object]) -
         ):
             names.append(kind.value)
     return names
+
+
+def learning_rewards(reward_signals: Mapping[str, Any]) -> Rescore | None:
+    """The rewards of the learning signals (every one but ``extrinsic``: curiosity, GAIL,
+    RND) as their providers give them now, scaled by ``strength``, for 1-step rows: the
+    ``rescore`` of :meth:`StepReplay.sample`, which sums them into n-step returns. ``None``
+    when every signal is extrinsic.
+
+    :param reward_signals: name -> mlagents reward provider (``evaluate``, ``strength``).
+    """
+    learning = {name: signal for name, signal in reward_signals.items() if name != "extrinsic"}
+    if not learning:
+        return None
+
+    def rescore(steps: ReplaySample) -> dict[str, np.ndarray]:
+        view = sample_to_agent_buffer(steps)
+        return {
+            name: np.asarray(signal.evaluate(view), np.float32) * signal.strength
+            for name, signal in learning.items()
+        }
+
+    return rescore
 
 
 def rescore_reward_signals(
@@ -170,40 +179,14 @@ def rescore_reward_signals(
     :param reward_signals: name -> mlagents reward provider (``evaluate``, ``strength``).
     :param n_step: the rewards summed per row.
     :return: the same sample, ``rewards`` replaced for the learning signals.
+
+    Since 0.2 the trainers rescore inside the replay's sampling, at any ``n_step``
+    (:func:`learning_rewards`); this function remains for 1-step samples of 0.1's buffer.
     """
-    if n_step > 1:
+    rescore = learning_rewards(reward_signals)
+    if n_step > 1 or rescore is None:
         return sample
-    learning = {name: signal for name, signal in reward_signals.items() if name != "extrinsic"}
-    if not learning:
-        return sample
-    view = sample_to_agent_buffer(sample)
-    rewards = dict(sample.rewards)
-    for name, signal in learning.items():
-        rewards[name] = np.asarray(signal.evaluate(view), np.float32) * signal.strength
-    return sample._replace(rewards=rewards)
-
-
-class _ReplayWrite:
-    """``with trainer._replay_write:`` takes the trainer's replay lock for a change of the
-    ring or of the steps waiting for it (held steps, n-step queues). An exception that
-    leaves the block, above all a Ctrl-C that mlagents' main thread gets in the middle of
-    a store, may have left them half-changed (slots reserved but not written, a held step
-    without its queue): the trainer's ``replay_damaged`` says why, and the buffer is not
-    saved from then on (the file keeps its last complete state)."""
-
-    def __init__(self, trainer: OffPolicyPluginTrainer) -> None:
-        self._trainer = trainer
-
-    def __enter__(self) -> None:
-        self._trainer._replay_lock.acquire()
-
-    def __exit__(self, kind: type[BaseException] | None, error: Any, traceback: Any) -> None:
-        try:
-            if kind is not None:
-                trainer = self._trainer
-                trainer.replay_damaged = f"{kind.__name__} at step {trainer._step}"
-        finally:
-            self._trainer._replay_lock.release()
+    return sample._replace(rewards={**sample.rewards, **rescore(sample)})
 
 
 class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
@@ -219,18 +202,12 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.replay: ReplayBuffer | None = None
-        self.n_step_accumulator: NStepAccumulator | None = None
-        # agent -> its last trajectory's steps; the last row waits for its next mask
-        self._held_steps: dict[str, Transitions] = {}
+        self.replay: StepReplay | None = None
         # With `threaded: true` the trainer's thread stores and samples while mlagents'
         # main thread may call end_episode (a lesson change, a self-play swap), which
-        # stores too: one writer of the held steps, the n-step queues and the ring at a time.
+        # changes the replay too: one at a time. (A change cut short, by a Ctrl-C in the
+        # main thread, leaves the replay consistent by itself: see StepReplay.add.)
         self._replay_lock = threading.RLock()
-        # ``with self._replay_write:`` around every change of the ring and the steps waiting
-        # for it; set to why when a change was cut short (see _ReplayWrite)
-        self._replay_write = _ReplayWrite(self)
-        self.replay_damaged: str | None = None
 
     # -- replay construction -------------------------------------------------------------
 
@@ -243,15 +220,17 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         """Rewards summed per replay row (``n_step``; 1 for settings without it)."""
         return int(getattr(self.hyperparameters, "n_step", 1))
 
-    def create_replay_buffer(self) -> ReplayBuffer:
-        """The replay buffer for this trainer's behavior spec and reward signals."""
+    def create_replay_buffer(self) -> StepReplay:
+        """The replay for this trainer's behavior spec, reward signals and ``n_step``."""
         spec = self.policy.behavior_spec
+        signals = self.optimizer.reward_signals
         common = dict(
             capacity=self.hyperparameters.buffer_size,
             obs_shapes=[o.shape for o in spec.observation_specs],
             continuous_size=spec.action_spec.continuous_size,
             discrete_branches=spec.action_spec.discrete_branches,
-            reward_signals=list(self.optimizer.reward_signals),
+            gammas={name: signal.gamma for name, signal in signals.items()},
+            n_step=self.n_step,
             seed=self.seed,
         )
         # Refused before anything is allocated (see mla_plugin_core.settings.memory).
@@ -259,7 +238,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             common["obs_shapes"],
             common["continuous_size"],
             common["discrete_branches"],
-            common["reward_signals"],
+            list(signals),
         )
         capacity = self.hyperparameters.buffer_size
         refuse_if_too_big(
@@ -270,8 +249,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             behavior=self.brain_name,
         )
         if not self.prioritized:
-            return ReplayBuffer(**common)
-        return PrioritizedReplayBuffer(
+            return StepReplay(**common)
+        return PrioritizedStepReplay(
             **common,
             alpha=self.hyperparameters.prioritized_replay_alpha,
             beta=self.importance_sampling_beta,
@@ -288,10 +267,43 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         self.reward_signal_update_steps = int(
             max(1, (self._step - init_steps) / self.reward_signal_steps_per_update)
         )
-        self.replay = self.create_replay_buffer()
-        gammas = {name: signal.gamma for name, signal in self.optimizer.reward_signals.items()}
-        self.n_step_accumulator = NStepAccumulator(self.n_step, gammas)
+        self.replay = self._as_step_replay(self.create_replay_buffer())
         self.maybe_load_replay_buffer()
+
+    def _as_step_replay(self, replay: Any) -> StepReplay:
+        """``replay``, or for a 0.1 plugin whose ``create_replay_buffer`` returns a
+        :class:`~mla_plugin_core.replay.buffer.ReplayBuffer`, a :class:`StepReplay` of the
+        same capacity and kind (with a DeprecationWarning): since 0.2 the trainer stores
+        steps, not finished n-step transitions."""
+        if isinstance(replay, StepReplay):
+            return replay
+        from mla_plugin_core.replay.buffer import PrioritizedReplayBuffer, ReplayBuffer
+
+        if not isinstance(replay, ReplayBuffer):
+            raise TypeError(
+                f"{type(self).__name__}.create_replay_buffer returned a "
+                f"{type(replay).__name__}; expected a StepReplay"
+            )
+        warnings.warn(
+            f"{type(self).__name__}.create_replay_buffer returns a ReplayBuffer, deprecated "
+            "since mla-plugin-core 0.2 for off-policy trainers: return a StepReplay (or "
+            "PrioritizedStepReplay); a StepReplay of the same capacity and kind is used",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        spec = self.policy.behavior_spec
+        common = dict(
+            capacity=replay.capacity,
+            obs_shapes=replay.obs_shapes,
+            continuous_size=spec.action_spec.continuous_size,
+            discrete_branches=spec.action_spec.discrete_branches,
+            gammas={n: s.gamma for n, s in self.optimizer.reward_signals.items()},
+            n_step=self.n_step,
+            seed=self.seed,
+        )
+        if isinstance(replay, PrioritizedReplayBuffer):
+            return PrioritizedStepReplay(**common, alpha=replay.alpha, beta=replay.beta)
+        return StepReplay(**common)
 
     # -- saving and loading --------------------------------------------------------------
 
@@ -301,8 +313,6 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
 
     #: The step of the last replay buffer save (the buffer only changes when steps do).
     _replay_saved_at_step: int | None = None
-    #: Whether the warning that a damaged replay buffer is not saved was given.
-    _replay_damage_reported = False
 
     def save_replay_buffer(self) -> None:
         """Save the replay buffer beside the checkpoints, with the step of the checkpoint
@@ -314,14 +324,6 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if self.replay is None:
             return
         with self._replay_lock:  # a consistent ring, not one end_episode writes into
-            if self.replay_damaged is not None:
-                if not self._replay_damage_reported:
-                    logger.warning(
-                        f"Replay buffer not saved: a change of it was cut short "
-                        f"({self.replay_damaged}); {self.replay_path} is left as it was."
-                    )
-                    self._replay_damage_reported = True
-                return
             step = int(self._step)
             if self._replay_saved_at_step == step:
                 logger.debug(f"Replay buffer already saved at step {step}.")
@@ -330,7 +332,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             self._replay_saved_at_step = step
             saved = len(self.replay)
         logger.info(
-            f"Saved replay buffer ({saved} transitions, "
+            f"Saved replay buffer ({saved} steps, "
             f"{os.path.getsize(self.replay_path)} bytes) to {self.replay_path}."
         )
 
@@ -364,7 +366,11 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
                 f"its {len(self.replay)} transitions."
             )
         self._replay_saved_at_step = None if saved_step is None else int(saved_step)
-        logger.info(f"Loaded {len(self.replay)} transitions from {path}.")
+        # A resumed run starts new episodes: those running at the save end there.
+        self.replay.end_episodes()
+        logger.info(
+            f"Loaded {len(self.replay)} transitions from {path} ({self.replay.rows_held} steps)."
+        )
 
     def maybe_load_replay_buffer(self) -> None:
         if self.replay is None or not (self.load and self.checkpoint_replay_buffer):
@@ -387,7 +393,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         masks = np.asarray(buffer[BufferKey.ACTION_MASK].get_batch(), dtype=bool)
         if masks.shape != (length, n_mask):  # the env sent no mask: everything allowed
             masks = np.ones((length, n_mask), dtype=bool)
-        # The mask of step t+1's observation; unknown after the last step (see _store).
+        # The mask of step t+1's observation; after the last step it comes with the
+        # agent's next trajectory (the replay takes it from there), else all allowed.
         next_masks = np.concatenate([masks[1:], np.ones((1, n_mask), dtype=bool)])
         dones = np.zeros(length, dtype=bool)
         truncated = np.zeros(length, dtype=bool)
@@ -412,79 +419,44 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             next_action_masks=next_masks,
         )
 
-    def _store(self, agent_id: str, steps: Transitions, episode_ended: bool) -> None:
-        """Pass one agent's steps through the n-step accumulator into the replay buffer.
-
-        Nothing is copied on the way: the step held from the agent's previous trajectory
-        (its last row, kept as that batch and row) and this trajectory's rows go to
-        :meth:`NStepAccumulator.add_to`, which writes the transitions straight into the
-        replay buffer's ring.
-        """
-        assert self.n_step_accumulator is not None and self.replay is not None
-        size = len(np.asarray(steps.dones))
-        parts = []
-        held = self._held_steps.pop(agent_id, None)
-        if held is not None:
-            # The held step's next observation is this trajectory's first one.
-            if size:
-                np.asarray(held.next_action_masks)[-1] = np.asarray(steps.action_masks)[0]
-            parts.append((held, len(np.asarray(held.dones)) - 1, len(np.asarray(held.dones))))
-        if not episode_ended and size:
-            self._held_steps[agent_id] = steps
-            size -= 1
-        parts.append((steps, 0, size))
-        self.n_step_accumulator.add_to(self.replay, agent_id, parts)
+    def _store(self, agent_id: str, steps: Transitions, episode_ended: bool = False) -> None:
+        """Append one agent's steps to its episode in the replay (``episode_ended`` is
+        read from the steps' flags; kept for 0.1 callers)."""
+        assert self.replay is not None
+        with self._replay_lock:
+            self.replay.add(agent_id, steps)
 
     def end_episode(self) -> None:
         """End every running episode: mlagents' forced reset (lesson change, self-play swap).
 
         mlagents' agent processors drop their partial trajectories, so each agent's next
-        trajectory starts a new episode. The steps still waiting here, the step held from
-        each agent's last trajectory and its n-step queue, are stored now as truncated:
-        their next observations are real, so the bootstrap from them stays valid (the held
-        step's next mask is unknown, all actions allowed, as at a max-step interruption).
-        Dropping them instead would lose up to ``n_step`` transitions per agent and reset.
+        trajectory starts a new episode. Each running episode in the replay ends at its last
+        stored step, as truncated: its next observation is real, so the bootstrap from it
+        stays valid, and the steps that waited for more steps become transitions (shorter
+        n-step sums) instead of being lost.
         """
         super().end_episode()
-        self._store_waiting_steps()
+        self._end_replay_episodes()
 
     def save_model(self) -> None:
-        """mlagents' end-of-run save, with every step of the run in the replay buffer.
+        """mlagents' end-of-run save, with every step of the run sampleable in the replay.
 
-        The steps still waiting (each agent's held step and n-step queue, up to ``n_step``
-        per agent) are stored first as truncated, as :meth:`end_episode` does: a resumed
-        run starts new episodes, and their next observations are real, so the bootstrap
-        from them stays valid. Without this a run's last steps never reached the saved
-        buffer. (With ``threaded: true`` mlagents may still be running the trainer's
-        thread, which can hold a trajectory back after this.)
-
-        mlagents also saves after an error or Ctrl-C. If that cut a change of the replay
-        short (:attr:`replay_damaged`), nothing is stored and the buffer is not saved; if
-        storing the waiting steps fails, the model is saved all the same.
+        The running episodes end first as truncated, as :meth:`end_episode` does: a
+        resumed run starts new episodes. If that fails, the model is saved all the same.
         """
         if self.checkpoint_replay_buffer:
             try:
-                self._store_waiting_steps()
-            except Exception as err:  # the replay is marked damaged: not saved
-                logger.warning(f"{self.brain_name}: the steps still waiting not stored: {err}")
+                self._end_replay_episodes()
+            except Exception as err:
+                logger.warning(f"{self.brain_name}: the running episodes not ended: {err}")
         super().save_model()
 
-    def _store_waiting_steps(self) -> None:
-        """Store each agent's held step and n-step queue as truncated (see :meth:`end_episode`)."""
-        if self.n_step_accumulator is None or self.replay is None:
+    def _end_replay_episodes(self) -> None:
+        if self.replay is None:
             return
-        with self._replay_write:
-            if self.replay_damaged is not None:
-                return
-            if not (self._held_steps or len(self.n_step_accumulator)):
-                return
-            for agent_id in list(self._held_steps):
-                held = select_rows(self._held_steps.pop(agent_id), slice(-1, None))
-                truncated = held._replace(truncated=np.ones(1, bool))
-                self._store(agent_id, truncated, episode_ended=True)
-            if len(self.n_step_accumulator):  # queues without a held step: none in this flow
-                self.replay.add(self.n_step_accumulator.flush())
-            self._replay_saved_at_step = None  # the buffer changed at the same step
+        with self._replay_lock:
+            if self.replay.end_episodes():
+                self._replay_saved_at_step = None  # the replay changed at the same step
 
     def _process_trajectory(self, trajectory: Trajectory) -> None:
         super()._process_trajectory(trajectory)
@@ -493,8 +465,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         rewards = self.evaluate_reward_signals(buffer, agent_id)
         if self.should_still_train:
             steps = self._transitions(buffer, trajectory, rewards)
-            with self._replay_write:
-                self._store(agent_id, steps, trajectory.done_reached)
+            with self._replay_lock:  # end_episode (main thread) waits for the store
+                self._store(agent_id, steps)
         if trajectory.done_reached:
             self._update_end_episode_stats(agent_id, self.optimizer)
 
@@ -518,14 +490,19 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         return beta(self._step)
 
     def sample_replay(self) -> ReplaySample:
-        """One batch of ``batch_size`` transitions, drawn as the replay buffer draws them."""
+        """One batch of ``batch_size`` n-step transitions, drawn as the replay draws them,
+        the learning reward signals summed as their providers score each step now
+        (:func:`learning_rewards`), as mlagents' SAC re-evaluates them on each minibatch: a
+        novelty bonus or a discriminator reward from long ago no longer pulls the
+        Q-function."""
         assert self.replay is not None
+        rescore = learning_rewards(self.optimizer.reward_signals)
         with self._replay_lock:
-            return self.replay.sample(self.hyperparameters.batch_size)
+            return self.replay.sample(self.hyperparameters.batch_size, rescore=rescore)
 
     def rescore_reward_signals(self, sample: ReplaySample) -> ReplaySample:
-        """``sample`` with its learning reward signals re-evaluated now: see
-        :func:`rescore_reward_signals` (module function), with this trainer's providers."""
+        """0.1's re-scoring of a 1-step sample (:func:`rescore_reward_signals`); samples of
+        :meth:`sample_replay` are rescored already."""
         return rescore_reward_signals(sample, self.optimizer.reward_signals, self.n_step)
 
     def _update_policy(self) -> bool:
@@ -538,7 +515,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         stats: dict[str, list[float]] = defaultdict(list)
         init_steps = self.hyperparameters.buffer_init_steps
         while (self._step - init_steps) / self.update_steps > self.steps_per_update:
-            sample = self.rescore_reward_signals(self.sample_replay())
+            sample = self.sample_replay()
             result = self.optimizer.update_from_replay(sample)
             self.stop_if_non_finite({**result.stats, "TD errors": result.td_errors})
             if result.td_errors is not None:  # prioritized replay's new priorities
@@ -556,9 +533,10 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def _update_reward_signals(self) -> None:
         """Train learning reward signals (curiosity, GAIL, RND) on replay samples.
 
-        The samples are uniform even with prioritized replay, as mlagents' SAC draws them:
-        TD-error priorities describe the Q-network's mistakes, not the data distribution a
-        discriminator or a forward model should fit. A NaN/inf loss stops training
+        The samples are uniform 1-step rows even with prioritized replay and ``n_step > 1``,
+        as mlagents' SAC draws them: TD-error priorities describe the Q-network's mistakes,
+        not the data distribution a discriminator or a forward model should fit, and
+        curiosity's models and GAIL with actions learn the 1-step dynamics. A NaN/inf loss stops training
         (:meth:`stop_if_non_finite`).
         """
         init_steps = self.hyperparameters.buffer_init_steps
@@ -572,8 +550,8 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             if learning:
                 assert self.replay is not None
                 with self._replay_lock:
-                    uniform = self.replay.sample_uniform(self.hyperparameters.batch_size)
-                batch = sample_to_agent_buffer(uniform)
+                    steps = self.replay.sample_steps(self.hyperparameters.batch_size)
+                batch = sample_to_agent_buffer(steps)
                 signal_stats = self.optimizer.update_reward_signals(batch)
                 self.stop_if_non_finite(signal_stats)
                 for name, value in signal_stats.items():
