@@ -17,6 +17,7 @@ from replay_kit import (
 from mla_plugin_core.replay import PrioritizedReplayBuffer
 from mla_plugin_core.replay.nstep import NStepAccumulator
 from mla_plugin_core.replay.step_replay import PrioritizedStepReplay, StepReplay
+from mla_plugin_core.replay.transitions import Transitions
 
 STEP_SPEC = dict(obs_shapes=[(1,)], continuous_size=0, discrete_branches=[4])
 
@@ -340,3 +341,94 @@ def test_step_replay_is_exported():
     import mla_plugin_core.replay as replay
 
     assert replay.StepReplay is StepReplay and replay.PrioritizedStepReplay is PrioritizedStepReplay
+
+
+def fill_with_memories(replay, streams, data):
+    """As fill, each step's stored memory ``[agent, t]``."""
+    cursor = [0] * len(streams)
+    while any(c < len(e) for c, (_, e) in zip(cursor, streams, strict=True)):
+        agent = data.draw(
+            st.sampled_from([a for a, (_, e) in enumerate(streams) if cursor[a] < len(e)])
+        )
+        size = data.draw(st.integers(1, len(streams[agent][1]) - cursor[agent]))
+        rows = [(agent, t) for t in range(cursor[agent], cursor[agent] + size)]
+        memories = np.array([[agent, t] for _, t in rows], np.float32)
+        replay.add(agent, steps_batch(rows, streams), memories=memories)
+        cursor[agent] += size
+
+
+@DETERMINISTIC
+@given(
+    streams=agent_streams(),
+    length=st.integers(1, 5),
+    data=st.data(),
+)
+def test_sequences_match_the_definition_row_by_row(streams, length, data):
+    """Sequences of L steps (burn-in prefix included) start every L - overlap steps of each
+    episode, hold that episode's next L steps (padding past its end), the memory stored at
+    their first step, and are drawn only once all L steps (or the end) are known."""
+    overlap = data.draw(st.integers(0, length - 1))
+    period = length - overlap
+    replay = StepReplay(
+        1000, **STEP_SPEC, gammas={"extrinsic": 0.9, "curiosity": 0.5},
+        sequence_length=length, sequence_overlap=overlap, memory_size=2,
+    )  # fmt: skip
+    fill_with_memories(replay, streams, data)
+    replay.end_episodes()
+    want = {}
+    for agent, (_, ends) in enumerate(streams):
+        begin = 0
+        for t in range(len(ends)):
+            if (t - begin) % period == 0:
+                end = next((u for u in range(t, len(ends)) if ends[u] != END_NONE), len(ends) - 1)
+                want[1000 * agent + t] = [
+                    1000 * agent + u for u in range(t, min(t + length, end + 1))
+                ]
+            if ends[t] != END_NONE:
+                begin = t + 1
+    slots = replay.complete_slots()
+    sample = replay.sequences(slots, np.ones(len(slots), np.float32))
+    got = {}
+    for i in range(len(slots)):
+        steps = sample.obs[0][i, :, 0].astype(int)
+        valid = sample.valid[i]
+        assert valid[0] and (np.diff(valid.astype(int)) <= 0).all()  # valid, then padding
+        got[int(steps[0])] = steps[valid].tolist()
+        agent, t = divmod(int(steps[0]), 1000)
+        np.testing.assert_array_equal(sample.memories[i], [agent, t])
+        assert not sample.dones[i][~valid].any()
+    assert got == want
+
+
+def test_prioritized_sequences_and_their_priorities():
+    replay = PrioritizedStepReplay(
+        50, **STEP_SPEC, gammas={"extrinsic": 0.9}, sequence_length=4, sequence_overlap=2,
+        alpha=1.0, seed=0,
+    )  # fmt: skip
+    ids = np.arange(10)
+    steps = Transitions(
+        obs=[ids[:, None].astype(np.float32)],
+        continuous_actions=np.zeros((10, 0)),
+        discrete_actions=np.zeros((10, 1), np.int64),
+        action_masks=np.ones((10, 4), bool),
+        rewards={"extrinsic": np.zeros(10)},
+        dones=ids == 9,
+        truncated=np.zeros(10, bool),
+        next_obs=[ids[:, None] + 0.5],
+        next_action_masks=np.ones((10, 4), bool),
+    )
+    replay.add("a", steps)
+    slots = replay.complete_slots()
+    assert replay.sequences(slots, np.ones(len(slots), np.float32)).obs[0][:, 0, 0].tolist() == [
+        0,
+        2,
+        4,
+        6,
+        8,
+    ]
+    replay.update_priorities(slots, [0, 0, 0, 0, 100.0])
+    assert (replay.sample_sequences(20).obs[0][:, 0, 0] == 8).mean() > 0.9
+    with pytest.raises(ValueError, match="no sequence_length"):
+        StepReplay(5, **STEP_SPEC, gammas={"extrinsic": 0.9}).sample_sequences(1)
+    with pytest.raises(ValueError, match=r"memories: expected shape \[10, 3\], got None"):
+        StepReplay(50, **STEP_SPEC, gammas={"extrinsic": 0.9}, memory_size=3).add("a", steps)

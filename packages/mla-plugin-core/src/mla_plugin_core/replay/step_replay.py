@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mla_plugin_core.replay.sum_tree import MinTree, SumTree
-from mla_plugin_core.replay.transitions import ReplaySample, Transitions
+from mla_plugin_core.replay.transitions import ReplaySample, SequenceSample, Transitions
 from mla_plugin_core.util.atomic_file import atomic_write
 
 __all__ = ["STEP_FORMAT_VERSION", "PrioritizedStepReplay", "StepReplay"]
@@ -64,10 +64,12 @@ Rescore = Callable[[ReplaySample], Mapping[str, npt.ArrayLike]]
 
 
 class _Episode(NamedTuple):
-    """One agent's running episode: its last row and its rows not complete yet."""
+    """One agent's running episode: its last row, its rows whose window is not known yet,
+    and its steps so far."""
 
     last: int
     waiting: tuple[int, ...]
+    length: int = 0
 
 
 class _State(NamedTuple):
@@ -91,6 +93,13 @@ class StepReplay:
     :param n_step: rewards summed per sampled transition, ``>= 1``; not part of what is
         stored, so a saved replay resumes with another ``n_step``.
     :param seed: seed of the sampling generator; ``None`` for fresh entropy.
+    :param sequence_length: ``L > 0``: what is sampled are sequences of ``L`` steps
+        (:meth:`sample_sequences`, R2D2) instead of n-step transitions; a row is then
+        complete when it starts a sequence (its step in the episode a multiple of
+        ``L - sequence_overlap``) and the ``L`` steps (or the episode's end) are known.
+    :param sequence_overlap: steps two consecutive sequences of an episode share,
+        ``0 <= overlap < L``.
+    :param memory_size: floats of recurrent state stored with each step (``0``: none).
     """
 
     kind = "uniform"
@@ -104,9 +113,21 @@ class StepReplay:
         gammas: Mapping[str, float],
         n_step: int = 1,
         seed: int | None = None,
+        sequence_length: int = 0,
+        sequence_overlap: int = 0,
+        memory_size: int = 0,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity: expected >= 1, got {capacity}")
+        if sequence_length < 0 or memory_size < 0:
+            raise ValueError(
+                f"sequence_length, memory_size: expected >= 0, got {sequence_length}, {memory_size}"
+            )
+        if sequence_length and not 0 <= sequence_overlap < sequence_length:
+            raise ValueError(
+                f"sequence_overlap: expected in [0, sequence_length={sequence_length}), got "
+                f"{sequence_overlap}"
+            )
         if n_step < 1:
             raise ValueError(f"n_step: expected >= 1, got {n_step}")
         if continuous_size < 0:
@@ -117,6 +138,9 @@ class StepReplay:
             raise ValueError(f"gammas: expected signal -> gamma in [0, 1], got {dict(gammas)}")
         self._capacity = int(capacity)
         self.n_step = int(n_step)
+        self.sequence_length = int(sequence_length)
+        self.sequence_period = int(sequence_length) - int(sequence_overlap)
+        self.memory_size = int(memory_size)
         self.obs_shapes = [tuple(int(d) for d in np.atleast_1d(s)) for s in obs_shapes]
         self.continuous_size = int(continuous_size)
         self.discrete_branches = [int(b) for b in discrete_branches]
@@ -135,7 +159,9 @@ class StepReplay:
         self._dones = np.zeros(c, bool)
         self._truncated = np.zeros(c, bool)  # never together with done
         self._next = np.full(c, -1, np.int64)  # the successor's row number, -1: none (yet)
-        self._complete = np.zeros(c, bool)  # the row can start an n-step transition
+        self._complete = np.zeros(c, bool)  # the row can start a sampled unit
+        self._episode_step = np.zeros(c, np.int64)  # the row's step in its episode
+        self._memories = np.zeros((c, self.memory_size), np.float32)  # state before acting
         self._state = _State(0, 0, {})
 
     # -- what is held --------------------------------------------------------------------
@@ -165,6 +191,7 @@ class StepReplay:
             "continuous_size": self.continuous_size,
             "discrete_branches": list(self.discrete_branches),
             "reward_signals": list(self.reward_signals),
+            "memory_size": self.memory_size,
         }
 
     def waiting(self, agent: Hashable) -> int:
@@ -239,7 +266,9 @@ class StepReplay:
         ]
         return n, checked
 
-    def add(self, agent: Hashable, steps: Transitions) -> Rows:
+    def add(
+        self, agent: Hashable, steps: Transitions, memories: npt.ArrayLike | None = None
+    ) -> Rows:
         """Append ``agent``'s next steps, in time order, and return their row numbers.
 
         :param agent: who took them; its steps link to its previous ones until an episode
@@ -248,8 +277,16 @@ class StepReplay:
             row whose successor is not in ``steps`` is replaced by the successor's action
             mask when that comes, so a placeholder is fine there; at an episode end it is
             kept.
+        :param memories: the recurrent state before each step, float ``[B, memory_size]``
+            (required when ``memory_size > 0``).
         """
         n, columns = self._columns(steps)
+        if self.memory_size:
+            given = None if memories is None else np.asarray(memories, np.float32)
+            if given is None or given.shape != (n, self.memory_size):
+                got = None if given is None else list(given.shape)
+                raise ValueError(f"memories: expected shape {[n, self.memory_size]}, got {got}")
+            columns.append((self._memories, given))
         state = self._state
         c = self._capacity
         kept = min(n, c)  # of an oversized batch only the last rows could be held
@@ -276,15 +313,23 @@ class StepReplay:
         if kept:
             self._next[slots[-1]] = -1
         waiting: tuple[int, ...] = ()
+        begun = 0  # steps of the agent's episode before these rows
         if episode is not None and episode.last >= oldest and kept:
             self._next[episode.last % c] = first
             self._next_masks[episode.last % c] = self._masks[slots[0]]
             waiting = tuple(r for r in episode.waiting if r >= oldest)
+            begun = episode.length
+        # each row's step in its episode: counted on from ``begun``, from 0 after an end
+        begins = np.zeros(kept, np.int64)  # per row, the row its episode begins at
+        begins[1:][ends[:-1]] = np.flatnonzero(ends[:-1]) + 1
+        np.maximum.accumulate(begins, out=begins)
+        self._episode_step[slots] = np.arange(kept) - begins + np.where(begins == 0, begun, 0)
         # 3. hold them: one assignment
         episodes = dict(state.episodes)
         complete, still = self._completed(waiting, first, kept, ends)
         if kept and not ends[-1]:
-            episodes[agent] = _Episode(first + kept - 1, still)
+            length = int(self._episode_step[slots[-1]]) + 1
+            episodes[agent] = _Episode(first + kept - 1, still, length)
         elif kept:
             episodes.pop(agent, None)
         self._state = _State(state.written + n, min(state.size + kept, c), episodes)
@@ -297,7 +342,22 @@ class StepReplay:
     ) -> tuple[Rows, tuple[int, ...]]:
         """Of the run ``waiting + rows [first, first + count)`` (ends ``ends`` in the new
         rows): the rows complete now and those still waiting (after the last end)."""
-        n, w = self.n_step, len(waiting)
+        known, still = self._known(waiting, first, count, ends)
+        return self._starts(known), still
+
+    def _starts(self, rows: Rows) -> Rows:
+        """Of rows whose window is known, those that start a sampled unit: all for
+        transitions, every ``L - overlap``-th step of an episode for sequences."""
+        if not self.sequence_length or not len(rows):
+            return rows
+        return rows[self._episode_step[rows % self._capacity] % self.sequence_period == 0]
+
+    def _known(
+        self, waiting: tuple[int, ...], first: int, count: int, ends: npt.NDArray[np.bool_]
+    ) -> tuple[Rows, tuple[int, ...]]:
+        """The rows of the run whose window (``n`` steps, or ``L`` for sequences, and the
+        step after) is known now, and those still waiting."""
+        n, w = self.sequence_length or self.n_step, len(waiting)
         length = w + count
         if not ends.any():  # the common case: rows with n steps after them are complete
             done = max(length - n, 0)
@@ -338,7 +398,7 @@ class StepReplay:
                 self._next[slot] = -1
             rows += [r for r in episode.waiting if r >= oldest]
         self._state = state._replace(episodes={})
-        complete = np.array(rows, np.int64)
+        complete = self._starts(np.array(rows, np.int64))
         self._make_complete(complete)
         return len(complete)
 
@@ -393,6 +453,34 @@ class StepReplay:
             raise ValueError("cannot sample from an empty replay")
         slots = (written - size + self._rng.integers(0, size, batch_size)) % self._capacity
         return self.transitions(slots, np.ones(batch_size, np.float32), n_step=1)
+
+    def sample_sequences(self, batch_size: int) -> SequenceSample:
+        """``batch_size`` sequences of ``sequence_length`` steps drawn by :meth:`draw`
+        (uniform, or by priority with :class:`PrioritizedStepReplay`)."""
+        if not self.sequence_length:
+            raise ValueError("sample_sequences: this replay has no sequence_length")
+        self._check_can_sample(batch_size)
+        return self.sequences(*self.draw(batch_size))
+
+    def sequences(self, slots: Rows, weights: npt.NDArray[np.float32]) -> SequenceSample:
+        """The sequences starting at ring slots ``slots``, as a :class:`SequenceSample`."""
+        window, valid = self.windows(slots, self.sequence_length)
+        rewards = self._rewards[window]  # [B, L, S]
+        return SequenceSample(
+            obs=[o[window] for o in self._obs],
+            continuous_actions=self._continuous[window],
+            discrete_actions=self._discrete[window],
+            action_masks=self._masks[window],
+            rewards={s: rewards[..., i] for i, s in enumerate(self.reward_signals)},
+            dones=self._dones[window] & valid,
+            truncated=self._truncated[window] & valid,
+            next_obs=[o[window] for o in self._next_obs],
+            next_action_masks=self._next_masks[window],
+            valid=valid,
+            memories=self._memories[slots],
+            indices=np.asarray(slots, np.int64),
+            weights=weights,
+        )
 
     def windows(self, slots: Rows, n_step: int | None = None) -> tuple[Rows, npt.NDArray[np.bool_]]:
         """The rows of the n-step windows starting at ``slots``: their slots ``[B, n]`` and
@@ -486,6 +574,8 @@ class StepReplay:
             "truncated": self._truncated,
             "next": self._next,
             "complete": self._complete,
+            "episode_step": self._episode_step,
+            "memories": self._memories,
         }
         for i, (obs, next_obs) in enumerate(zip(self._obs, self._next_obs, strict=True)):
             arrays[f"obs[{i}]"], arrays[f"next_obs[{i}]"] = obs, next_obs
@@ -515,7 +605,9 @@ class StepReplay:
             "spec": self.spec,
             "written": state.written,
             "size": state.size,
-            "episodes": [[str(a), e.last, list(e.waiting)] for a, e in state.episodes.items()],
+            "episodes": [
+                [str(a), e.last, list(e.waiting), e.length] for a, e in state.episodes.items()
+            ],
             "rng_state": self._rng.bit_generator.state,
             "info": dict(info or {}),
             **extra_meta,
@@ -555,8 +647,8 @@ class StepReplay:
             written,
             size,
             {
-                agent: _Episode(int(last), tuple(waiting))
-                for agent, last, waiting in meta["episodes"]
+                agent: _Episode(int(last), tuple(waiting), int(length))
+                for agent, last, waiting, length in meta["episodes"]
             },
         )
         self._rng.bit_generator.state = meta["rng_state"]
@@ -564,6 +656,7 @@ class StepReplay:
         return dict(meta.get("info", {}))
 
     def _check_spec(self, path: str | os.PathLike, saved: Mapping[str, Any]) -> None:
+        saved = {"memory_size": 0, **saved}  # format 1 stored no recurrent state
         for field, ours in self.spec.items():
             if field == "kind" and saved.get(field) in ("uniform", "prioritized"):
                 continue  # either strategy reads the rows of the other
@@ -617,6 +710,8 @@ class StepReplay:
             "truncated": ~dones,  # each row its own episode, the bootstrap from next_obs kept
             "next": np.full(size, -1, np.int64),
             "complete": np.ones(size, bool),
+            "episode_step": np.zeros(size, np.int64),
+            "memories": np.zeros((size, self.memory_size), np.float32),
         }
         for i in range(len(self._obs)):
             rows[f"obs[{i}]"] = data[f"obs[{i}]"][order]

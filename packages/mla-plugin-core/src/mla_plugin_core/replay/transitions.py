@@ -85,6 +85,42 @@ class ReplaySample(NamedTuple):
     weights: npt.NDArray[np.float32]
 
 
+class SequenceSample(NamedTuple):
+    """A sampled minibatch of ``B`` sequences of ``L`` consecutive steps of one agent's
+    episode (R2D2, Kapturowski et al. 2019), 1-step rows as stored. Past an episode end a
+    sequence is padding (``valid`` False there, the last valid row repeated).
+
+    :param obs: one array per observation, ``[B, L, *obs_shape]``.
+    :param continuous_actions: ``[B, L, continuous_size]``.
+    :param discrete_actions: ``[B, L, n_branches]``, int32.
+    :param action_masks: ``[B, L, sum(discrete_branches)]``, bool.
+    :param rewards: reward signal name -> 1-step rewards ``[B, L]``.
+    :param dones: ``[B, L]``, the step's next observation is terminal.
+    :param truncated: ``[B, L]``, the episode was interrupted at the step's next observation.
+    :param next_obs: one array per observation, ``[B, L, *obs_shape]``.
+    :param next_action_masks: ``[B, L, sum(discrete_branches)]``.
+    :param valid: ``[B, L]``, bool, the step belongs to the sequence's episode.
+    :param memories: the recurrent state stored with each sequence's first step ``[B, M]``
+        (the policy's memory before acting there; ``M = 0`` without memory).
+    :param indices: ring slots of the first steps, ``[B]`` (for priorities).
+    :param weights: importance-sampling weights ``[B]``.
+    """
+
+    obs: list[Array]
+    continuous_actions: Array
+    discrete_actions: Array
+    action_masks: Array
+    rewards: dict[str, Array]
+    dones: Array
+    truncated: Array
+    next_obs: list[Array]
+    next_action_masks: Array
+    valid: Array
+    memories: Array
+    indices: npt.NDArray[np.int64]
+    weights: npt.NDArray[np.float32]
+
+
 Kind = Literal["array", "per_obs", "per_signal"]
 Width = Literal["obs", "continuous", "branches", "mask", "scalar"]
 Step = Literal["first", "last", "summed"]

@@ -186,7 +186,8 @@ def rescore_reward_signals(
     rescore = learning_rewards(reward_signals)
     if n_step > 1 or rescore is None:
         return sample
-    return sample._replace(rewards={**sample.rewards, **rescore(sample)})
+    rescored = {name: np.asarray(value, np.float32) for name, value in rescore(sample).items()}
+    return sample._replace(rewards={**sample.rewards, **rescored})
 
 
 class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
