@@ -308,33 +308,60 @@ def test_a_0_1_file_of_n_step_rows_is_refused_in_one_line_and_left_alone(tmp_pat
     assert path.read_bytes() == before and replay.rows_held == 0
 
 
-@pytest.mark.parametrize("cut_at", ["_completed", "_make_complete"])
-def test_a_store_cut_short_leaves_a_consistent_replay(tmp_path, monkeypatch, cut_at):
-    """A KeyboardInterrupt inside add (after the rows are written, before or after they are
-    held) over a full ring: what can be drawn and what is saved are whole rows of the
-    steps given; the next adds go on."""
-    replay = StepReplay(6, **SPEC, gammas={"extrinsic": 1.0, "curiosity": 1.0}, n_step=2, seed=0)
-    replay.add("a", one_agent_steps([1, 2, 3, 4, 5, 6, 7]))
-    real = getattr(StepReplay, cut_at)
+def cut_at_line(function, k):
+    """Run ``function`` with a KeyboardInterrupt at the k-th line executed in
+    step_replay.py (as a Ctrl-C may land between any two); whether it was cut."""
+    import sys
 
-    def cut(self, *args):
-        monkeypatch.setattr(StepReplay, cut_at, real)
-        raise KeyboardInterrupt
+    count = 0
 
-    monkeypatch.setattr(StepReplay, cut_at, cut)
-    with pytest.raises(KeyboardInterrupt):
-        replay.add("b", one_agent_steps([100, 101, 102]))
-    replay.save(tmp_path / "r.npz")
-    again = StepReplay(6, **SPEC, gammas={"extrinsic": 1.0, "curiosity": 1.0}, n_step=2, seed=0)
-    again.load(tmp_path / "r.npz")
-    for r in (replay, again):
-        sample = r.sample(100)
-        first = sample.obs[0][:, 0]
-        assert set(first) <= {4.0, 5.0}  # a's rows not overwritten whose windows are held
-        np.testing.assert_array_equal(sample.next_obs[0][:, 0], first + 1.5)
-        r.add("a", one_agent_steps([8]))
-        r.add("b", one_agent_steps([200, 201], ends=[201]))
-        assert {200.0, 201.0} <= set(r.sample(200).obs[0][:, 0])
+    def trace(frame, event, arg):
+        nonlocal count
+        if not frame.f_code.co_filename.endswith("step_replay.py"):
+            return None
+        if event == "line":
+            count += 1
+            if count == k:
+                raise KeyboardInterrupt
+        return trace
+
+    sys.settrace(trace)
+    try:
+        function()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+@pytest.mark.parametrize("wraps", [False, True], ids=["fast path", "ring wraps"])
+def test_a_store_cut_at_any_line_leaves_a_consistent_replay(tmp_path, wraps):
+    """A KeyboardInterrupt at every line of add in turn, over a full ring (the fast path of
+    whole slices, or the general one when the rows wrap around): what can be drawn and what
+    is saved are whole rows of the steps given, and the next adds go on."""
+    gammas = {"extrinsic": 1.0, "curiosity": 1.0}
+    k = 0
+    while True:
+        k += 1
+        replay = StepReplay(6, **SPEC, gammas=gammas, n_step=2, seed=0)
+        replay.add("a", one_agent_steps([1, 2, 3, 4, 5] if wraps else [1, 2, 3, 4, 5, 6]))
+        if not cut_at_line(lambda r=replay: r.add("b", one_agent_steps([100, 101, 102])), k):
+            break
+        replay.save(tmp_path / "r.npz")
+        again = StepReplay(6, **SPEC, gammas=gammas, n_step=2, seed=0)
+        again.load(tmp_path / "r.npz")
+        for r in (replay, again):
+            if len(r):
+                sample = r.sample(50)
+                first = sample.obs[0][:, 0]
+                # a's rows not overwritten, b's first once it is held: windows known
+                assert set(first) <= {1.0, 2.0, 3.0, 4.0, 100.0}, k
+                np.testing.assert_array_equal(sample.next_obs[0][:, 0], first + 1.5)
+                np.testing.assert_array_equal(sample.rewards["extrinsic"], 2 * first + 1)
+            r.add("b", one_agent_steps([200, 201], ends=[201]))
+            assert {200.0, 201.0} <= set(r.sample(200).obs[0][:, 0]), k
+    assert k > 20  # every line of add was a cut point
 
 
 def test_step_replay_is_exported():

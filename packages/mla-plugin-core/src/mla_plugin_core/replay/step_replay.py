@@ -38,7 +38,9 @@ optimizer reads n-step rows as it always did.
 
 from __future__ import annotations
 
+import importlib
 import json
+import operator
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -51,6 +53,13 @@ from mla_plugin_core.replay.transitions import ReplaySample, SequenceSample, Tra
 from mla_plugin_core.util.atomic_file import atomic_write
 
 __all__ = ["STEP_FORMAT_VERSION", "PrioritizedStepReplay", "StepReplay"]
+
+_shape_of = operator.attrgetter("shape")
+# numpy's C function, without the dispatch of np.count_nonzero (numpy 1: Python code)
+try:
+    _count_nonzero: Any = importlib.import_module("numpy._core._multiarray_umath").count_nonzero
+except ImportError:  # pragma: no cover - numpy 1
+    _count_nonzero = importlib.import_module("numpy.core._multiarray_umath").count_nonzero
 
 #: Version of the layout :meth:`StepReplay.save` writes. Version 1 is the file of
 #: :class:`~mla_plugin_core.replay.buffer.ReplayBuffer` (finished n-step transitions), which
@@ -158,11 +167,39 @@ class StepReplay:
         self._rewards = np.zeros((c, len(self.reward_signals)), np.float32)  # 1-step, [C, S]
         self._dones = np.zeros(c, bool)
         self._truncated = np.zeros(c, bool)  # never together with done
-        self._next = np.full(c, -1, np.int64)  # the successor's row number, -1: none (yet)
+        self._ends = np.zeros(c, bool)  # done or truncated
+        self._next = np.full(c, -1, np.int64)  # the successor's ring slot, -1: none (yet)
         self._complete = np.zeros(c, bool)  # the row can start a sampled unit
         self._episode_step = np.zeros(c, np.int64)  # the row's step in its episode
         self._memories = np.zeros((c, self.memory_size), np.float32)  # state before acting
         self._state = _State(0, 0, {})
+        # gamma_s^K for K <= n, float32 [n + 1, S]
+        powers = np.arange(self.n_step + 1)[:, None]
+        self._discount_table = (self._gammas[None, :] ** powers).astype(np.float32)
+        self._gamma_powers = self._gammas[None, :] ** powers[:-1]  # gamma_s^k, k < n
+        # add()'s fast path: where each column goes, the types and shapes it takes
+        self._signal_set = set(self.reward_signals)
+        self._fast_targets: list[Array] = [
+            *self._obs,
+            *self._next_obs,
+            self._continuous,
+            self._discrete,
+            self._masks,
+            self._next_masks,
+            *[self._rewards[:, i] for i in range(len(self.reward_signals))],
+            self._dones,
+            self._truncated,
+        ]
+        self._fast_types = (np.ndarray,) * len(self._fast_targets)
+        self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self._fast_actions_at = 2 * len(self._obs) + 1
+        self._fast_masks_at = self._fast_actions_at + 1
+        # completion is a slice of True (uniform transitions), or goes through the hooks
+        self._plain_completion = (
+            type(self)._make_complete is StepReplay._make_complete
+            and type(self)._forget is StepReplay._forget
+            and not self.sequence_length
+        )
 
     # -- what is held --------------------------------------------------------------------
 
@@ -280,6 +317,9 @@ class StepReplay:
         :param memories: the recurrent state before each step, float ``[B, memory_size]``
             (required when ``memory_size > 0``).
         """
+        fast = self._add_fast(agent, steps) if memories is None else None
+        if fast is not None:
+            return fast
         n, columns = self._columns(steps)
         if self.memory_size:
             given = None if memories is None else np.asarray(memories, np.float32)
@@ -309,13 +349,14 @@ class StepReplay:
             if head < kept:
                 target[: kept - head] = rows[head:]
         ends = self._dones[slots] | self._truncated[slots]
-        self._next[slots] = np.where(ends, -1, first + np.arange(1, kept + 1))
+        self._ends[slots] = ends
+        self._next[slots] = np.where(ends, -1, (first + np.arange(1, kept + 1)) % c)
         if kept:
             self._next[slots[-1]] = -1
         waiting: tuple[int, ...] = ()
         begun = 0  # steps of the agent's episode before these rows
         if episode is not None and episode.last >= oldest and kept:
-            self._next[episode.last % c] = first
+            self._next[episode.last % c] = first % c
             self._next_masks[episode.last % c] = self._masks[slots[0]]
             waiting = tuple(r for r in episode.waiting if r >= oldest)
             begun = episode.length
@@ -336,6 +377,128 @@ class StepReplay:
         # 4. the rows whose windows are known now can be drawn
         self._make_complete(complete)
         return first + np.arange(kept, dtype=np.int64)
+
+    def _fast_columns(self, steps: Transitions) -> list[Array] | None:
+        """``steps``' columns in the order of :attr:`_fast_targets`, when they are arrays of
+        the shapes and kinds :meth:`add` expects (any other input: ``None``, and the checked
+        path names what is wrong)."""
+        if len(steps.obs) != len(self._obs) or len(steps.next_obs) != len(self._obs):
+            return None
+        rewards = steps.rewards
+        if rewards.keys() != self._signal_set:
+            return None
+        arrays = [
+            *steps.obs,
+            *steps.next_obs,
+            steps.continuous_actions,
+            steps.discrete_actions,
+            steps.action_masks,
+            steps.next_action_masks,
+            *[rewards[signal] for signal in self.reward_signals],
+            steps.dones,
+            steps.truncated,
+        ]
+        if tuple(map(type, arrays)) != self._fast_types:
+            return None
+        dones = arrays[-2]
+        if dones.ndim != 1:
+            return None
+        n = dones.shape[0]
+        expected = self._fast_shapes.get(n)
+        if expected is None:
+            if len(self._fast_shapes) > 1024:  # one entry per batch size seen: bounded
+                self._fast_shapes.clear()
+            expected = self._fast_shapes[n] = tuple((n, *a.shape[1:]) for a in self._fast_targets)
+        if tuple(map(_shape_of, arrays)) != expected:
+            return None
+        actions = arrays[self._fast_actions_at]
+        if actions.size:
+            if actions.dtype.kind not in "iu":
+                return None
+            # one comparison: negative actions wrap around to large unsigned values
+            unsigned = actions.view(f"u{actions.itemsize}")
+            if _count_nonzero(unsigned >= self._branch_sizes.astype(unsigned.dtype)):
+                return None
+        return arrays
+
+    def _add_fast(self, agent: Hashable, steps: Transitions) -> Rows | None:
+        """:meth:`add` for the common case, in whole slices: well-formed arrays, an episode
+        end at the last row only (as mlagents cuts trajectories), no wrap of the ring, no
+        recurrent state. ``None`` when it does not apply (then nothing was changed)."""
+        if self.memory_size:
+            return None
+        arrays = self._fast_columns(steps)
+        if arrays is None:
+            return None
+        dones, truncated = arrays[-2], arrays[-1]
+        n = dones.shape[0]
+        state = self._state
+        c, first = self._capacity, state.written
+        start = first % c
+        stop = start + n
+        if not n or stop > c:
+            return None
+        done_count, truncated_count = _count_nonzero(dones), _count_nonzero(truncated)
+        ended = bool(done_count or truncated_count)
+        if ended and (done_count + truncated_count > 1 or not (dones[-1] or truncated[-1])):
+            return None  # ends elsewhere than the last row, or done and truncated together
+        # 1. the slots to be written are never drawn again, and their rows stop being held
+        self._forget_slice(start, stop)
+        overflow = max(0, state.size + n - c)
+        if overflow:
+            self._state = state = _State(first, state.size - overflow, state.episodes)
+        # 2. the rows, their links, the predecessor's link
+        for target, array in zip(self._fast_targets, arrays, strict=True):
+            target[start:stop] = array
+        self._next[start : stop - 1] = np.arange(start + 1, stop)
+        self._next[stop - 1] = -1
+        self._ends[start:stop] = False
+        if ended:
+            self._ends[stop - 1] = True
+        oldest = first + n - min(state.size + n, c)
+        episode = state.episodes.get(agent)
+        waiting: tuple[int, ...] = ()
+        begun = 0
+        if episode is not None and episode.last >= oldest:
+            self._next[episode.last % c] = start
+            self._next_masks[episode.last % c] = arrays[self._fast_masks_at][0]
+            waiting = (
+                episode.waiting
+                if not overflow
+                else tuple(r for r in episode.waiting if r >= oldest)
+            )
+            begun = episode.length
+        self._episode_step[start:stop] = np.arange(begun, begun + n)
+        # 3. hold them: one assignment. The rows with a known window: all at an episode end,
+        # else the run's first (its length - the window)
+        w = len(waiting)
+        episodes = dict(state.episodes)
+        if ended:
+            known, new_known = w + n, n
+            episodes.pop(agent, None)
+        else:
+            known = max(w + n - (self.sequence_length or self.n_step), 0)
+            new_known = max(known - w, 0)
+            still = waiting[known:] + tuple(range(first + new_known, first + n))
+            episodes[agent] = _Episode(first + n - 1, still, begun + n)
+        self._state = _State(first + n, min(state.size + n, c), episodes)
+        # 4. the rows whose windows are known now can be drawn
+        if self._plain_completion:
+            self._complete[start : start + new_known] = True
+            if known and w:
+                self._complete[[r % c for r in waiting[:known]]] = True
+        else:
+            rows = np.array(waiting[:known], np.int64)
+            rows = np.concatenate([rows, np.arange(first, first + new_known)])
+            self._make_complete(self._starts(rows))
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def _forget_slice(self, start: int, stop: int) -> None:
+        """:meth:`_forget` of slots ``[start, stop)``."""
+        if self._plain_completion:
+            self._complete[start:stop] = False
+        else:
+            self._forget(np.arange(start, stop))
 
     def _completed(
         self, waiting: tuple[int, ...], first: int, count: int, ends: npt.NDArray[np.bool_]
@@ -395,6 +558,7 @@ class StepReplay:
             if episode.last >= oldest:
                 slot = episode.last % self._capacity
                 self._truncated[slot] = not self._dones[slot]
+                self._ends[slot] = True
                 self._next[slot] = -1
             rows += [r for r in episode.waiting if r >= oldest]
         self._state = state._replace(episodes={})
@@ -406,15 +570,14 @@ class StepReplay:
 
     def _draw_uniform(self, batch_size: int) -> tuple[Rows, npt.NDArray[np.float32]]:
         """``batch_size`` complete slots uniformly with replacement, weights all ones."""
-        size = self._state.size
-        slots = (
-            self._state.written - size + self._rng.integers(0, size, batch_size)
-        ) % self._capacity
-        bad = np.flatnonzero(~self._complete[slots])
-        while bad.size:  # rows still waiting for steps: few, drawn again
-            fresh = self._state.written - size + self._rng.integers(0, size, bad.size)
-            slots[bad] = fresh % self._capacity
-            bad = bad[~self._complete[slots[bad]]]
+        written, size = self._state.written, self._state.size
+        slots = self._rng.integers(written - size, written, batch_size) % self._capacity
+        if not self._complete[slots].all():  # rows still waiting for steps: drawn again
+            bad = np.flatnonzero(~self._complete[slots])
+            while bad.size:
+                fresh = self._rng.integers(written - size, written, bad.size) % self._capacity
+                slots[bad] = fresh
+                bad = bad[~self._complete[fresh]]
         return slots, np.ones(batch_size, np.float32)
 
     def draw(self, batch_size: int) -> tuple[Rows, npt.NDArray[np.float32]]:
@@ -495,10 +658,33 @@ class StepReplay:
         for step in range(1, n):
             successor = self._next[last]
             alive = alive & (successor >= 0)
-            last = np.where(alive, successor % self._capacity, last)
+            last = np.where(alive, successor, last)
             window[:, step], inside[:, step] = last, alive
             alive = alive & ~(self._dones[last] | self._truncated[last])
         return window, inside
+
+    def _n_step_returns(
+        self, slots: Rows, n_step: int | None
+    ) -> tuple[Rows, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Following the links from ``slots``: the last row of each window, ``K`` and the
+        returns ``sum_{k<K} gamma^k r[t_k]`` ``[B, S]`` of the stored rewards."""
+        n = self.n_step if n_step is None else n_step
+        next_slot, rewards, ends = self._next, self._rewards, self._ends
+        last = slots
+        returns = rewards[slots].astype(np.float64)  # [B, S]
+        k = np.ones(len(slots), np.int64)
+        alive = ~ends[slots]
+        powers = self._gamma_powers if n <= len(self._gamma_powers) else None
+        for step in range(1, n):
+            if not alive.any():
+                break
+            # a complete row's window has its n steps, or an end before: links are there
+            last = np.where(alive, next_slot[last], last)
+            gamma_k = powers[step] if powers is not None else self._gammas**step
+            returns += rewards[last] * (gamma_k * alive[:, None])
+            k += alive
+            alive &= ~ends[last]
+        return last, k, returns
 
     def transitions(
         self,
@@ -516,19 +702,26 @@ class StepReplay:
             ``n_step=1``), signal name -> their rewards now, float ``[M]``; those replace the
             stored rewards of these signals in the sums (learning reward signals).
         """
-        window, inside = self.windows(slots, n_step)
-        k = inside.sum(axis=1)  # K
-        last = window[np.arange(len(slots)), k - 1]
-        rewards = self._rewards[window].astype(np.float64)  # [B, n, S]
-        if rescore is not None:
+        if rescore is None:
+            last, k, returns = self._n_step_returns(slots, n_step)
+        else:
+            window, inside = self.windows(slots, n_step)
+            k = inside.sum(axis=1)  # K
+            last = window[np.arange(len(slots)), k - 1]
+            rewards = self._rewards[window].astype(np.float64)  # [B, n, S]
             unique, position = np.unique(window[inside], return_inverse=True)
             steps = self.transitions(unique, np.ones(len(unique), np.float32), n_step=1)
             for signal, values in rescore(steps).items():
                 i = self.reward_signals.index(signal)
                 rewards[..., i][inside] = np.asarray(values, np.float64)[position]
-        powers = self._gammas[None, :] ** np.arange(rewards.shape[1])[:, None]  # [n, S]
-        returns = np.einsum("bks,ks->bs", np.where(inside[..., None], rewards, 0.0), powers)
-        discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)
+            rewards[~inside] = 0.0
+            returns = rewards[:, 0]
+            for step in range(1, rewards.shape[1]):
+                returns = returns + self._gammas**step * rewards[:, step]
+        if len(k) and k.max() < len(self._discount_table):
+            discounts = self._discount_table[k]  # gamma_s^K, [B, S]
+        else:
+            discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)
         returns32 = returns.astype(np.float32)
         return ReplaySample(
             obs=[o[slots] for o in self._obs],
@@ -613,6 +806,11 @@ class StepReplay:
             **extra_meta,
         }
         arrays = {key: array[slots] for key, array in self._arrays().items()}
+        # links as row numbers (slots are this ring's); one to a slot not held is none
+        links = arrays["next"]
+        oldest = state.written - state.size
+        rows = oldest + (links - oldest) % self._capacity
+        arrays["next"] = np.where((links >= 0) & (rows < state.written), rows, -1)
         arrays.update(extra_arrays)
         arrays["meta"] = np.array(json.dumps(meta))
         with atomic_write(path) as file:
@@ -672,13 +870,16 @@ class StepReplay:
         """Put ``rows`` (oldest first, ``size`` of them) in the slots of row numbers
         ``[written - size, written)``; every other slot empty."""
         slots = np.arange(written - size, written, dtype=np.int64) % self._capacity
+        # links: row numbers in the file, ring slots here; one to a row not held is none
+        links = np.asarray(rows["next"], np.int64)
+        held = (links >= written - size) & (links < written)
+        rows = {**rows, "next": np.where(held, links % self._capacity, -1)}
         arrays = self._arrays()
         self._complete[:] = False
         self._next[:] = -1
         for key, array in arrays.items():
             array[slots] = rows[key]
-        # a link to a row not held (one a cut store did not finish) is no link
-        self._next[(self._next >= written) | (self._next < written - size)] = -1
+        self._ends[:] = self._dones | self._truncated
 
     def _load_format_1(
         self, path: str | os.PathLike, meta: Mapping[str, Any], data: Mapping[str, Array]
