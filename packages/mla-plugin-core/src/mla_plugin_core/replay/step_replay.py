@@ -387,7 +387,7 @@ class StepReplay:
         rewards = steps.rewards
         if rewards.keys() != self._signal_set:
             return None
-        arrays = [
+        arrays: list[Any] = [  # their types are checked below
             *steps.obs,
             *steps.next_obs,
             steps.continuous_actions,
