@@ -7,14 +7,15 @@ which ends the episode; episodes are cut (truncated) after 32 steps. The optimum
 right 15 steps (return 1); a uniformly random walk rarely gets there, so epsilon-greedy
 exploration seldom sees the reward.
 
-Two arms through the real ``mlagents-learn``, the same DQN settings (``n_step: 1``, which
-curiosity needs; a 5,000-transition replay) and seed: ``extrinsic`` only, and
+Two arms through the real ``mlagents-learn``, the same DQN settings (``n_step: 1`` unless
+``--n-step``: since mla-plugin-core 0.2 curiosity learns from 1-step rows at any ``n_step``;
+a 5,000-transition replay) and seed: ``extrinsic`` only, and
 ``extrinsic`` + ``curiosity`` (mlagents' provider, strength 0.02 as in mlagents' example
 configs). The mean episode return per summary (every 1,000 steps) is printed per seed and
-arm. Results: mla-dqn's README.
+arm, and for the curiosity arm its forward and inverse losses. Results: mla-dqn's README.
 
 Usage: ``nice -n 10 python benchmarks/curiosity.py [--seeds 1 2] [--steps 30000]
-[--arms extrinsic curiosity] [--out results.json]``. Steps count every agent's decisions
+[--arms extrinsic curiosity] [--n-step 3] [--out results.json]``. Steps count every agent's decisions
 (8 agents).
 """
 
@@ -98,10 +99,11 @@ DQN = {
 CURIOSITY = {"gamma": 0.99, "strength": 0.02, "learning_rate": 3.0e-4}
 
 
-def config(arm: str, steps: int, buffer_size: int | None = None) -> dict:
+def config(arm: str, steps: int, buffer_size: int | None = None, n_step: int = 1) -> dict:
     """The trainer YAML of one arm (``extrinsic`` or ``curiosity``)."""
     behavior = copy.deepcopy(DQN)
     behavior["max_steps"] = steps
+    behavior["hyperparameters"]["n_step"] = n_step
     if buffer_size is not None:
         behavior["hyperparameters"]["buffer_size"] = buffer_size
     if arm == "curiosity":
@@ -110,12 +112,12 @@ def config(arm: str, steps: int, buffer_size: int | None = None) -> dict:
 
 
 def run(
-    arm: str, seed: int, steps: int, work: Path, buffer_size: int | None = None
+    arm: str, seed: int, steps: int, work: Path, buffer_size: int | None = None, n_step: int = 1
 ) -> list[tuple[int, float]]:
     from mla_plugin_core.testing import run_mlagents_learn
 
     result = run_mlagents_learn(
-        config(arm, steps, buffer_size),
+        config(arm, steps, buffer_size, n_step),
         env="gym",
         env_args=[f"curiosity:{ENV_ID}"],
         results_dir=work,
@@ -125,6 +127,14 @@ def run(
     )
     if result.returncode != 0:
         raise RuntimeError(f"{arm} seed {seed} failed:\n{result.summary()}")
+    if arm == "curiosity":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(work / f"{arm}-{seed}" / ENV_ID), {"scalars": 0})
+        events.Reload()
+        for tag in ("Losses/Curiosity Forward Loss", "Losses/Curiosity Inverse Loss"):
+            cells = " ".join(f"{e.step}:{e.value:.4f}" for e in events.Scalars(tag))
+            print(f"  seed {seed} {tag}: {cells}", flush=True)
     return result.curve(ENV_ID)
 
 
@@ -136,6 +146,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the curves as JSON")
     parser.add_argument("--buffer-size", type=int, default=None, help="replay capacity")
     parser.add_argument("--results-dir", type=Path, default=None, help="keep the runs here")
+    parser.add_argument("--n-step", type=int, default=1, help="DQN's n_step (both arms)")
     args = parser.parse_args()
     # The environment process imports this module (``curiosity:SparseChain-v0``).
     here = str(Path(__file__).resolve().parent)
@@ -146,7 +157,7 @@ def main() -> None:
             folder = str(args.results_dir)
         for seed in args.seeds:
             for arm in args.arms:
-                curve = run(arm, seed, args.steps, Path(folder), args.buffer_size)
+                curve = run(arm, seed, args.steps, Path(folder), args.buffer_size, args.n_step)
                 results[f"{arm}-{seed}"] = curve
                 cells = " ".join(f"{s}:{r:.2f}" for s, r in curve)
                 print(f"{arm:<10} seed {seed}: {cells}", flush=True)

@@ -167,7 +167,6 @@ class StepReplay:
         self._rewards = np.zeros((c, len(self.reward_signals)), np.float32)  # 1-step, [C, S]
         self._dones = np.zeros(c, bool)
         self._truncated = np.zeros(c, bool)  # never together with done
-        self._ends = np.zeros(c, bool)  # done or truncated
         self._next = np.full(c, -1, np.int64)  # the successor's ring slot, -1: none (yet)
         self._complete = np.zeros(c, bool)  # the row can start a sampled unit
         self._episode_step = np.zeros(c, np.int64)  # the row's step in its episode
@@ -349,7 +348,6 @@ class StepReplay:
             if head < kept:
                 target[: kept - head] = rows[head:]
         ends = self._dones[slots] | self._truncated[slots]
-        self._ends[slots] = ends
         self._next[slots] = np.where(ends, -1, (first + np.arange(1, kept + 1)) % c)
         if kept:
             self._next[slots[-1]] = -1
@@ -452,9 +450,6 @@ class StepReplay:
             target[start:stop] = array
         self._next[start : stop - 1] = np.arange(start + 1, stop)
         self._next[stop - 1] = -1
-        self._ends[start:stop] = False
-        if ended:
-            self._ends[stop - 1] = True
         oldest = first + n - min(state.size + n, c)
         episode = state.episodes.get(agent)
         waiting: tuple[int, ...] = ()
@@ -558,7 +553,6 @@ class StepReplay:
             if episode.last >= oldest:
                 slot = episode.last % self._capacity
                 self._truncated[slot] = not self._dones[slot]
-                self._ends[slot] = True
                 self._next[slot] = -1
             rows += [r for r in episode.waiting if r >= oldest]
         self._state = state._replace(episodes={})
@@ -669,21 +663,24 @@ class StepReplay:
         """Following the links from ``slots``: the last row of each window, ``K`` and the
         returns ``sum_{k<K} gamma^k r[t_k]`` ``[B, S]`` of the stored rewards."""
         n = self.n_step if n_step is None else n_step
-        next_slot, rewards, ends = self._next, self._rewards, self._ends
+        next_slot, rewards = self._next, self._rewards
         last = slots
         returns = rewards[slots].astype(np.float64)  # [B, S]
         k = np.ones(len(slots), np.int64)
-        alive = ~ends[slots]
+        # Inside a complete row's window a step has a link exactly when it ends no episode
+        # (its n steps are known, or an end comes first), so the links say where to stop.
+        successor = next_slot[slots]
+        alive = successor >= 0
         powers = self._gamma_powers if n <= len(self._gamma_powers) else None
         for step in range(1, n):
             if not alive.any():
                 break
-            # a complete row's window has its n steps, or an end before: links are there
-            last = np.where(alive, next_slot[last], last)
+            last = np.where(alive, successor, last)
             gamma_k = powers[step] if powers is not None else self._gammas**step
             returns += rewards[last] * (gamma_k * alive[:, None])
             k += alive
-            alive &= ~ends[last]
+            successor = next_slot[last]
+            alive &= successor >= 0
         return last, k, returns
 
     def transitions(
@@ -879,7 +876,6 @@ class StepReplay:
         self._next[:] = -1
         for key, array in arrays.items():
             array[slots] = rows[key]
-        self._ends[:] = self._dones | self._truncated
 
     def _load_format_1(
         self, path: str | os.PathLike, meta: Mapping[str, Any], data: Mapping[str, Array]
