@@ -31,6 +31,24 @@ def test_replay_bytes_is_what_the_buffer_allocates(prioritized):
     assert memory.lower_bound_bytes(100, signals, prioritized) <= allocated
 
 
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_step_replay_bytes_is_what_the_replay_allocates(prioritized):
+    from mla_plugin_core.replay import PrioritizedStepReplay, StepReplay
+
+    shapes, continuous, branches = [(20,), (3, 4)], 2, [3, 2]
+    gammas = {"extrinsic": 0.99, "gail": 0.9}
+    cls = PrioritizedStepReplay if prioritized else StepReplay
+    replay = cls(100, shapes, continuous, branches, gammas, memory_size=6)
+    allocated = sum(a.nbytes for a in replay._arrays().values())
+    if prioritized:
+        allocated += replay._sum_tree.nodes.nbytes + replay._min_tree.nodes.nbytes
+    needed = memory.step_replay_bytes(
+        100, shapes, continuous, branches, list(gammas), prioritized, 6
+    )
+    assert needed == allocated
+    assert memory.lower_bound_bytes(100, list(gammas), prioritized) <= allocated
+
+
 def test_refuse_if_too_big_names_the_size_and_the_memory():
     memory.refuse_if_too_big(100, 7, "the replay buffer", available=100)
     with pytest.raises(HyperparameterError) as error:

@@ -90,6 +90,43 @@ def replay_bytes(
     return capacity * per_transition + trees
 
 
+#: Bytes per row a :class:`~.replay.StepReplay` adds to a row's columns: its link (int64),
+#: its step in the episode (int64) and whether it is complete (bool).
+STEP_LINK_BYTES = 8 + 8 + 1
+
+
+def step_row_bytes(
+    obs_shapes: Sequence[Sequence[int]],
+    continuous_size: int,
+    discrete_branches: Sequence[int],
+    signals: Sequence[str],
+    memory_size: int = 0,
+) -> int:
+    """Bytes of one row of a :class:`~.replay.StepReplay`: a transition's columns but the
+    discounts (made at sample time), plus the link, step and flag, plus its recurrent state."""
+    discounts = 4 * len(signals)
+    row = transition_bytes(obs_shapes, continuous_size, discrete_branches, signals)
+    return row - discounts + STEP_LINK_BYTES + 4 * memory_size
+
+
+def step_replay_bytes(
+    capacity: int,
+    obs_shapes: Sequence[Sequence[int]],
+    continuous_size: int,
+    discrete_branches: Sequence[int],
+    signals: Sequence[str],
+    prioritized: bool = False,
+    memory_size: int = 0,
+) -> int:
+    """Bytes of a :class:`~.replay.StepReplay` of ``capacity`` rows (plus the priority trees
+    of a prioritized one)."""
+    row = step_row_bytes(obs_shapes, continuous_size, discrete_branches, signals, memory_size)
+    trees = (
+        PRIORITY_TREE_BYTES * (1 << max(0, math.ceil(math.log2(capacity)))) if prioritized else 0
+    )
+    return capacity * row + trees
+
+
 def lower_bound_bytes(capacity: int, signals: Sequence[str], prioritized: bool = False) -> int:
     """What ``capacity`` transitions take at least, before their observations and actions
     are known (the check before the environment starts)."""

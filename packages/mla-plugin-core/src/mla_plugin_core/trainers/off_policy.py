@@ -61,7 +61,7 @@ from mla_plugin_core.io.resume import ResumeError
 from mla_plugin_core.replay.batches import ReplayBatch
 from mla_plugin_core.replay.step_replay import PrioritizedStepReplay, Rescore, StepReplay
 from mla_plugin_core.replay.transitions import ReplaySample, Transitions, to_agent_buffer
-from mla_plugin_core.settings.memory import refuse_if_too_big, replay_bytes, transition_bytes
+from mla_plugin_core.settings.memory import refuse_if_too_big, step_replay_bytes, step_row_bytes
 from mla_plugin_core.trainers.base import PluginTrainerMixin
 from mla_plugin_core.trainers.optimizer import PluginOptimizer
 from mla_plugin_core.trainers.schedules import ScheduledValue
@@ -243,10 +243,10 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         )
         capacity = self.hyperparameters.buffer_size
         refuse_if_too_big(
-            replay_bytes(capacity, *shape, prioritized=self.prioritized),
+            step_replay_bytes(capacity, *shape, prioritized=self.prioritized),
             capacity,
             "the replay buffer",
-            detail=f"{transition_bytes(*shape)} B per transition",
+            detail=f"{step_row_bytes(*shape)} B per step",
             behavior=self.brain_name,
         )
         if not self.prioritized:
