@@ -134,14 +134,37 @@ def test_continuous_actions_are_refused_naming_the_behavior():
         _trainer(trainer_settings()).create_policy(None, behavior_spec(5, (3,), continuous=1))
 
 
-def test_recurrent_networks_are_refused():
+@pytest.mark.parametrize(
+    ("hyperparameters", "message"),
+    [
+        (
+            {"burn_in": 64},
+            r"hyperparameters.burn_in = 64 is not allowed: must be < network_settings.memory.sequence_length \(64\)",
+        ),
+        (
+            {"sequence_overlap": 64},
+            r"hyperparameters.sequence_overlap = 64 is not allowed: must be < ",
+        ),
+        (
+            {"demonstrations": {"path": "x.demo"}},
+            r"hyperparameters.demonstrations = .* is not allowed: demonstrations are not supported with network_settings.memory",
+        ),
+    ],
+)
+def test_recurrent_settings_that_cannot_work_are_refused_in_one_line(hyperparameters, message):
+    """Recurrent DQN (R2D2) is accepted; a burn-in or an overlap as long as the sequences,
+    or demonstrations (whose replay holds transitions), are refused naming the key."""
+    from mla_dqn.settings import DemonstrationSettings
+
     settings = trainer_settings()
-    settings.network_settings.memory = NetworkSettings.MemorySettings()
-    with pytest.raises(
-        TrainerConfigError,
-        match="^Walker: network_settings.memory = .* is not allowed: DQN has no recurrent version",
-    ):
-        _trainer(settings).create_policy(None, behavior_spec(5, (3,)))
+    settings.network_settings.memory = NetworkSettings.MemorySettings()  # sequences of 64
+    _trainer(settings).create_policy(None, behavior_spec(5, (3,)))  # accepted
+    if "demonstrations" in hyperparameters:
+        hyperparameters = {"demonstrations": DemonstrationSettings(path="x.demo")}
+    bad = trainer_settings(**hyperparameters)
+    bad.network_settings = settings.network_settings
+    with pytest.raises(TrainerConfigError, match=f"^Walker: {message}"):
+        _trainer(bad).create_policy(None, behavior_spec(5, (3,)))
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ class QNetwork(DiscreteQActor):
 
     :param observation_specs: the behavior's observations.
     :param network_settings: ``hidden_units``, ``num_layers``, ``normalize``,
-        ``vis_encode_type``; ``memory`` must be ``None``.
+        ``vis_encode_type``, ``memory`` (recurrent DQN, R2D2).
     :param action_spec: discrete branches only.
     :param reward_signals: names of the reward signals, one set of heads each.
     :param dueling: ``Q = V + A - mean_a A`` per signal and branch (Wang et al. 2016,
@@ -61,21 +61,18 @@ class QNetwork(DiscreteQActor):
             outputs_per_action=len(self.reward_signals),
         )
         self.dueling = dueling
-        hidden = network_settings.hidden_units
-        self.value_head = nn.Linear(hidden, len(self.reward_signals)) if dueling else None
+        signals = len(self.reward_signals)
+        self.value_head = nn.Linear(self.encoding_size, signals) if dueling else None
 
     def copy_normalization(self, other: QNetwork) -> None:
         """Take ``other``'s observation normalisation statistics (for the target network)."""
         self.network_body.copy_normalization(other.network_body)
 
-    def head_outputs(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Q-values per branch and signal: a list over branches ``d`` of ``[B, S, n_d]``.
-
-        :param inputs: one tensor per observation, ``[B, *obs_shape]``.
-        """
+    def heads(self, encoding: torch.Tensor) -> list[torch.Tensor]:
+        """Q-values per branch and signal from the body's encoding ``[B, encoding_size]``: a
+        list over branches ``d`` of ``[B, S, n_d]``."""
         if self.value_head is None:
-            return super().head_outputs(inputs)
-        encoding, _ = self.network_body(inputs)  # [B, hidden]
+            return super().heads(encoding)
         heads = self.q_head(encoding).reshape(encoding.shape[0], len(self.reward_signals), -1)
         value = self.value_head(encoding).unsqueeze(2)  # V_s(s), [B, S, 1]
         # Q = V + A - mean_a A, per branch (Wang et al. 2016 eq. 9; BDQ eq. 1).

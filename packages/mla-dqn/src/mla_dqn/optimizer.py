@@ -33,13 +33,14 @@ import torch.nn.functional as F
 from mlagents.trainers.policy.torch_policy import TorchPolicy
 from mlagents.trainers.settings import TrainerSettings
 
+from mla_dqn import recurrent
 from mla_dqn.networks import QNetwork
 from mla_dqn.settings import DQNSettings
 from mla_plugin_core.networks.q_network import branch_masks, masked_q_values
 from mla_plugin_core.networks.target_network import TargetUpdate, make_target
 from mla_plugin_core.replay.batches import ReplayBatch
 from mla_plugin_core.replay.step_replay import StepReplay
-from mla_plugin_core.replay.transitions import ReplaySample
+from mla_plugin_core.replay.transitions import ReplaySample, SequenceSample
 from mla_plugin_core.trainers.off_policy import (
     OffPolicyOptimizer,
     ReplayUpdate,
@@ -222,11 +223,14 @@ class DQNOptimizer(OffPolicyOptimizer):
         td_error = (td_target - q_taken).detach().sum(dim=1).abs().mean(dim=1)
         return loss.mean(dim=(1, 2)), td_error, q_per_branch
 
-    def update_from_replay(self, sample: ReplaySample) -> ReplayUpdate:
-        """One gradient step on ``sample`` (plus an expert minibatch with demonstrations).
+    def update_from_replay(self, sample: ReplaySample | SequenceSample) -> ReplayUpdate:
+        """One gradient step on ``sample`` (plus an expert minibatch with demonstrations);
+        on sequences with a recurrent network (R2D2, :meth:`update_from_sequences`).
 
         :return: stats for TensorBoard and TD errors ``[B]`` of the agent's transitions.
         """
+        if isinstance(sample, SequenceSample):
+            return self.update_from_sequences(sample)
         hp = self.hyperparameters
         # The target network sees observations exactly as the online network does.
         self.target_network.copy_normalization(self.q_network)
@@ -245,6 +249,70 @@ class DQNOptimizer(OffPolicyOptimizer):
         stats["Policy/Q Mean"] = q_mean.item()
         stats["Policy/Learning Rate"] = self.optimizer.param_groups[0]["lr"]
         return ReplayUpdate(stats, td_errors.numpy())
+
+    def update_from_sequences(self, sample: SequenceSample) -> ReplayUpdate:
+        """One R2D2 gradient step on ``B`` sequences (see :mod:`mla_dqn.recurrent`).
+
+        :return: stats and each sequence's new priority ``[B]`` (as its "TD error").
+        """
+        hp = self.hyperparameters
+        self.target_network.copy_normalization(self.q_network)
+        batch = recurrent.to_tensors(sample, self.signal_names)
+        burn_in, length = hp.burn_in, batch.valid.shape[1]
+        gammas = torch.tensor([self.reward_signals[s].gamma for s in self.signal_names])
+        k, returns, discounts = recurrent.n_step_windows(
+            batch.valid, batch.dones, batch.rewards, gammas, hp.n_step
+        )
+        online = recurrent.unroll(self.q_network, batch, burn_in)  # [B, T + 1, S, n_d]
+        with torch.no_grad():
+            target = recurrent.unroll(self.target_network, batch, burn_in)
+        # learning steps t = burn_in .. L - 1; they bootstrap from u_{t+K}
+        k = k[:, burn_in:]
+        boot = torch.arange(length - burn_in).unsqueeze(0) + k  # in the unroll, [B, T]
+        last = boot + burn_in - 1  # step t + K - 1 in the sequence
+        learning = batch.valid[:, burn_in:]
+        rows = int(learning.numel())
+
+        def flat(x: torch.Tensor) -> torch.Tensor:  # [B, T, ...] -> [B * T, ...]
+            return x.reshape(rows, *x.shape[2:])
+
+        scale = recurrent.unrescale if hp.value_rescaling else (lambda x: x)
+        with torch.no_grad():
+            td_target = td_targets(
+                [flat(scale(recurrent.at_steps(q, boot))) for q in target],
+                branch_masks(
+                    flat(recurrent.at_steps(batch.next_masks, last)), self.q_network.branches, rows
+                ),
+                flat(returns[:, burn_in:]),
+                flat(discounts[:, burn_in:]),
+                flat(recurrent.at_steps(batch.dones, last)),
+                [flat(scale(recurrent.at_steps(q, boot))) for q in online]
+                if hp.double_dqn
+                else None,
+                self.use_dones,
+            )
+            if hp.value_rescaling:
+                td_target = recurrent.rescale(td_target)
+        q_now = [flat(q[:, :-1]) for q in online]  # Q(u_t), [B * T, S, n_d]
+        q_taken = taken_q(q_now, flat(batch.actions[:, burn_in:]))  # [B * T, S, n_branches]
+        td_target = td_target.unsqueeze(2).expand_as(q_taken)
+        loss = F.smooth_l1_loss(q_taken, td_target, reduction="none").mean(dim=(1, 2))
+        steps = learning.float()
+        count = steps.sum(dim=1).clamp(min=1.0)
+        per_sequence = (loss.reshape(learning.shape) * steps).sum(dim=1) / count
+        self._step((batch.weights * per_sequence).mean())
+        # R2D2's priority: eta * max |delta| + (1 - eta) * mean |delta| over the steps
+        delta = (td_target - q_taken).detach().sum(dim=1).abs().mean(dim=1).reshape(learning.shape)
+        delta = delta * steps
+        eta = hp.priority_eta
+        priorities = eta * delta.max(dim=1).values + (1 - eta) * delta.sum(dim=1) / count
+        q_mean = torch.stack([q.sum(dim=1).mean() for q in q_now]).mean()
+        stats = {
+            "Losses/Q Loss": per_sequence.mean().item(),
+            "Policy/Q Mean": q_mean.item(),
+            "Policy/Learning Rate": self.optimizer.param_groups[0]["lr"],
+        }
+        return ReplayUpdate(stats, priorities.numpy())
 
     def expert_loss(self, batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
         """TD loss plus ``margin_weight * J_E`` on ``batch_size`` expert transitions."""

@@ -120,6 +120,19 @@ class DQNSettings(OffPolicySettings):
     dueling: StrictBool = boolean(False)
     #: Gradients are clipped to this global L2 norm, > 0 (SB3's DQN: 10).
     max_grad_norm: float = hyperparameter(10.0, gt=0.0)
+    #: With ``network_settings.memory`` (R2D2): the first steps of each replayed sequence
+    #: of ``memory.sequence_length`` that only warm up the recurrent state from the one
+    #: stored, without a loss, >= 0 and < sequence_length (R2D2: 40 of 80).
+    burn_in: int = hyperparameter(0, ge=0)
+    #: With memory: steps two consecutive replayed sequences of an episode share, >= 0 and
+    #: < sequence_length; ``-1``: half of it (R2D2: 40 of 80).
+    sequence_overlap: int = hyperparameter(-1, ge=-1)
+    #: With memory and prioritized replay: a sequence's priority is
+    #: ``eta * max |delta| + (1 - eta) * mean |delta|`` over its steps, in [0, 1] (R2D2: 0.9).
+    priority_eta: float = hyperparameter(0.9, ge=0.0, le=1.0)
+    #: With memory: R2D2's value rescaling ``h(x) = sign(x)(sqrt(|x| + 1) - 1) + 1e-3 x``: the
+    #: network learns ``h(Q)``, targets are ``h(r + gamma^n h^-1(Q'))``; for large returns.
+    value_rescaling: StrictBool = boolean(False)
     #: Learning from ``.demo`` files (DQfD), keys of :class:`DemonstrationSettings`;
     #: none by default.
     demonstrations: Optional[DemonstrationSettings] = None  # noqa: UP045 (old cattrs)

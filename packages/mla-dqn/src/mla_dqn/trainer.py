@@ -115,12 +115,28 @@ class DQNTrainer(OffPolicyPluginTrainer):
                 "the behavior has no actions; DQN needs discrete ones", behavior=name,
             )  # fmt: skip
         memory = self.trainer_settings.network_settings.memory
+        hp = self.hyperparameters
         if memory is not None:
-            raise SettingError(
-                ("network_settings", "memory"), attr.asdict(memory),
-                "DQN has no recurrent version; remove it (or use trainer_type ppo or sac)",
-                behavior=name,
-            )  # fmt: skip
+            length = memory.sequence_length
+            if hp.burn_in >= length:
+                raise SettingError(
+                    ("hyperparameters", "burn_in"), hp.burn_in,
+                    f"must be < network_settings.memory.sequence_length ({length}): a sequence "
+                    "needs steps to learn from after its burn-in", behavior=name,
+                )  # fmt: skip
+            if hp.sequence_overlap >= length:
+                raise SettingError(
+                    ("hyperparameters", "sequence_overlap"), hp.sequence_overlap,
+                    f"must be < network_settings.memory.sequence_length ({length}) (-1: half "
+                    "of it)", behavior=name,
+                )  # fmt: skip
+            if hp.demonstrations is not None:
+                raise SettingError(
+                    ("hyperparameters", "demonstrations"), attr.asdict(hp.demonstrations),
+                    "demonstrations are not supported with network_settings.memory yet (the "
+                    "expert replay holds transitions, not sequences); remove one of them",
+                    behavior=name,
+                )  # fmt: skip
         if self.trainer_settings.behavioral_cloning is not None:
             raise SettingError(
                 ("behavioral_cloning",), attr.asdict(self.trainer_settings.behavioral_cloning),

@@ -364,13 +364,18 @@ def serve(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``mla-env NAME [NAME ...]``."""
-    names_help = "Basic, 3DBall or gym:<Gymnasium id>; several = several behaviors"
+    names_help = "Basic, 3DBall, Memory or gym:<Gymnasium id>; several = several behaviors"
     return run([], argv, "mla-env", names_help)
 
 
 def basic(argv: Sequence[str] | None = None) -> int:
     """``mla-env-basic``: the Basic environment."""
     return run(["Basic"], argv, "mla-env-basic", "more environments to add (3DBall)")
+
+
+def memory(argv: Sequence[str] | None = None) -> int:
+    """``mla-env-memory``: the Memory corridor (its rewarding end shown at the first step)."""
+    return run(["Memory"], argv, "mla-env-memory", "more environments to add (Basic)")
 
 
 def ball3d(argv: Sequence[str] | None = None) -> int:

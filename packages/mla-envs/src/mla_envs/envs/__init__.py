@@ -1,6 +1,6 @@
 """The environments, by name.
 
-``make("Basic")``, ``make("3DBall")`` and ``make("gym:CartPole-v1")`` (any registered
+``make("Basic")``, ``make("3DBall")``, ``make("Memory")`` and ``make("gym:CartPole-v1")`` (any registered
 Gymnasium id after ``gym:``) build a :class:`~mla_envs.envs.base.VectorEnv`.
 """
 
@@ -12,13 +12,18 @@ from typing import Any
 from mla_envs.envs.ball3d import Ball3DEnv
 from mla_envs.envs.base import Actions, AgentBatch, BehaviorSpec, VectorEnv
 from mla_envs.envs.basic import BasicEnv
+from mla_envs.envs.memory import MemoryEnv
 from mla_envs.parameters import EnvironmentParameters
 
 #: Prefix that selects the Gymnasium bridge: ``gym:<registered id>``.
 GYM_PREFIX = "gym:"
 
 #: Built-in environments: name -> class. Names are also the behavior names.
-BUILTIN: dict[str, Callable[..., VectorEnv]] = {"Basic": BasicEnv, "3DBall": Ball3DEnv}
+BUILTIN: dict[str, Callable[..., VectorEnv]] = {
+    "Basic": BasicEnv,
+    "3DBall": Ball3DEnv,
+    "Memory": MemoryEnv,
+}
 
 
 class UnsupportedSpaceError(ValueError):
@@ -111,6 +116,7 @@ __all__ = [
     "AgentBatch",
     "Ball3DEnv",
     "BasicEnv",
+    "MemoryEnv",
     "BehaviorSpec",
     "GymnasiumKwargError",
     "MissingDependencyError",

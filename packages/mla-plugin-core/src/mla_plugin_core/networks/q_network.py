@@ -14,7 +14,13 @@ The head is the hook for other value representations: it gives ``K`` outputs per
 :meth:`DiscreteQActor.q_from_head` reduces them to the Q-values that acting, the greedy
 actions and the exported model use (the mean over ``K`` unless overridden).
 
-Shapes: ``B`` batch, ``K`` outputs per action, ``n_d`` actions of branch ``d``.
+With ``network_settings.memory`` the body is mlagents' LSTM (R2D2's recurrent Q-network,
+Kapturowski et al. 2019): acting carries each agent's memory from step to step (the policy
+stores it), :meth:`DiscreteQActor.unroll` runs a sequence from a stored state, and the
+exported model has Unity's recurrent input and output (``memory_size`` as mlagents' own).
+
+Shapes: ``B`` batch, ``K`` outputs per action, ``n_d`` actions of branch ``d``, ``M``
+memory size.
 """
 
 from __future__ import annotations
@@ -91,7 +97,8 @@ class DiscreteQActor(nn.Module, Actor):
 
     :param observation_specs: the behavior's observations, encoded by mlagents'
         ``NetworkBody`` (vector and visual; normalised when ``network_settings.normalize``).
-    :param network_settings: ``hidden_units``, ``num_layers``, ``normalize``; no ``memory``.
+    :param network_settings: ``hidden_units``, ``num_layers``, ``normalize``, ``memory``
+        (an LSTM of ``memory_size / 2`` units after the body, as mlagents' actors).
     :param action_spec: discrete branches only.
     :param seed: seed of the exploration draws.
     :param outputs_per_action: ``K``, the head's outputs per action (``>= 1``): e.g. the
@@ -100,7 +107,8 @@ class DiscreteQActor(nn.Module, Actor):
     Set :attr:`exploration_epsilon` before acting (a policy does it per decision step).
 
     Subclasses change the value representation through two methods, not by replacing
-    :attr:`q_head` after construction: :meth:`head_outputs` (e.g. dueling heads) and
+    :attr:`q_head` after construction: :meth:`heads` (from the body's encoding, e.g.
+    dueling heads; 0.1's override of :meth:`head_outputs` still works without memory) and
     :meth:`q_from_head` (e.g. an expectation over atoms).
     """
 
@@ -117,22 +125,25 @@ class DiscreteQActor(nn.Module, Actor):
         super().__init__()
         if action_spec.continuous_size > 0 or action_spec.discrete_size == 0:
             raise ValueError(f"a Q-network needs discrete actions only, got {action_spec}")
-        if network_settings.memory is not None:
-            raise ValueError("a Q-network has no recurrent version (network_settings.memory)")
         if int(outputs_per_action) < 1:
             raise ValueError(f"outputs_per_action must be >= 1, got {outputs_per_action}")
         self.branches = [int(n) for n in action_spec.discrete_branches]
         self.outputs_per_action = int(outputs_per_action)
         self.network_body = NetworkBody(observation_specs, network_settings)
-        # K outputs for every action of every branch, in one layer: [B, K * sum(n_d)]
-        self.q_head = nn.Linear(
-            network_settings.hidden_units, self.outputs_per_action * sum(self.branches)
+        memory = network_settings.memory
+        #: The width of the body's output: the LSTM's units with memory, else hidden_units.
+        self.encoding_size = (
+            memory.memory_size // 2 if memory is not None else network_settings.hidden_units
         )
+        # K outputs for every action of every branch, in one layer: [B, K * sum(n_d)]
+        self.q_head = nn.Linear(self.encoding_size, self.outputs_per_action * sum(self.branches))
         # Constants the exported model carries for Unity (names in model_serialization).
         self.version_number = nn.Parameter(
             torch.tensor([float(MODEL_API_VERSION)]), requires_grad=False
         )
-        self.memory_size_vector = nn.Parameter(torch.tensor([0.0]), requires_grad=False)
+        self.memory_size_vector = nn.Parameter(
+            torch.tensor([float(self.network_body.memory_size)]), requires_grad=False
+        )
         self.discrete_act_size_vector = nn.Parameter(
             torch.tensor([self.branches], dtype=torch.float32), requires_grad=False
         )
@@ -141,20 +152,41 @@ class DiscreteQActor(nn.Module, Actor):
 
     @property
     def memory_size(self) -> int:
-        return 0
+        """``M``: floats of recurrent state per agent (``0`` without memory)."""
+        return int(self.network_body.memory_size)
 
     def update_normalization(self, buffer: AgentBuffer) -> None:
         self.network_body.update_normalization(buffer)
 
+    def heads(self, encoding: torch.Tensor) -> list[torch.Tensor]:
+        """The head's outputs from the body's encoding ``[B, encoding_size]``: one
+        ``[B, K, n_d]`` tensor per branch (the hook: override to change them)."""
+        heads = self.q_head(encoding).reshape(encoding.shape[0], self.outputs_per_action, -1)
+        return list(torch.split(heads, self.branches, dim=2))
+
     def head_outputs(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The head's outputs, one ``[B, K, n_d]`` tensor per branch (the hook: override to
-        change how they are computed from the body's encoding).
+        """The head's outputs for observations without memory, one ``[B, K, n_d]`` tensor per
+        branch.
 
         :param inputs: one tensor per observation, ``[B, *obs_shape]``.
         """
-        encoding, _ = self.network_body(inputs)  # [B, hidden]
-        heads = self.q_head(encoding).reshape(encoding.shape[0], self.outputs_per_action, -1)
-        return list(torch.split(heads, self.branches, dim=2))
+        encoding, _ = self.network_body(inputs)  # [B, encoding_size]
+        return self.heads(encoding)
+
+    def unroll(
+        self, inputs: list[torch.Tensor], memories: torch.Tensor, sequence_length: int
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Run ``B`` sequences of ``L`` steps from their states: the head's outputs per
+        branch ``[B * L, K, n_d]`` (sequence-major) and the states after them ``[1, B, M]``.
+
+        :param inputs: one tensor per observation, ``[B * L, *obs_shape]`` (each sequence's
+            steps one after the other).
+        :param memories: the states before each sequence, ``[1, B, M]``.
+        """
+        encoding, memories = self.network_body(
+            inputs, memories=memories, sequence_length=sequence_length
+        )
+        return self.heads(encoding), memories
 
     def q_from_head(self, outputs: torch.Tensor) -> torch.Tensor:
         """One branch's Q-values ``[B, n_d]`` from its head outputs ``[B, K, n_d]`` (the hook:
@@ -186,13 +218,37 @@ class DiscreteQActor(nn.Module, Actor):
         memories: torch.Tensor | None = None,
         sequence_length: int = 1,
     ) -> tuple[AgentAction, dict[str, Any], torch.Tensor | None]:
-        """Epsilon-greedy actions (each row explores on its own), masks respected."""
+        """Epsilon-greedy actions (each row explores on its own), masks respected; with
+        memory each agent's state goes one step on (``memories`` ``[1, B, M]``)."""
         with torch.no_grad():
-            greedy = self.greedy_actions(inputs, masks)
+            if self.memory_size:
+                greedy, memories = self._recurrent_greedy(inputs, masks, memories)
+            else:
+                greedy = self.greedy_actions(inputs, masks)
             allowed = branch_masks(masks, self.branches, greedy.shape[0])
             actions = epsilon_greedy(greedy, allowed, self.exploration_epsilon, self._generator)
         action = AgentAction(None, [actions[:, d : d + 1] for d in range(len(self.branches))])
         return action, {"env_action": action.to_action_tuple()}, memories
+
+    def _recurrent_greedy(
+        self, inputs: list[torch.Tensor], masks: torch.Tensor | None, memories: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy actions of one step from ``memories`` ``[1, B, M]`` (zeros when ``None``),
+        and the states after it."""
+        batch = inputs[0].shape[0]
+        if memories is None:
+            memories = torch.zeros(1, batch, self.memory_size)
+        outputs, memories = self.unroll(inputs, memories, 1)
+        q_per_branch = [self.q_from_head(o) for o in outputs]
+        allowed = branch_masks(masks, self.branches, batch)
+        greedy = torch.stack(
+            [
+                masked_q_values(q, a).argmax(dim=1)
+                for q, a in zip(q_per_branch, allowed, strict=True)
+            ],
+            dim=1,
+        )
+        return greedy, memories
 
     def forward(
         self,
@@ -200,15 +256,26 @@ class DiscreteQActor(nn.Module, Actor):
         masks: torch.Tensor | None = None,
         memories: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        """The exported model: version, memory size (0), greedy actions as both the sampled
-        and the deterministic discrete outputs, and the branch sizes."""
-        greedy = self.greedy_actions(inputs, masks)
+        """The exported model: version, memory size, greedy actions as both the sampled and
+        the deterministic discrete outputs, the branch sizes, and with memory the state
+        after the step (Unity's ``recurrent_out``)."""
+        if not self.memory_size:
+            greedy = self.greedy_actions(inputs, masks)
+            return (
+                self.version_number,
+                self.memory_size_vector,
+                greedy,
+                self.discrete_act_size_vector,
+                greedy,
+            )
+        greedy, memories_out = self._recurrent_greedy(inputs, masks, memories)
         return (
             self.version_number,
             self.memory_size_vector,
             greedy,
             self.discrete_act_size_vector,
             greedy,
+            memories_out,
         )
 
 
@@ -222,7 +289,8 @@ class EpsilonGreedyQPolicy(TorchPolicy):
 
     :param seed: seed of the network initialisation and of the exploration draws.
     :param behavior_spec: the behavior (discrete actions only).
-    :param network_settings: the YAML's ``network_settings`` (no ``memory``).
+    :param network_settings: the YAML's ``network_settings`` (``memory``: a recurrent
+        Q-network, each agent's state kept by mlagents' policy from step to step).
     :param epsilon: the exploration rate as a function of the environment step, e.g.
         :class:`~mla_plugin_core.trainers.schedules.ScheduledValue` ``("linear", 1.0, 0.05, 10_000)``.
     :param actor_cls: the Q-network, :class:`DiscreteQActor` or a subclass with the same

@@ -60,7 +60,12 @@ from mlagents_envs.logging_util import get_logger
 from mla_plugin_core.io.resume import ResumeError
 from mla_plugin_core.replay.batches import ReplayBatch
 from mla_plugin_core.replay.step_replay import PrioritizedStepReplay, Rescore, StepReplay
-from mla_plugin_core.replay.transitions import ReplaySample, Transitions, to_agent_buffer
+from mla_plugin_core.replay.transitions import (
+    ReplaySample,
+    SequenceSample,
+    Transitions,
+    to_agent_buffer,
+)
 from mla_plugin_core.settings.memory import refuse_if_too_big, step_replay_bytes, step_row_bytes
 from mla_plugin_core.trainers.base import PluginTrainerMixin
 from mla_plugin_core.trainers.optimizer import PluginOptimizer
@@ -88,9 +93,10 @@ class OffPolicyOptimizer(PluginOptimizer):
     samples instead of ``AgentBuffer`` batches."""
 
     @abc.abstractmethod
-    def update_from_replay(self, sample: ReplaySample) -> ReplayUpdate:
-        """One gradient step on ``sample`` (arrays ``[B, ...]``, see :class:`ReplaySample`;
-        :meth:`replay_batch` gives them as tensors)."""
+    def update_from_replay(self, sample: ReplaySample | SequenceSample) -> ReplayUpdate:
+        """One gradient step on ``sample``: n-step transitions (arrays ``[B, ...]``, see
+        :class:`ReplaySample`; :meth:`replay_batch` gives them as tensors) or, with
+        ``network_settings.memory``, sequences (:class:`SequenceSample`, ``[B, L, ...]``)."""
 
     def replay_batch(
         self, sample: ReplaySample, signal_names: list[str] | None = None
@@ -217,6 +223,27 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         return bool(getattr(self.hyperparameters, "prioritized_replay", False))
 
     @property
+    def sequence_length(self) -> int:
+        """With ``network_settings.memory``: the steps of each replayed sequence (R2D2);
+        ``0`` without memory (n-step transitions are replayed)."""
+        memory = self.trainer_settings.network_settings.memory
+        return 0 if memory is None else int(memory.sequence_length)
+
+    @property
+    def sequence_overlap(self) -> int:
+        """Steps two consecutive sequences share: ``sequence_overlap`` of the
+        hyperparameters, ``-1`` (or none) meaning half of ``sequence_length``."""
+        overlap = int(getattr(self.hyperparameters, "sequence_overlap", -1))
+        return self.sequence_length // 2 if overlap < 0 else overlap
+
+    @property
+    def samples_per_update(self) -> int:
+        """Transitions per gradient step, or with memory sequences: ``batch_size`` steps in
+        ``batch_size // sequence_length`` sequences (at least one), as mlagents' SAC."""
+        batch = int(self.hyperparameters.batch_size)
+        return max(1, batch // self.sequence_length) if self.sequence_length else batch
+
+    @property
     def n_step(self) -> int:
         """Rewards summed per replay row (``n_step``; 1 for settings without it)."""
         return int(getattr(self.hyperparameters, "n_step", 1))
@@ -234,6 +261,12 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             n_step=self.n_step,
             seed=self.seed,
         )
+        if self.sequence_length:
+            common.update(
+                sequence_length=self.sequence_length,
+                sequence_overlap=self.sequence_overlap,
+                memory_size=int(self.policy.m_size),
+            )
         # Refused before anything is allocated (see mla_plugin_core.settings.memory).
         shape = (
             common["obs_shapes"],
@@ -242,11 +275,12 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             list(signals),
         )
         capacity = self.hyperparameters.buffer_size
+        memory_size = int(common.get("memory_size", 0))
         refuse_if_too_big(
-            step_replay_bytes(capacity, *shape, prioritized=self.prioritized),
+            step_replay_bytes(capacity, *shape, self.prioritized, memory_size),
             capacity,
             "the replay buffer",
-            detail=f"{step_row_bytes(*shape)} B per step",
+            detail=f"{step_row_bytes(*shape, memory_size)} B per step",
             behavior=self.brain_name,
         )
         if not self.prioritized:
@@ -420,12 +454,19 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             next_action_masks=next_masks,
         )
 
-    def _store(self, agent_id: str, steps: Transitions, episode_ended: bool = False) -> None:
-        """Append one agent's steps to its episode in the replay (``episode_ended`` is
-        read from the steps' flags; kept for 0.1 callers)."""
+    def _store(
+        self,
+        agent_id: str,
+        steps: Transitions,
+        episode_ended: bool = False,
+        memories: np.ndarray | None = None,
+    ) -> None:
+        """Append one agent's steps (and with memory the recurrent state before each) to its
+        episode in the replay (``episode_ended`` is read from the steps' flags; kept for 0.1
+        callers)."""
         assert self.replay is not None
         with self._replay_lock:
-            self.replay.add(agent_id, steps)
+            self.replay.add(agent_id, steps, memories=memories)
 
     def end_episode(self) -> None:
         """End every running episode: mlagents' forced reset (lesson change, self-play swap).
@@ -466,8 +507,11 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         rewards = self.evaluate_reward_signals(buffer, agent_id)
         if self.should_still_train:
             steps = self._transitions(buffer, trajectory, rewards)
+            memories = None
+            if self.sequence_length:  # the policy's state before each step
+                memories = np.asarray(buffer[BufferKey.MEMORY].get_batch(), np.float32)
             with self._replay_lock:  # end_episode (main thread) waits for the store
-                self._store(agent_id, steps)
+                self._store(agent_id, steps, memories=memories)
         if trajectory.done_reached:
             self._update_end_episode_stats(agent_id, self.optimizer)
 
@@ -476,7 +520,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
     def _is_ready_update(self) -> bool:
         return (
             self.replay is not None
-            and len(self.replay) >= self.hyperparameters.batch_size
+            and len(self.replay) >= self.samples_per_update
             and self._step >= self.hyperparameters.buffer_init_steps
         )
 
@@ -490,13 +534,16 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         )
         return beta(self._step)
 
-    def sample_replay(self) -> ReplaySample:
+    def sample_replay(self) -> ReplaySample | SequenceSample:
         """One batch of ``batch_size`` n-step transitions, drawn as the replay draws them,
         the learning reward signals summed as their providers score each step now
         (:func:`learning_rewards`), as mlagents' SAC re-evaluates them on each minibatch: a
         novelty bonus or a discriminator reward from long ago no longer pulls the
         Q-function."""
         assert self.replay is not None
+        if self.sequence_length:  # R2D2: sequences, their stored rewards
+            with self._replay_lock:
+                return self.replay.sample_sequences(self.samples_per_update)
         rescore = learning_rewards(self.optimizer.reward_signals)
         with self._replay_lock:
             return self.replay.sample(self.hyperparameters.batch_size, rescore=rescore)
