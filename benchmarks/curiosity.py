@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import tempfile
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from curves import record
 from gymnasium import spaces
 
 ENV_ID = "SparseChain-v0"
@@ -158,11 +158,7 @@ def main() -> None:
         for seed in args.seeds:
             for arm in args.arms:
                 curve = run(arm, seed, args.steps, Path(folder), args.buffer_size, args.n_step)
-                results[f"{arm}-{seed}"] = curve
-                cells = " ".join(f"{s}:{r:.2f}" for s, r in curve)
-                print(f"{arm:<10} seed {seed}: {cells}", flush=True)
-                if args.out:
-                    args.out.write_text(json.dumps(results, indent=1))
+                record(results, arm, seed, curve, args.out)
 
 
 if __name__ == "__main__":

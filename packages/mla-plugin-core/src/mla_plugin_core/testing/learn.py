@@ -21,7 +21,12 @@ from mla_plugin_core.util.ports import ports_free
 REWARD_TAG = "Environment/Cumulative Reward"
 
 #: Short environment names -> the console script of ``mla-envs`` that serves them.
-ENVIRONMENTS = {"basic": "mla-env-basic", "3dball": "mla-env-3dball", "gym": "mla-env-gym"}
+ENVIRONMENTS = {
+    "basic": "mla-env-basic",
+    "3dball": "mla-env-3dball",
+    "memory": "mla-env-memory",
+    "gym": "mla-env-gym",
+}
 
 
 @dataclass
