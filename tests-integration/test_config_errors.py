@@ -18,7 +18,9 @@ ENV_SCRIPTS = {"Basic": "mla-env-basic", "3DBall": "mla-env-3dball"}
 #: with the real shapes: five times this machine's memory at 180 B.
 REAL_SHAPES_BUFFER = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 36
 
-ALLOWED_DQN = "allowed: batch_size, buffer_init_steps, buffer_size, demonstrations, double_dqn,"
+ALLOWED_DQN = (
+    "allowed: batch_size, buffer_init_steps, buffer_size, burn_in, demonstrations, double_dqn,"
+)
 
 
 def case(case_id, settings, expected, *, venv="dqn", env="Basic", every_release=False):
