@@ -201,7 +201,12 @@ class DiscreteQActor(nn.Module, Actor):
         self, inputs: list[torch.Tensor], masks: torch.Tensor | None = None
     ) -> torch.Tensor:
         """argmax over allowed actions per branch: long ``[B, n_branches]``."""
-        q_per_branch = self.q_values(inputs)
+        return self._argmax_allowed(self.q_values(inputs), masks)
+
+    def _argmax_allowed(
+        self, q_per_branch: list[torch.Tensor], masks: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Each branch's argmax over its allowed actions: long ``[B, n_branches]``."""
         allowed = branch_masks(masks, self.branches, q_per_branch[0].shape[0])
         return torch.stack(
             [
@@ -239,16 +244,7 @@ class DiscreteQActor(nn.Module, Actor):
         if memories is None:
             memories = torch.zeros(1, batch, self.memory_size)
         outputs, memories = self.unroll(inputs, memories, 1)
-        q_per_branch = [self.q_from_head(o) for o in outputs]
-        allowed = branch_masks(masks, self.branches, batch)
-        greedy = torch.stack(
-            [
-                masked_q_values(q, a).argmax(dim=1)
-                for q, a in zip(q_per_branch, allowed, strict=True)
-            ],
-            dim=1,
-        )
-        return greedy, memories
+        return self._argmax_allowed([self.q_from_head(o) for o in outputs], masks), memories
 
     def forward(
         self,
@@ -259,23 +255,19 @@ class DiscreteQActor(nn.Module, Actor):
         """The exported model: version, memory size, greedy actions as both the sampled and
         the deterministic discrete outputs, the branch sizes, and with memory the state
         after the step (Unity's ``recurrent_out``)."""
+        recurrent_out: tuple[torch.Tensor, ...] = ()
         if not self.memory_size:
             greedy = self.greedy_actions(inputs, masks)
-            return (
-                self.version_number,
-                self.memory_size_vector,
-                greedy,
-                self.discrete_act_size_vector,
-                greedy,
-            )
-        greedy, memories_out = self._recurrent_greedy(inputs, masks, memories)
+        else:
+            greedy, memories_out = self._recurrent_greedy(inputs, masks, memories)
+            recurrent_out = (memories_out,)
         return (
             self.version_number,
             self.memory_size_vector,
             greedy,
             self.discrete_act_size_vector,
             greedy,
-            memories_out,
+            *recurrent_out,
         )
 
 

@@ -84,10 +84,14 @@ def replay_bytes(
     """Bytes of a :class:`~.replay.ReplayBuffer` ring of ``capacity`` transitions (plus the
     priority trees of a prioritized one)."""
     per_transition = transition_bytes(obs_shapes, continuous_size, discrete_branches, signals)
-    trees = (
-        PRIORITY_TREE_BYTES * (1 << max(0, math.ceil(math.log2(capacity)))) if prioritized else 0
-    )
-    return capacity * per_transition + trees
+    return capacity * per_transition + priority_tree_bytes(capacity, prioritized)
+
+
+def priority_tree_bytes(capacity: int, prioritized: bool) -> int:
+    """Bytes of prioritized replay's sum and min trees over ``capacity`` leaves (0 without)."""
+    if not prioritized:
+        return 0
+    return PRIORITY_TREE_BYTES * (1 << max(0, math.ceil(math.log2(capacity))))
 
 
 #: Bytes per row a :class:`~.replay.StepReplay` adds to a row's columns: its link (int64),
@@ -121,10 +125,7 @@ def step_replay_bytes(
     """Bytes of a :class:`~.replay.StepReplay` of ``capacity`` rows (plus the priority trees
     of a prioritized one)."""
     row = step_row_bytes(obs_shapes, continuous_size, discrete_branches, signals, memory_size)
-    trees = (
-        PRIORITY_TREE_BYTES * (1 << max(0, math.ceil(math.log2(capacity)))) if prioritized else 0
-    )
-    return capacity * row + trees
+    return capacity * row + priority_tree_bytes(capacity, prioritized)
 
 
 def lower_bound_bytes(capacity: int, signals: Sequence[str], prioritized: bool = False) -> int:
