@@ -63,14 +63,14 @@ def test_episodes_of_interleaved_agents_keep_their_own_terminals(tmp_path):
 
 def test_a_forced_reset_waits_for_the_trajectory_being_stored(tmp_path):
     """`threaded: true`: mlagents' main thread calls end_episode (lesson change, self-play
-    swap) while the trainer's thread stores a trajectory; both write the held steps, the
-    n-step queues and the ring, so the reset must wait until the store is done."""
+    swap) while the trainer's thread stores a trajectory; both write the ring and the
+    running episodes, so the reset must wait until the store is done."""
     import threading
 
     trainer = make_trainer(tmp_path, n_step=3)
     trainer._process_trajectory(trajectory("agent-0", 0, 5))  # a held step, queued steps
     storing, release = threading.Event(), threading.Event()
-    store = trainer._store
+    store = trainer.replay.add_many
 
     def slow_store(*args, **kwargs):
         if threading.current_thread() is worker:  # the trainer's thread, mid-store
@@ -78,7 +78,7 @@ def test_a_forced_reset_waits_for_the_trajectory_being_stored(tmp_path):
             release.wait(10)
         store(*args, **kwargs)
 
-    trainer._store = slow_store
+    trainer.replay.add_many = slow_store
     worker = threading.Thread(target=trainer._process_trajectory,
                               args=(trajectory("agent-0", 6, 9),))  # fmt: skip
     worker.start()
@@ -94,3 +94,33 @@ def test_a_forced_reset_waits_for_the_trajectory_being_stored(tmp_path):
     rows = stored(trainer)  # the episode as one run, its last steps truncated by the reset
     assert rows["t"].tolist() == list(range(10))
     assert rows["truncated"].tolist() == [t + 3 >= 10 for t in range(10)]
+
+
+def test_the_trajectories_an_advance_drains_are_stored_together_before_its_update(tmp_path):
+    """mlagents' advance() drains the trajectory queue, then asks _is_ready_update: the
+    drained trajectories go to the replay in one add_many, in queue order, before the
+    update, and hold what one _process_trajectory after the other holds."""
+    from mlagents.trainers.agent_processor import AgentManagerQueue
+
+    one_by_one = make_trainer(tmp_path / "one", n_step=3)
+    trainer = make_trainer(tmp_path / "batch", n_step=3, buffer_init_steps=0)
+    queue: AgentManagerQueue = AgentManagerQueue("CartPole-v1")
+    trainer.subscribe_trajectory_queue(queue)
+    pieces = [("agent-0", 0, 5, {}), ("agent-1", 100, 103, {"done": True}),
+              ("agent-0", 6, 9, {}), ("agent-1", 104, 106, {})]  # fmt: skip
+    for agent, first, last, end in pieces:
+        queue.put(trajectory(agent, first, last, **end))
+        one_by_one._process_trajectory(trajectory(agent, first, last, **end))
+    batches = []
+    add_many = trainer.replay.add_many
+    trainer.replay.add_many = lambda batch: (
+        batches.append([a for a, _, _ in batch]) or add_many(batch)
+    )
+    updates = []
+    trainer._update_policy = lambda: updates.append(trainer.replay.rows_held) or False
+    trainer.advance()
+    assert batches == [["agent-0", "agent-1", "agent-0", "agent-1"]]
+    assert updates == [6 + 4 + 4 + 3]  # the update came, after the store
+    for rows, want in zip(stored(trainer).values(), stored(one_by_one).values(), strict=True):
+        np.testing.assert_array_equal(rows, want)
+    assert trainer.replay.waiting("agent-0") == one_by_one.replay.waiting("agent-0") == 3

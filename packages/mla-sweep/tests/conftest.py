@@ -10,6 +10,10 @@ import yaml
 from sweep_testkit import TINY_DQN
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: the longest cluster tests, run by nox -s slow")
+
+
 def write_sweep(
     folder: Path, name: str, sweep: dict[str, Any], trainer: dict | None = None
 ) -> Path:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from replay_kit import (
     DETERMINISTIC,
@@ -52,17 +52,54 @@ def expected_n_step(rewards, ends, n, gammas, seen, ended_now):
     return result
 
 
-def fill(replay, streams, data, stop=None):
-    """Each agent's steps in chunks, the agents interleaved; returns steps seen per agent."""
+def chunks(streams, data, stop=None):
+    """Each agent's steps in chunks ``(agent, steps)``, the agents interleaved, in batches
+    of 1 to 3 chunks (what one add_many stores)."""
     cursor = [0] * len(streams)
     limit = [len(ends) if stop is None else min(stop, len(ends)) for _, ends in streams]
+    batch = []
     while any(c < m for c, m in zip(cursor, limit, strict=True)):
         agent = data.draw(st.sampled_from([a for a in range(len(streams)) if cursor[a] < limit[a]]))
         size = data.draw(st.integers(1, limit[agent] - cursor[agent]))
+        ends = streams[agent][1][cursor[agent] : cursor[agent] + size]
+        if data.draw(st.booleans()):  # cut at the episode's end, as mlagents does
+            size = next((i + 1 for i, end in enumerate(ends) if end != END_NONE), size)
         rows = [(agent, t) for t in range(cursor[agent], cursor[agent] + size)]
-        replay.add(agent, steps_batch(rows, streams))
+        batch.append((agent, steps_batch(rows, streams)))
         cursor[agent] += size
+        if len(batch) == 3 or data.draw(st.booleans()):
+            yield batch
+            batch = []
+    if batch:
+        yield batch
     return cursor
+
+
+def fill(replay, streams, data, stop=None):
+    """Every chunk into ``replay``, a batch per add_many; returns steps seen per agent."""
+    seen = [0] * len(streams)
+    for batch in chunks(streams, data, stop):
+        replay.add_many([(agent, steps, None) for agent, steps in batch])
+        for agent, steps in batch:
+            seen[agent] += len(steps.dones)
+    return seen
+
+
+def assert_same_replay(one, other):
+    """Two replays hold the same rows, links, completions, episodes (and priorities)."""
+    assert one._state == other._state
+    state = one._state
+    slots = np.arange(state.written - state.size, state.written) % one.capacity
+    for name in ("_obs", "_next_obs"):
+        for a, b in zip(getattr(one, name), getattr(other, name), strict=True):
+            np.testing.assert_array_equal(a[slots], b[slots])
+    for name in ("_discrete", "_masks", "_next_masks", "_rewards", "_dones", "_truncated",
+                 "_next", "_episode_step"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(one, name)[slots], getattr(other, name)[slots])
+    np.testing.assert_array_equal(one._complete, other._complete)
+    if isinstance(one, PrioritizedStepReplay):
+        all_slots = np.arange(one.capacity)
+        np.testing.assert_array_equal(one.priorities(all_slots), other.priorities(all_slots))
 
 
 def assert_transitions(replay, streams, n, gamma, seen, ended_now):
@@ -155,6 +192,46 @@ def test_same_transitions_as_the_0_1_accumulator_with_its_held_step(streams, n, 
         key(s.obs, s.next_obs, s.rewards, s.discounts, s.dones, i) for i in range(len(slots))
     )
     assert got == want
+
+
+@settings(DETERMINISTIC, max_examples=150)
+@given(
+    streams=agent_streams(),
+    capacity=st.integers(2, 40),
+    kind=st.sampled_from(["uniform", "prioritized", "sequences"]),
+    data=st.data(),
+)
+def test_add_many_holds_what_one_add_after_the_other_holds(streams, capacity, kind, data):
+    """Batches of chunks (an agent may come twice, episodes end anywhere, the ring wraps
+    and drops rows the batch refers to): add_many leaves the replay one add per chunk
+    leaves, for uniform, prioritized and sequence replay."""
+    gammas = {"extrinsic": 0.9, "curiosity": 0.5}
+    options = {"sequences": dict(sequence_length=3, sequence_overlap=1)}.get(kind, {})
+    make = PrioritizedStepReplay if kind == "prioritized" else StepReplay
+
+    def replay():
+        return make(capacity, **STEP_SPEC, gammas=gammas, n_step=2, seed=0, **options)
+
+    one, many = replay(), replay()
+    for batch in chunks(streams, data):
+        rows = many.add_many([(agent, steps, None) for agent, steps in batch])
+        want = [one.add(agent, steps) for agent, steps in batch]
+        np.testing.assert_array_equal(rows, np.concatenate(want))
+        assert_same_replay(one, many)
+    one.end_episodes(), many.end_episodes()
+    assert_same_replay(one, many)
+
+
+def test_a_bad_trajectory_in_a_batch_is_refused_with_nothing_stored():
+    replay = StepReplay(100, **SPEC, gammas=GAMMAS, n_step=2)
+    replay.add("a", one_agent_steps([1, 2]))
+    before = (replay._state, replay._complete.copy(), replay._next.copy())
+    bad = one_agent_steps([5, 6])._replace(discrete_actions=np.array([[0, 3], [0, 0]]))
+    with pytest.raises(ValueError, match="discrete_actions"):
+        replay.add_many([("a", one_agent_steps([3, 4]), None), ("b", bad, None)])
+    assert replay._state == before[0]
+    np.testing.assert_array_equal(replay._complete, before[1])
+    np.testing.assert_array_equal(replay._next, before[2])
 
 
 def one_agent_steps(ids, ends=None):
@@ -335,18 +412,36 @@ def cut_at_line(function, k):
     return False
 
 
-@pytest.mark.parametrize("wraps", [False, True], ids=["fast path", "ring wraps"])
-def test_a_store_cut_at_any_line_leaves_a_consistent_replay(tmp_path, wraps):
+@pytest.mark.parametrize(
+    ("wraps", "batch"),
+    [(False, False), (True, False), (False, True)],
+    ids=["fast path", "ring wraps", "a batch of two"],
+)
+def test_a_store_cut_at_any_line_leaves_a_consistent_replay(tmp_path, wraps, batch):
     """A KeyboardInterrupt at every line of add in turn, over a full ring (the fast path of
-    whole slices, or the general one when the rows wrap around): what can be drawn and what
-    is saved are whole rows of the steps given, and the next adds go on."""
+    whole slices, or the general one when the rows wrap around, or b's rows in two
+    trajectories of one add_many): what can be drawn and what is saved are whole rows of
+    the steps given, and the next adds go on."""
     gammas = {"extrinsic": 1.0, "curiosity": 1.0}
     k = 0
     while True:
         k += 1
         replay = StepReplay(6, **SPEC, gammas=gammas, n_step=2, seed=0)
         replay.add("a", one_agent_steps([1, 2, 3, 4, 5] if wraps else [1, 2, 3, 4, 5, 6]))
-        if not cut_at_line(lambda r=replay: r.add("b", one_agent_steps([100, 101, 102])), k):
+        if batch:
+            trajectories = [
+                ("b", one_agent_steps([100, 101]), None),
+                ("b", one_agent_steps([102]), None),
+            ]
+
+            def store(r=replay, t=trajectories):
+                r.add_many(t)
+        else:
+
+            def store(r=replay):
+                r.add("b", one_agent_steps([100, 101, 102]))
+
+        if not cut_at_line(store, k):
             break
         replay.save(tmp_path / "r.npz")
         again = StepReplay(6, **SPEC, gammas=gammas, n_step=2, seed=0)

@@ -191,6 +191,7 @@ class StepReplay:
         ]
         self._fast_types = (np.ndarray,) * len(self._fast_targets)
         self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self._fast_limits: dict[np.dtype[Any], Array] = {}  # branch sizes, unsigned
         self._fast_actions_at = 2 * len(self._obs) + 1
         self._fast_masks_at = self._fast_actions_at + 1
         # completion is a slice of True (uniform transitions), or goes through the hooks
@@ -237,9 +238,12 @@ class StepReplay:
 
     # -- writing -------------------------------------------------------------------------
 
-    def _columns(self, steps: Transitions) -> tuple[int, list[tuple[Array, Array]]]:
-        """Check ``steps`` against the spec: ``(rows, [(target array, column), ...])``, the
-        columns as arrays ``[B, ...]``; a ``ValueError`` names the field that does not fit."""
+    def _columns(
+        self, steps: Transitions, memories: npt.ArrayLike | None = None
+    ) -> tuple[int, list[tuple[Array, Array]]]:
+        """Check ``steps`` (and ``memories``) against the spec: ``(rows, [(target array,
+        column), ...])``, the columns as arrays ``[B, ...]``; a ``ValueError`` names the
+        field that does not fit."""
         dones = np.asarray(steps.dones)
         if dones.ndim != 1:
             raise ValueError(f"dones: expected shape [B], got {list(dones.shape)}")
@@ -300,6 +304,12 @@ class StepReplay:
             (self._dones, done),
             (self._truncated, truncated.astype(bool) & ~done),  # done wins over truncated
         ]
+        if self.memory_size:
+            given = None if memories is None else np.asarray(memories, np.float32)
+            if given is None or given.shape != (n, self.memory_size):
+                got = None if given is None else list(given.shape)
+                raise ValueError(f"memories: expected shape {[n, self.memory_size]}, got {got}")
+            checked.append((self._memories, given))
         return n, checked
 
     def add(
@@ -316,16 +326,36 @@ class StepReplay:
         :param memories: the recurrent state before each step, float ``[B, memory_size]``
             (required when ``memory_size > 0``).
         """
-        fast = self._add_fast(agent, steps) if memories is None else None
+        rows = self._add_fast(((agent, steps, memories),))
+        if rows is not None:
+            return rows
+        n, columns = self._columns(steps, memories)
+        return self._add_columns(agent, n, columns)
+
+    def add_many(self, batch: Sequence[tuple[Hashable, Transitions, npt.ArrayLike | None]]) -> Rows:
+        """:meth:`add` of each ``(agent, steps, memories)`` of ``batch`` in turn (an agent
+        may come more than once), in one write when it can: the trajectories a trainer
+        drains at once. Returns the row numbers of all their rows, in order.
+
+        The same rows, links and completions as one :meth:`add` after the other. Every
+        trajectory is checked before anything is written: a bad one is refused (a
+        ``ValueError`` naming the field) with nothing stored. A batch the one write does not
+        fit (recurrent state, an episode end before a trajectory's last step, the ring
+        wrapping) is stored one trajectory after the other.
+        """
+        fast = self._add_fast(batch)
         if fast is not None:
             return fast
-        n, columns = self._columns(steps)
-        if self.memory_size:
-            given = None if memories is None else np.asarray(memories, np.float32)
-            if given is None or given.shape != (n, self.memory_size):
-                got = None if given is None else list(given.shape)
-                raise ValueError(f"memories: expected shape {[n, self.memory_size]}, got {got}")
-            columns.append((self._memories, given))
+        checked = [self._columns(steps, memories) for _, steps, memories in batch]
+        rows = [
+            self._add_columns(agent, n, columns)
+            for (agent, _, _), (n, columns) in zip(batch, checked, strict=True)
+        ]
+        return np.concatenate(rows) if rows else np.zeros(0, np.int64)
+
+    def _add_columns(self, agent: Hashable, n: int, columns: list[tuple[Array, Array]]) -> Rows:
+        """:meth:`add` of one trajectory of ``n`` rows, checked by :meth:`_columns`: any
+        episode ends, a wrap of the ring, recurrent state."""
         state = self._state
         c = self._capacity
         kept = min(n, c)  # of an oversized batch only the last rows could be held
@@ -378,14 +408,12 @@ class StepReplay:
 
     def _fast_columns(self, steps: Transitions) -> list[Array] | None:
         """``steps``' columns in the order of :attr:`_fast_targets`, when they are arrays of
-        the shapes and kinds :meth:`add` expects (any other input: ``None``, and the checked
-        path names what is wrong)."""
-        if len(steps.obs) != len(self._obs) or len(steps.next_obs) != len(self._obs):
-            return None
+        the shapes :meth:`add` expects (any other input: ``None``, and the checked path names
+        what is wrong). The actions' range is checked by :meth:`_fast_actions_fit`."""
         rewards = steps.rewards
         if rewards.keys() != self._signal_set:
             return None
-        arrays: list[Any] = [  # their types are checked below
+        arrays: list[Any] = [  # their types and shapes (so their number) are checked below
             *steps.obs,
             *steps.next_obs,
             steps.continuous_actions,
@@ -409,84 +437,121 @@ class StepReplay:
             expected = self._fast_shapes[n] = tuple((n, *a.shape[1:]) for a in self._fast_targets)
         if tuple(map(_shape_of, arrays)) != expected:
             return None
-        actions = arrays[self._fast_actions_at]
-        if actions.size:
-            if actions.dtype.kind not in "iu":
-                return None
-            # one comparison: negative actions wrap around to large unsigned values
-            unsigned = actions.view(f"u{actions.itemsize}")
-            if _count_nonzero(unsigned >= self._branch_sizes.astype(unsigned.dtype)):
-                return None
         return arrays
 
-    def _add_fast(self, agent: Hashable, steps: Transitions) -> Rows | None:
-        """:meth:`add` for the common case, in whole slices: well-formed arrays, an episode
-        end at the last row only (as mlagents cuts trajectories), no wrap of the ring, no
-        recurrent state. ``None`` when it does not apply (then nothing was changed)."""
-        if self.memory_size:
+    def _fast_actions_fit(self, actions: Array) -> bool:
+        """Whether discrete ``actions`` ``[B, branches]`` are integers within their branch."""
+        if not actions.size:
+            return True
+        limits = self._fast_limits.get(actions.dtype)
+        if limits is None:
+            if actions.dtype.kind not in "iu":
+                return False
+            limits = self._branch_sizes.astype(f"u{actions.itemsize}")
+            self._fast_limits[actions.dtype] = limits
+        # one comparison: negative actions wrap around to large unsigned values
+        return not _count_nonzero(actions.view(limits.dtype) >= limits)
+
+    def _add_fast(
+        self, batch: Sequence[tuple[Hashable, Transitions, npt.ArrayLike | None]]
+    ) -> Rows | None:
+        """:meth:`add_many` for the common case, in whole slices: well-formed arrays, an
+        episode end at a trajectory's last row only (as mlagents cuts trajectories), no wrap
+        of the ring, no recurrent state, and no row the batch refers to (a running
+        episode's last or waiting rows) overwritten by it. ``None`` when it does not apply
+        (then nothing was changed)."""
+        if self.memory_size or not batch:
             return None
-        arrays = self._fast_columns(steps)
-        if arrays is None:
+        checked = []
+        total = 0
+        for agent, steps, memories in batch:
+            arrays = None if memories is not None else self._fast_columns(steps)
+            if arrays is None:
+                return None
+            dones, truncated = arrays[-2], arrays[-1]
+            n = dones.shape[0]
+            ends = _count_nonzero(dones) + _count_nonzero(truncated)
+            if not n or ends and (ends > 1 or not (dones[-1] or truncated[-1])):
+                return None  # ends elsewhere than the last row, or done and truncated together
+            checked.append((agent, arrays, n, ends))
+            total += n
+        actions_at = self._fast_actions_at
+        actions = [item[1][actions_at] for item in checked]
+        if not self._fast_actions_fit(actions[0] if len(actions) == 1 else np.concatenate(actions)):
             return None
-        dones, truncated = arrays[-2], arrays[-1]
-        n = dones.shape[0]
         state = self._state
         c, first = self._capacity, state.written
         start = first % c
-        stop = start + n
-        if not n or stop > c:
+        stop = start + total
+        if stop > c:
             return None
-        done_count, truncated_count = _count_nonzero(dones), _count_nonzero(truncated)
-        ended = bool(done_count or truncated_count)
-        if ended and (done_count + truncated_count > 1 or not (dones[-1] or truncated[-1])):
-            return None  # ends elsewhere than the last row, or done and truncated together
+        oldest = first + total - min(state.size + total, c)  # held once the batch is in
+        for item in checked:
+            episode = state.episodes.get(item[0])
+            if episode is not None and (
+                episode.last < oldest or (episode.waiting and episode.waiting[0] < oldest)
+            ):
+                return None  # its rows go during the batch: one add after the other
         # 1. the slots to be written are never drawn again, and their rows stop being held
         self._forget_slice(start, stop)
-        overflow = max(0, state.size + n - c)
+        overflow = max(0, state.size + total - c)
         if overflow:
             self._state = state = _State(first, state.size - overflow, state.episodes)
-        # 2. the rows, their links, the predecessor's link
-        for target, array in zip(self._fast_targets, arrays, strict=True):
-            target[start:stop] = array
+        # 2. the rows, their links, the predecessors' links
         self._next[start : stop - 1] = np.arange(start + 1, stop)
-        self._next[stop - 1] = -1
-        oldest = first + n - min(state.size + n, c)
-        episode = state.episodes.get(agent)
-        waiting: tuple[int, ...] = ()
-        begun = 0
-        if episode is not None and episode.last >= oldest:
-            self._next[episode.last % c] = start
-            self._next_masks[episode.last % c] = arrays[self._fast_masks_at][0]
-            waiting = (
-                episode.waiting
-                if not overflow
-                else tuple(r for r in episode.waiting if r >= oldest)
-            )
-            begun = episode.length
-        self._episode_step[start:stop] = np.arange(begun, begun + n)
-        # 3. hold them: one assignment. The rows with a known window: all at an episode end,
-        # else the run's first (its length - the window)
-        w = len(waiting)
         episodes = dict(state.episodes)
-        if ended:
-            known, new_known = w + n, n
-            episodes.pop(agent, None)
-        else:
-            known = max(w + n - (self.sequence_length or self.n_step), 0)
-            new_known = max(known - w, 0)
-            still = waiting[known:] + tuple(range(first + new_known, first + n))
-            episodes[agent] = _Episode(first + n - 1, still, begun + n)
-        self._state = _State(first + n, min(state.size + n, c), episodes)
+        window = self.sequence_length or self.n_step
+        known_runs: list[tuple[int, int]] = []  # (slot, rows) known in the batch's rows
+        known_before: list[int] = []  # rows written before that are known now
+        at = start
+        for agent, arrays, n, ended in checked:
+            end = at + n
+            for target, array in zip(self._fast_targets, arrays, strict=True):
+                target[at:end] = array
+            self._next[end - 1] = -1  # no successor yet
+            row = first + at - start
+            episode = episodes.get(agent)
+            waiting: tuple[int, ...] = ()
+            begun = 0
+            if episode is not None:
+                self._next[episode.last % c] = at
+                self._next_masks[episode.last % c] = arrays[self._fast_masks_at][0]
+                waiting, begun = episode.waiting, episode.length
+            self._episode_step[at:end] = np.arange(begun, begun + n)
+            # the rows with a known window: all at an episode end, else the run's first
+            # (its length - the window)
+            w = len(waiting)
+            if ended:
+                known, new_known = w + n, n
+                episodes.pop(agent, None)
+            else:
+                known = max(w + n - window, 0)
+                new_known = max(known - w, 0)
+                still = waiting[known:] + tuple(range(row + new_known, row + n))
+                episodes[agent] = _Episode(row + n - 1, still, begun + n)
+            known_before += waiting[:known]
+            if new_known:
+                known_runs.append((at, new_known))
+            at = end
+        # 3. hold them: one assignment
+        self._state = _State(first + total, min(state.size + total, c), episodes)
         # 4. the rows whose windows are known now can be drawn
         if self._plain_completion:
-            self._complete[start : start + new_known] = True
-            if known and w:
-                self._complete[[r % c for r in waiting[:known]]] = True
+            for slot, count in known_runs:
+                self._complete[slot : slot + count] = True
+            if known_before:  # distinct rows: a slice when they are consecutive slots
+                low, high = min(known_before), max(known_before)
+                if high - low == len(known_before) - 1 and low % c <= high % c:
+                    self._complete[low % c : high % c + 1] = True
+                else:
+                    self._complete[[r % c for r in known_before]] = True
         else:
-            rows = np.array(waiting[:known], np.int64)
-            rows = np.concatenate([rows, np.arange(first, first + new_known)])
-            self._make_complete(self._starts(rows))
-        return np.arange(first, first + n, dtype=np.int64)
+            rows = [np.array(known_before, np.int64)]
+            rows += [
+                np.arange(first + slot - start, first + slot - start + k) for slot, k in known_runs
+            ]
+            self._make_complete(self._starts(np.concatenate(rows)))
+        return np.arange(first, first + total, dtype=np.int64)
 
     def _forget_slice(self, start: int, stop: int) -> None:
         """:meth:`_forget` of slots ``[start, stop)``."""

@@ -18,7 +18,8 @@ This class does the rest:
    interruption (whose bootstrap stays valid);
 2. they go, as written, to the agent's episode in a
    :class:`~mla_plugin_core.replay.step_replay.StepReplay` (or the prioritized one), which
-   makes ``n_step`` transitions when it samples, exact at episode ends;
+   makes ``n_step`` transitions when it samples, exact at episode ends; the trajectories
+   one ``advance()`` drains are stored together (one ``add_many``) before it updates;
 3. every ``steps_per_update`` environment steps after ``buffer_init_steps``, one sample of
    ``batch_size`` goes through the optimizer; priorities are updated from its TD errors;
 4. reward signals that learn (curiosity, GAIL, RND) are updated on uniform samples of
@@ -30,12 +31,11 @@ This class does the rest:
    swap) and at the end of a run, every running episode ends at its last step as
    truncated, so no transition spans the reset and none is lost.
 
-Reward signals are evaluated when a step is stored. With ``n_step: 1`` the learning ones
-(every signal but ``extrinsic``: curiosity, GAIL, RND) are evaluated again on each sample
-before its gradient step (:meth:`OffPolicyPluginTrainer.rescore_reward_signals`), as
-mlagents' SAC does, so the Q-function learns the providers' current rewards, not those of
-the time a step was stored. With ``n_step > 1`` the sums use the rewards stored with each
-step (slightly stale intrinsic rewards, as in most n-step implementations).
+Reward signals are evaluated when a step is stored. The learning ones (every signal but
+``extrinsic``: curiosity, GAIL, RND) are evaluated again on each sample before its gradient
+step, every step of each n-step window (:func:`learning_rewards`),
+as mlagents' SAC does, so the Q-function learns the providers' current rewards, not those
+of the time a step was stored. Replayed sequences (memory) use the stored rewards.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import abc
 import os
 import threading
 import warnings
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -215,6 +215,10 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         # changes the replay too: one at a time. (A change cut short, by a Ctrl-C in the
         # main thread, leaves the replay consistent by itself: see StepReplay.add.)
         self._replay_lock = threading.RLock()
+        # Trajectories an advance() drained, stored in the replay in one add_many before
+        # it updates (agent, steps, memories); thread-safe appends and pops.
+        self._drained: deque[tuple[str, Transitions, np.ndarray | None]] = deque()
+        self._advancing = False
 
     # -- replay construction -------------------------------------------------------------
 
@@ -359,6 +363,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if self.replay is None:
             return
         with self._replay_lock:  # a consistent ring, not one end_episode writes into
+            self._store_drained()  # the steps counted so far are in the file
             step = int(self._step)
             if self._replay_saved_at_step == step:
                 logger.debug(f"Replay buffer already saved at step {step}.")
@@ -468,6 +473,28 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         with self._replay_lock:
             self.replay.add(agent_id, steps, memories=memories)
 
+    def _store_drained(self) -> None:
+        """Store the trajectories drained so far, in order, with one ``add_many``: the
+        replay's per-call work is paid once per ``advance()``, not once per trajectory."""
+        with self._replay_lock:
+            batch = []
+            while self._drained:
+                batch.append(self._drained.popleft())
+            if batch:
+                assert self.replay is not None
+                self.replay.add_many(batch)
+
+    def advance(self) -> None:
+        """mlagents' step of the trainer: drain the trajectory queues, then update if
+        ready. The drained trajectories are stored together, before the update (see
+        :meth:`_is_ready_update`) or, when there is none, at the end."""
+        self._advancing = True
+        try:
+            super().advance()
+        finally:
+            self._advancing = False
+            self._store_drained()
+
     def end_episode(self) -> None:
         """End every running episode: mlagents' forced reset (lesson change, self-play swap).
 
@@ -497,6 +524,7 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
         if self.replay is None:
             return
         with self._replay_lock:
+            self._store_drained()  # they belong to the episodes that end
             if self.replay.end_episodes():
                 self._replay_saved_at_step = None  # the replay changed at the same step
 
@@ -510,14 +538,17 @@ class OffPolicyPluginTrainer(PluginTrainerMixin, OffPolicyTrainer):
             memories = None
             if self.sequence_length:  # the policy's state before each step
                 memories = np.asarray(buffer[BufferKey.MEMORY].get_batch(), np.float32)
-            with self._replay_lock:  # end_episode (main thread) waits for the store
-                self._store(agent_id, steps, memories=memories)
+            self._drained.append((agent_id, steps, memories))
+            if not self._advancing:  # called on its own: stored at once
+                self._store_drained()
         if trajectory.done_reached:
             self._update_end_episode_stats(agent_id, self.optimizer)
 
     # -- updates -------------------------------------------------------------------------
 
     def _is_ready_update(self) -> bool:
+        # mlagents' advance() asks this once it has drained the queues: store them first
+        self._store_drained()
         return (
             self.replay is not None
             and len(self.replay) >= self.samples_per_update

@@ -1,0 +1,7 @@
+"""The mark of mla-ray's longest cluster tests."""
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: the longest cluster tests, run by nox -s slow")
