@@ -44,7 +44,7 @@ MLAGENTS_RELEASES = {"0.30.0": "oldest", "1.0.0": "middle", "1.1.0": "latest"}
 # integration sessions run against the oldest and the newest release, which bound what they
 # use; so CI keeps within its hour on 2 cores.
 MIDDLE_RELEASE_PACKAGES = {"mla-plugin-core", "mla-dqn", "mla-a2c"}
-# The longest cluster tests (pytest mark ``slow``) run in ``nox -s slow`` only.
+# The longest cluster tests (pytest mark ``slow_cluster``) run in ``nox -s slow`` only.
 SLOW_PACKAGES = ["mla-ray", "mla-sweep"]
 UV_CONFIG = ROOT / "uv.toml"
 
@@ -144,7 +144,7 @@ def tests(session: nox.Session, package: str, mlagents: str) -> None:
 
 
 def run_package_tests(
-    session: nox.Session, package: str, *pytest_args: str, marks: str = "not slow"
+    session: nox.Session, package: str, *pytest_args: str, marks: str = "not slow_cluster"
 ) -> None:
     """Print the versions under test, then run ``package``'s tests selected by ``marks``."""
     session.run(
@@ -177,7 +177,7 @@ def slow(session: nox.Session) -> None:
     requirements = [req for package in SLOW_PACKAGES for req in package_requirements(package)]
     install_with_mlagents(session, "1.1.0", *dict.fromkeys(requirements), PROTOBUF_CURRENT)
     for package in SLOW_PACKAGES:
-        run_package_tests(session, package, marks="slow")
+        run_package_tests(session, package, marks="slow_cluster")
 
 
 @nox.session(python="3.11", tags=["latest"])

@@ -4,4 +4,6 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: the longest cluster tests, run by nox -s slow")
+    config.addinivalue_line(
+        "markers", "slow_cluster: the longest cluster tests, run by nox -s slow"
+    )

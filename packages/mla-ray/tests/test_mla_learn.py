@@ -201,7 +201,7 @@ def wait_for_environment(process: subprocess.Popen, run_dir: Path, log_path: Pat
     raise AssertionError("no environment of the run found: " + log_path.read_text()[-2000:])
 
 
-@pytest.mark.slow  # nox -s slow
+@pytest.mark.slow_cluster  # nox -s slow
 @latest_only
 def test_workers_span_the_nodes_of_a_cluster_and_survive_a_lost_node(tmp_path):
     """A head and two worker nodes of one CPU each: two workers spread over two nodes; one

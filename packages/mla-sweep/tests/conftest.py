@@ -11,7 +11,9 @@ from sweep_testkit import TINY_DQN
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: the longest cluster tests, run by nox -s slow")
+    config.addinivalue_line(
+        "markers", "slow_cluster: the longest cluster tests, run by nox -s slow"
+    )
 
 
 def write_sweep(

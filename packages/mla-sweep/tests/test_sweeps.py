@@ -136,7 +136,7 @@ class TrialProcesses(threading.Thread):
             self.samples.append(sample)
 
 
-@pytest.mark.slow  # nox -s slow
+@pytest.mark.slow_cluster  # nox -s slow
 def test_resume_after_the_driver_is_killed(sweep_file, tmp_path):
     path = sweep_file(
         # one trial at a time on the whole machine (one core each would only be slower)

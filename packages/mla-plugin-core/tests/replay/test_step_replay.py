@@ -93,8 +93,10 @@ def assert_same_replay(one, other):
     for name in ("_obs", "_next_obs"):
         for a, b in zip(getattr(one, name), getattr(other, name), strict=True):
             np.testing.assert_array_equal(a[slots], b[slots])
-    for name in ("_discrete", "_masks", "_next_masks", "_rewards", "_dones", "_truncated",
-                 "_next", "_episode_step"):  # fmt: skip
+    names = ["_discrete", "_masks", "_next_masks", "_rewards", "_dones", "_truncated", "_next"]
+    if one.sequence_length:  # kept for sequence starts only
+        names.append("_episode_step")
+    for name in names:
         np.testing.assert_array_equal(getattr(one, name)[slots], getattr(other, name)[slots])
     np.testing.assert_array_equal(one._complete, other._complete)
     if isinstance(one, PrioritizedStepReplay):
@@ -290,6 +292,18 @@ def test_bad_steps_are_refused_naming_the_field():
     assert replay.rows_held == 0
     with pytest.raises(ValueError, match="no complete transition"):
         replay.sample(1)
+
+
+@pytest.mark.parametrize("kind", [StepReplay, PrioritizedStepReplay])
+def test_rows_held_but_none_complete_are_refused_not_drawn_for_ever(kind):
+    replay = kind(10, **SPEC, gammas=GAMMAS, n_step=3, seed=0)
+    replay.add("a", one_agent_steps([1, 2]))  # their windows are not known yet
+    assert replay.rows_held == 2 and len(replay) == 0
+    for draw in (replay.sample, replay.sample_uniform):
+        with pytest.raises(ValueError, match="no complete transition"):
+            draw(4)
+    replay.add("a", one_agent_steps([3, 4]))
+    assert set(replay.sample(20).obs[0][:, 0]) == {1.0}
 
 
 def test_prioritized_draws_complete_rows_by_priority():

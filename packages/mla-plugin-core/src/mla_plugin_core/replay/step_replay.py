@@ -66,6 +66,8 @@ except ImportError:  # pragma: no cover - numpy 1
 #: :meth:`StepReplay.load` converts when its rows are 1-step and refuses otherwise.
 STEP_FORMAT_VERSION = 2
 
+_NOTHING_COMPLETE = "cannot sample from a replay with no complete transition"
+
 Array = npt.NDArray[Any]
 Rows = npt.NDArray[np.int64]
 #: Rewards now of some signals for 1-step rows: sample -> signal name -> float ``[M]``.
@@ -169,13 +171,15 @@ class StepReplay:
         self._truncated = np.zeros(c, bool)  # never together with done
         self._next = np.full(c, -1, np.int64)  # the successor's ring slot, -1: none (yet)
         self._complete = np.zeros(c, bool)  # the row can start a sampled unit
-        self._episode_step = np.zeros(c, np.int64)  # the row's step in its episode
+        # the row's step in its episode (kept up to date for sequence replay, which draws
+        # sequences at every (L - overlap)-th step)
+        self._episode_step = np.zeros(c, np.int64)
         self._memories = np.zeros((c, self.memory_size), np.float32)  # state before acting
         self._state = _State(0, 0, {})
         # gamma_s^K for K <= n, float32 [n + 1, S]
         powers = np.arange(self.n_step + 1)[:, None]
         self._discount_table = (self._gammas[None, :] ** powers).astype(np.float32)
-        self._gamma_powers = self._gammas[None, :] ** powers[:-1]  # gamma_s^k, k < n
+        self._gamma_powers32 = (self._gammas[None, :] ** powers[:-1]).astype(np.float32)  # k < n
         # add()'s fast path: where each column goes, the types and shapes it takes
         self._signal_set = set(self.reward_signals)
         self._fast_targets: list[Array] = [
@@ -192,6 +196,7 @@ class StepReplay:
         self._fast_types = (np.ndarray,) * len(self._fast_targets)
         self._fast_shapes: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._fast_limits: dict[np.dtype[Any], Array] = {}  # branch sizes, unsigned
+        self._ones_cache: dict[int, npt.NDArray[np.float32]] = {}
         self._fast_actions_at = 2 * len(self._obs) + 1
         self._fast_masks_at = self._fast_actions_at + 1
         # completion is a slice of True (uniform transitions), or goes through the hooks
@@ -517,7 +522,8 @@ class StepReplay:
                 self._next[episode.last % c] = at
                 self._next_masks[episode.last % c] = arrays[self._fast_masks_at][0]
                 waiting, begun = episode.waiting, episode.length
-            self._episode_step[at:end] = np.arange(begun, begun + n)
+            if self.sequence_length:  # only sequence starts read it
+                self._episode_step[at:end] = np.arange(begun, begun + n)
             # the rows with a known window: all at an episode end, else the run's first
             # (its length - the window)
             w = len(waiting)
@@ -630,14 +636,33 @@ class StepReplay:
     def _draw_uniform(self, batch_size: int) -> tuple[Rows, npt.NDArray[np.float32]]:
         """``batch_size`` complete slots uniformly with replacement, weights all ones."""
         written, size = self._state.written, self._state.size
-        slots = self._rng.integers(written - size, written, batch_size) % self._capacity
+        slots = self._uniform_rows(written - size, size, batch_size) % self._capacity
         if not self._complete[slots].all():  # rows still waiting for steps: drawn again
             bad = np.flatnonzero(~self._complete[slots])
+            rounds = 0
             while bad.size:
-                fresh = self._rng.integers(written - size, written, bad.size) % self._capacity
+                rounds += 1
+                if rounds == 8 and not self._complete.any():  # a full scan, rarely
+                    raise ValueError(_NOTHING_COMPLETE)
+                fresh = self._uniform_rows(written - size, size, bad.size) % self._capacity
                 slots[bad] = fresh
                 bad = bad[~self._complete[fresh]]
-        return slots, np.ones(batch_size, np.float32)
+        return slots, self._ones(batch_size)
+
+    def _uniform_rows(self, low: int, count: int, size: int) -> Rows:
+        """``size`` integers uniform in ``[low, low + count)`` (scaled uniform floats: the
+        same law as ``Generator.integers`` for ``count`` far below 2**53, in a third of
+        its time)."""
+        return low + (self._rng.random(size) * count).astype(np.int64)
+
+    def _ones(self, size: int) -> npt.NDArray[np.float32]:
+        """Importance weights of a uniform draw: a fresh array of ``size`` ones."""
+        ones = self._ones_cache.get(size)
+        if ones is None:
+            ones = self._ones_cache[size] = np.ones(size, np.float32)
+            if len(self._ones_cache) > 64:  # bounded: one entry per batch size seen
+                self._ones_cache.clear()
+        return ones.copy()
 
     def draw(self, batch_size: int) -> tuple[Rows, npt.NDArray[np.float32]]:
         """The sampling strategy: ``batch_size`` slots of complete rows and their importance
@@ -645,10 +670,12 @@ class StepReplay:
         return self._draw_uniform(batch_size)
 
     def _check_can_sample(self, batch_size: int) -> None:
+        """Cheap checks before a draw (which itself refuses a replay of rows none of which
+        is complete: no scan of the ring on every sample)."""
         if batch_size < 1:
             raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
-        if not self._complete.any():
-            raise ValueError("cannot sample from a replay with no complete transition")
+        if not self._state.size:
+            raise ValueError(_NOTHING_COMPLETE)
 
     def sample(self, batch_size: int, rescore: Rescore | None = None) -> ReplaySample:
         """``batch_size`` n-step transitions drawn by :meth:`draw`; ``indices`` are the ring
@@ -724,28 +751,27 @@ class StepReplay:
 
     def _n_step_returns(
         self, slots: Rows, n_step: int | None
-    ) -> tuple[Rows, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    ) -> tuple[Rows, npt.NDArray[np.int64], npt.NDArray[np.floating[Any]]]:
         """Following the links from ``slots``: the last row of each window, ``K`` and the
         returns ``sum_{k<K} gamma^k r[t_k]`` ``[B, S]`` of the stored rewards."""
         n = self.n_step if n_step is None else n_step
         next_slot, rewards = self._next, self._rewards
         last = slots
-        returns = rewards[slots].astype(np.float64)  # [B, S]
-        k = np.ones(len(slots), np.int64)
+        returns = rewards[slots]  # [B, S], float32 (a new array)
+        steps_after = None  # K - 1
         # Inside a complete row's window a step has a link exactly when it ends no episode
         # (its n steps are known, or an end comes first), so the links say where to stop.
         successor = next_slot[slots]
         alive = successor >= 0
-        powers = self._gamma_powers if n <= len(self._gamma_powers) else None
+        powers = self._gamma_powers32 if n <= len(self._gamma_powers32) else None
         for step in range(1, n):
-            if not alive.any():
-                break
             last = np.where(alive, successor, last)
             gamma_k = powers[step] if powers is not None else self._gammas**step
             returns += rewards[last] * (gamma_k * alive[:, None])
-            k += alive
+            steps_after = alive.astype(np.int64) if steps_after is None else steps_after + alive
             successor = next_slot[last]
             alive &= successor >= 0
+        k = 1 + steps_after if steps_after is not None else np.ones(len(slots), np.int64)
         return last, k, returns
 
     def transitions(
@@ -780,11 +806,11 @@ class StepReplay:
             returns = rewards[:, 0]
             for step in range(1, rewards.shape[1]):
                 returns = returns + self._gammas**step * rewards[:, step]
-        if len(k) and k.max() < len(self._discount_table):
-            discounts = self._discount_table[k]  # gamma_s^K, [B, S]
+        if (self.n_step if n_step is None else n_step) < len(self._discount_table):
+            discounts = self._discount_table[k]  # gamma_s^K, K <= n, [B, S]
         else:
             discounts = (self._gammas[None, :] ** k[:, None]).astype(np.float32)
-        returns32 = returns.astype(np.float32)
+        returns32 = np.asarray(returns, np.float32)
         return ReplaySample(
             obs=[o[slots] for o in self._obs],
             continuous_actions=self._continuous[slots],
@@ -1075,6 +1101,8 @@ class PrioritizedStepReplay(StepReplay):
         each of ``batch_size`` equal segments of the priority mass."""
         beta = self.current_beta()
         total = self._sum_tree.total
+        if total <= 0.0:
+            raise ValueError(_NOTHING_COMPLETE)
         segment = total / batch_size
         prefix_sums = (np.arange(batch_size) + self._rng.random(batch_size)) * segment
         slots = self._sum_tree.find_prefix_sum(prefix_sums)
