@@ -194,18 +194,19 @@ def test_resume_error_is_one_line_and_mlagents_end_of_run_writes_are_skipped(tmp
         learn = types.ModuleType("mlagents.trainers.learn")
         learn.__spec__ = types.SimpleNamespace(name="mlagents.trainers.learn")
         def write_run_options(folder, options):
-            open({str(tmp_path / "configuration.yaml")!r}, "w").write("written")
+            raise AssertionError("replaced by the atomic write")
         learn.write_run_options = write_run_options
         sys.modules["mlagents.trainers.learn"] = learn
         from mla_plugin_core.host import config_errors
         config_errors.install()
+        options = types.SimpleNamespace(as_dict=lambda: {{"written": 1}})
         try:
-            learn.write_run_options(None, None)
+            learn.write_run_options({str(tmp_path)!r}, options)
             raise config_errors.ResumeError("cannot resume a: b; c")
         finally:
             import os
             os.remove({str(tmp_path / "configuration.yaml")!r})
-            learn.write_run_options(None, None)  # skipped: nothing written
+            learn.write_run_options({str(tmp_path)!r}, options)  # skipped: nothing written
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -28,7 +28,8 @@ every trainer of the run, built-in ones too, before mlagents reads the YAML:
 A :class:`ResumeError` (a ``--resume`` whose saved state does not fit) takes the same way
 out, and while it unwinds nothing is written: :func:`refusing_resume` tells our trainers'
 saves to do nothing, and mlagents' end-of-run writes of ``configuration.yaml``,
-``timers.json`` and ``training_status.json`` are skipped.
+``timers.json`` and ``training_status.json`` are skipped (:mod:`.run_files` makes them
+atomic, and refuses an unreadable ``training_status.json`` in one line).
 
 It is called by the entry point of every plugin built on this package
 (:func:`mla_plugin_core.host.entry_point.make_entry_point`) and by core's own entry point,
@@ -49,8 +50,8 @@ import cattr
 import mlagents.trainers.settings as mla_settings
 from mlagents.trainers.exception import TrainerConfigError
 
-from mla_plugin_core.host import run_errors
-from mla_plugin_core.io.resume import ResumeError, refusing_resume
+from mla_plugin_core.host import run_errors, run_files
+from mla_plugin_core.io.resume import ResumeError, refusing_resume  # noqa: F401 (its old home)
 from mla_plugin_core.settings import Bounds, bounds_of
 from mla_plugin_core.settings.errors import (
     Refused,
@@ -66,21 +67,6 @@ from mla_plugin_core.settings.errors import (
 )
 from mla_plugin_core.util.finite import NonFiniteError
 from mla_plugin_core.util.naming import distribution_name
-
-
-def _skipped_when_refusing_resume(write: Any) -> Any:
-    @functools.wraps(write)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if refusing_resume():
-            return None
-        return write(*args, **kwargs)
-
-    guarded._mla_wrapped = True  # type: ignore[attr-defined]
-    return guarded
-
-
-#: mlagents' end-of-run writes (``mlagents.trainers.learn``), skipped after a ResumeError.
-_LEARN_WRITES = ("write_run_options", "write_timing_tree", "write_training_status")
 
 
 def _learn_modules() -> list[Any]:
@@ -397,11 +383,7 @@ def _excepthook(
 
 def install() -> None:
     """Install the fixes; calling it again does nothing."""
-    for learn in _learn_modules():
-        for name in _LEARN_WRITES:
-            write = getattr(learn, name, None)
-            if write is not None and not getattr(write, "_mla_wrapped", False):
-                setattr(learn, name, _skipped_when_refusing_resume(write))
+    run_files.install(_learn_modules())
     run_errors.install(_learn_modules())
     _install_structuring()
     if not getattr(sys.excepthook, "_mla_wrapped", False):

@@ -389,6 +389,15 @@ def save_training_status(behavior_folder: str) -> str | None:
     run_logs = os.path.join(os.path.dirname(os.path.abspath(behavior_folder)), "run_logs")
     if not os.path.isdir(run_logs):
         return None
+    return write_training_status(run_logs)
+
+
+def write_training_status(run_logs: str) -> str:
+    """Write ``<run_logs>/training_status.json`` atomically: mlagents' state of the run
+    (``GlobalTrainingStatus``) with its version metadata, as mlagents' own save writes it.
+
+    :return: the path written.
+    """
     state = GlobalTrainingStatus.saved_state
     state[StatusType.STATS_METADATA.value] = StatusMetaData().to_dict()
     path = os.path.join(run_logs, TRAINING_STATUS_FILE)
