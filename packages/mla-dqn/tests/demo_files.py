@@ -52,16 +52,18 @@ def _episode(end: int = GOAL, trailing: bool = False, size: int = N_POSITIONS) -
     """The records of one walk right from ``START``: decisions at ``START..end-1`` (action
     2, reward 0 then -0.01 each) and, unless ``trailing``, the terminal record at ``end``
     (+1 at ``GOAL``; at any other ``end`` the episode is cut at max step)."""
-    pairs, reward = [], 0.0
+    # As Unity records: each record holds the action of the decision before it (none, 0,
+    # at an episode's first), the terminal record the last decision's.
+    pairs, reward, previous = [], 0.0, 0
     for position in range(START, end):
-        pairs.append(_pair(position, reward, False, RIGHT, size=size))
-        reward = STEP_REWARD
+        pairs.append(_pair(position, reward, False, previous, size=size))
+        reward, previous = STEP_REWARD, RIGHT
     if trailing:  # the recording stopped here, before the episode ended
-        pairs.append(_pair(end, reward, False, RIGHT, size=size))
+        pairs.append(_pair(end, reward, False, previous, size=size))
         return pairs
     at_goal = end == GOAL
     last_reward = STEP_REWARD + (GOAL_REWARD if at_goal else 0.0)
-    pairs.append(_pair(end, last_reward, True, 0, max_step_reached=not at_goal, size=size))
+    pairs.append(_pair(end, last_reward, True, previous, max_step_reached=not at_goal, size=size))
     return pairs
 
 

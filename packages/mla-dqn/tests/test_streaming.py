@@ -1,9 +1,15 @@
 """DemoFolder (#25, work in progress): episodes of .demo files taken while they are written."""
 
-import numpy as np
-from google.protobuf.internal.encoder import _VarintBytes
+import dataclasses
+import io
 
-from mla_dqn.streaming import DemoFolder
+import numpy as np
+from dqn_testkit import behavior_spec
+from google.protobuf.internal.encoder import _VarintBytes
+from mlagents_envs.communicator_objects.demonstration_meta_pb2 import DemonstrationMetaProto
+
+from mla_dqn import streaming
+from mla_dqn.streaming import BRAIN_AT, DemoFolder
 from mla_envs.envs.basic import BasicEnv
 from mla_envs.recording import DemoWriter
 
@@ -47,10 +53,73 @@ def test_a_corrupt_record_is_skipped_with_one_warning(tmp_path):
     path = tmp_path / "broken.demo"
     writer = DemoWriter(path, spec)
     record_episode(writer, 10, 2)
+    corrupt_at = path.stat().st_size
     writer._file.write(_VarintBytes(3) + b"\xff\xff\xff")  # a body protobuf rejects
     writer._file.flush()
     record_episode(writer, 12, 2)
     warnings = []
-    taken = DemoFolder(tmp_path, warnings.append).poll()
-    assert [positions(e) for _, _, e in taken] == [[10, 11], [12, 13]]
-    assert len(warnings) == 1 and "broken.demo" in warnings[0] and "skipped" in warnings[0]
+    folder = DemoFolder(tmp_path, warnings.append)
+    assert [positions(e) for _, _, e in folder.poll()] == [[10, 11]]
+    assert warnings == []  # read again at the next poll before it is called corrupt
+    assert [positions(e) for _, _, e in folder.poll()] == [[12, 13]]
+    assert warnings == [f"{path}: the record at byte {corrupt_at} does not parse; skipped"]
+
+
+def test_a_recorder_closing_between_its_two_metadata_writes_gives_no_warning(tmp_path):
+    """Unity's Close(): the metadata after the last record, then number_steps at byte 0.
+    A poll in between sees the placeholder and a tail that is no record."""
+    spec = BasicEnv(1).spec
+    writer = DemoWriter(tmp_path / "player.demo", spec)
+    record_episode(writer, 10, 2)
+    tail = DemonstrationMetaProto(api_version=1, demonstration_name="player", number_steps=2,
+                                  number_episodes=1)  # fmt: skip
+    writer._file.write(tail.SerializeToString())
+    writer._file.flush()
+    warnings = []
+    folder = DemoFolder(tmp_path, warnings.append)
+    assert [positions(e) for _, _, e in folder.poll()] == [[10, 11]]
+    writer._file.seek(0)
+    writer._file.write(_VarintBytes(tail.ByteSize()) + tail.SerializeToString())
+    writer._file.close()
+    assert folder.poll() == [] and folder.poll() == [] and warnings == []
+
+
+def test_each_poll_reads_only_the_bytes_after_its_offset(tmp_path, monkeypatch):
+    spec = BasicEnv(1).spec
+    writer = DemoWriter(tmp_path / "player.demo", spec)
+    record_episode(writer, 0, 15)
+    folder = DemoFolder(tmp_path, lambda line: None)
+    assert len(folder.poll()) == 1
+    read = []
+
+    class Counted(io.FileIO):
+        def read(self, size=-1):
+            data = super().read(size)
+            read.append(len(data))
+            return data
+
+    monkeypatch.setattr(streaming, "open", lambda path, mode: Counted(path, "r"), raising=False)
+    before = writer.path.stat().st_size
+    record_episode(writer, 3, 2)
+    assert [positions(e) for _, _, e in folder.poll()] == [[3, 4]]
+    assert sum(read) == BRAIN_AT + writer.path.stat().st_size - before
+    read.clear()
+    assert folder.poll() == [] and sum(read) == BRAIN_AT
+
+
+def test_a_file_of_another_spec_is_read_no_further_with_one_warning(tmp_path):
+    basic = BasicEnv(1).spec
+    other = dataclasses.replace(basic, observation_shapes=((7,),))
+    with DemoWriter(tmp_path / "a-other.demo", other) as writer:
+        writer.record([np.zeros(7, np.float32)], 0.0, discrete_actions=[1], done=True)
+    with DemoWriter(tmp_path / "b-basic.demo", basic) as writer:
+        record_episode(writer, 10, 2)
+    warnings = []
+    expected = behavior_spec(20, basic.discrete_branches)  # the trainer's (mlagents') spec
+    folder = DemoFolder(tmp_path, warnings.append, behavior_spec=expected)
+    assert [(name, positions(e)) for name, _, e in folder.poll()] == [("b-basic.demo", [10, 11])]
+    assert folder.poll() == []
+    assert warnings == [
+        f"{tmp_path / 'a-other.demo'}: observation 0 has shape (7,) in the demonstrations, "
+        "the behavior's is (20,); the file is read no further"
+    ]

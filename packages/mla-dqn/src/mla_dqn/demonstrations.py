@@ -1,8 +1,12 @@
 """ML-Agents ``.demo`` files as n-step expert transitions for DQfD.
 
-A ``.demo`` file holds one record per agent step: the observations, the expert's action,
-the reward since the previous record and whether the record ends an episode (``done``,
-with ``max_step_reached`` for a cut). A folder's files (those mlagents' own loader lists)
+A ``.demo`` file holds one record per agent step: the observations, the reward since the
+previous record, whether the record ends an episode (``done``, with ``max_step_reached`` for
+a cut) and an action. Unity writes the record in ``Agent.SendInfoToBrain``, before the
+Academy's ``DecideAction`` of that step, so its action is the one decided at the record
+*before* (none at an episode's first record; the terminal record holds the last decision's):
+the action taken at record ``t`` is the one record ``t + 1`` holds. (mlagents'
+``make_demo_buffer`` pairs record ``t`` with its own action, one decision late.) A folder's files (those mlagents' own loader lists)
 are read one by one with mlagents' parser and decoder, and every file gives its own
 transitions; nothing links the end of one file to the start of another. Per file, record
 ``t`` becomes a transition when:
@@ -12,7 +16,8 @@ transitions; nothing links the end of one file to the start of another. Per file
 - a record follows it in the same file: the file's last record has no next observation,
   so when a recording stops in the middle of an episode that last step is dropped.
 
-The transition of record ``t``: ``next_obs = obs[t + 1]``, the reward of record ``t + 1``,
+The transition of record ``t``: ``next_obs = obs[t + 1]``, the action and the reward of
+record ``t + 1``,
 ``dones`` when record ``t + 1`` ends its episode at a real terminal, ``truncated`` when it
 ends it at ``max_step`` or when record ``t + 1`` is the file's last and no episode end
 (the bootstrap from ``next_obs`` stays valid in both cases, and n-step sums stop there).
@@ -33,6 +38,9 @@ from mlagents.trainers.buffer import AgentBuffer, BufferKey
 from mlagents.trainers.demo_loader import get_demo_files, load_demonstration, make_demo_buffer
 from mlagents.trainers.trajectory import ObsUtil
 from mlagents_envs.base_env import BehaviorSpec
+from mlagents_envs.communicator_objects.agent_info_action_pair_pb2 import (
+    AgentInfoActionPairProto,
+)
 from mlagents_envs.rpc_utils import steps_from_proto
 
 from mla_plugin_core.replay.step_replay import StepReplay
@@ -83,7 +91,7 @@ def demo_files(path: str) -> list[str]:
         raise ValueError(f"{path}: {what}") from err
 
 
-def _check_spec(file: str, found: BehaviorSpec, expected: BehaviorSpec) -> None:
+def check_spec(file: str, found: BehaviorSpec, expected: BehaviorSpec) -> None:
     """Raise a one-line ``ValueError`` naming ``file`` unless its spec matches the trainer's."""
     if found.action_spec != expected.action_spec:
         raise ValueError(
@@ -114,11 +122,22 @@ def _read_file(file: str, behavior_spec: BehaviorSpec) -> _FileSteps:
         spec, pairs, _ = load_demonstration(file)
     except Exception as err:  # protobuf's DecodeError, IndexError, RuntimeError...
         raise ValueError(f"{file}: not a readable .demo file ({err})") from err
-    _check_spec(file, spec, behavior_spec)
+    check_spec(file, spec, behavior_spec)
+    return records_to_steps(pairs, spec)
+
+
+def _discrete_action(pair: AgentInfoActionPairProto) -> list[float]:
+    action = pair.action_info
+    return list(action.discrete_actions) or list(action.vector_actions_deprecated)
+
+
+def records_to_steps(pairs: list[AgentInfoActionPairProto], spec: BehaviorSpec) -> _FileSteps:
+    """The transitions of consecutive records of one recording (a file, or an episode read
+    while it is recorded), with Unity's alignment of actions (module docstring)."""
     n_obs = len(spec.observation_specs)
     n_branches = len(spec.action_spec.discrete_branches)
-    # mlagents' rows: one per record but the last, with the record's observations and
-    # action, and DONE and reward of the record after it.
+    # mlagents' rows: one per record but the last, with the record's observations, and
+    # DONE and reward of the record after it (its actions are not used, see above).
     rows = make_demo_buffer(pairs, spec, 1)
     n_rows = rows.num_experiences
     # Observations of every record: the rows', then the last record's (for the row before).
@@ -139,7 +158,8 @@ def _read_file(file: str, behavior_spec: BehaviorSpec) -> _FileSteps:
     cut = np.array([p.agent_info.max_step_reached for p in pairs[1 : n_rows + 1]], bool) & ended
     stopped = np.zeros(n_rows, bool)  # the file's last record is not an episode end
     stopped[-1:] = ~ended[-1:]
-    actions = np.asarray(rows[BufferKey.DISCRETE_ACTION].get_batch(), np.float32)
+    # The action taken at record t: the one record t + 1 holds (Unity's alignment).
+    actions = np.array([_discrete_action(p) for p in pairs[1 : n_rows + 1]], np.float32)
     rewards = np.asarray(rows[BufferKey.ENVIRONMENT_REWARDS].get_batch(), np.float32)
     index = np.flatnonzero(keep)
     n = len(index)

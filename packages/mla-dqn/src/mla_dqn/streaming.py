@@ -12,9 +12,14 @@ What it has taken is :meth:`DemoFolder.state` (JSON-compatible): per file the of
 its last episode taken, so a restored reader reads the episode in progress again from its
 start and takes nothing twice.
 
-A record whose body does not parse is skipped with one warning naming the file and byte
-offset; a record length beyond :data:`MAX_RECORD_BYTES` cannot be framed past, so the file
-is read no further (one warning).
+A record whose body does not parse at two polls in a row is skipped with one warning naming
+the file and byte offset (at the first, it may be the copy of the metadata a recorder
+writes after its last record just before it sets ``number_steps``); a record length beyond
+:data:`MAX_RECORD_BYTES` cannot be framed past, so the file is read no further (one
+warning). Given the behavior's spec, a file of another spec is read no further (one
+warning naming the file and what differs).
+
+Each poll reads the 33 bytes of the metadata and the bytes after the file's offset, no more.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from typing import Any
 
 from google.protobuf.internal.decoder import _DecodeVarint32
 from google.protobuf.message import DecodeError
+from mlagents_envs.base_env import BehaviorSpec
 from mlagents_envs.communicator_objects.agent_info_action_pair_pb2 import (
     AgentInfoActionPairProto,
 )
 from mlagents_envs.communicator_objects.brain_parameters_pb2 import BrainParametersProto
 from mlagents_envs.communicator_objects.demonstration_meta_pb2 import DemonstrationMetaProto
+from mlagents_envs.rpc_utils import behavior_spec_from_proto
+
+from mla_dqn.demonstrations import check_spec
 
 #: Where Unity writes the brain parameters (mlagents' ``INITIAL_POS``).
 BRAIN_AT = 33
@@ -49,6 +58,8 @@ class _Cursor:
     episode: list[AgentInfoActionPairProto] = field(default_factory=list)
     records: int = 0  # records read (for number_steps of a closed file)
     brain: BrainParametersProto | None = None
+    checked: bool = False  # its spec, on its first record
+    suspect: int = -1  # a record that did not parse at the last poll
     stopped: bool = False
 
 
@@ -56,11 +67,21 @@ class DemoFolder:
     """The ``.demo`` files of ``folder``, read as they grow.
 
     :param warn: called with one line per skipped record or abandoned file.
+    :param behavior_spec: when given, each file's spec (its brain parameters and first
+        record, as mlagents' loader builds it) must be this one, checked as for the files
+        read at start (:func:`~mla_dqn.demonstrations.load_expert_steps`); a file of another
+        spec is read no further, with one warning.
     """
 
-    def __init__(self, folder: str | os.PathLike, warn: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        warn: Callable[[str], None],
+        behavior_spec: BehaviorSpec | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.warn = warn
+        self.behavior_spec = behavior_spec
         self._cursors: dict[str, _Cursor] = {}
 
     def state(self) -> dict[str, Any]:
@@ -83,26 +104,32 @@ class DemoFolder:
         return episodes  # type: ignore[return-value]
 
     def _read(self, path: Path, cursor: _Cursor) -> list[list[AgentInfoActionPairProto]]:
+        """The episodes completed in the bytes of ``path`` after ``cursor.offset``; only
+        those bytes are read (and the metadata at byte 0, for ``number_steps``)."""
         with open(path, "rb") as file:
-            data = file.read()  # TODO: read from the offset only (seek) once headers are known
-        meta = _delimited(data, 0)
-        if meta is None:
-            return []
-        steps = DemonstrationMetaProto.FromString(meta[0]).number_steps  # 0 while recording
-        if cursor.brain is None:
-            brain = _delimited(data, BRAIN_AT)
-            if brain is None:
+            meta = _delimited(file.read(BRAIN_AT), 0)
+            if meta is None:
                 return []
-            cursor.brain = BrainParametersProto.FromString(brain[0])
-            start = brain[1]
-            if cursor.taken:  # restored: the records before it were taken
-                cursor.records = _count(data, start, cursor.taken)
-                start = cursor.taken
-            cursor.offset = start
+            steps = DemonstrationMetaProto.FromString(meta[0]).number_steps  # 0: recording
+            if cursor.brain is None:
+                file.seek(BRAIN_AT)
+                data, base = file.read(), BRAIN_AT
+                brain = _delimited(data, 0)
+                if brain is None:
+                    return []
+                cursor.brain = BrainParametersProto.FromString(brain[0])
+                cursor.offset = base + brain[1]
+                if cursor.taken:  # restored: the records before it were taken
+                    cursor.records = _count(data, brain[1], cursor.taken - base)
+                    cursor.offset = cursor.taken
+            else:
+                file.seek(cursor.offset)
+                data, base = file.read(), cursor.offset
         done = []
         while not steps or cursor.records < steps:
+            at = cursor.offset - base  # in data
             try:
-                size, body = _DecodeVarint32(data, cursor.offset)
+                size, body = _DecodeVarint32(data, at)
             except IndexError:
                 break  # the length itself is still being written
             if size > MAX_RECORD_BYTES:
@@ -114,19 +141,44 @@ class DemoFolder:
                 break
             if body + size > len(data):
                 break  # the record is still being written
-            at, cursor.offset = cursor.offset, body + size
+            start, cursor.offset = cursor.offset, base + body + size
             cursor.records += 1
             try:
                 record = AgentInfoActionPairProto.FromString(data[body : body + size])
             except DecodeError:
-                self.warn(f"{path}: the record at byte {at} does not parse; skipped")
+                if cursor.suspect != start:
+                    # Read again at the next poll first: a recorder closing the file writes
+                    # the metadata after its last record before it sets number_steps at 0.
+                    cursor.suspect = start
+                    cursor.offset = start
+                    cursor.records -= 1
+                    break
+                self.warn(f"{path}: the record at byte {start} does not parse; skipped")
                 continue
+            if not cursor.checked and not self._spec_fits(path, cursor.brain, record):
+                cursor.stopped = True
+                break
+            cursor.checked = True
             cursor.episode.append(record)
             if record.agent_info.done:
                 done.append(cursor.episode)
                 cursor.episode = []
                 cursor.taken = cursor.offset
         return done
+
+    def _spec_fits(
+        self, path: Path, brain: BrainParametersProto | None, first: AgentInfoActionPairProto
+    ) -> bool:
+        """Whether the file's spec is the behavior's (one warning when not)."""
+        if self.behavior_spec is None:
+            return True
+        try:
+            found = behavior_spec_from_proto(brain, first.agent_info)
+            check_spec(str(path), found, self.behavior_spec)
+        except ValueError as err:
+            self.warn(f"{err}; the file is read no further")
+            return False
+        return True
 
 
 def _delimited(data: bytes, at: int) -> tuple[bytes, int] | None:
@@ -142,7 +194,7 @@ def _delimited(data: bytes, at: int) -> tuple[bytes, int] | None:
 
 
 def _count(data: bytes, start: int, stop: int) -> int:
-    """Records between byte offsets ``start`` and ``stop`` (record boundaries)."""
+    """Records between offsets ``start`` and ``stop`` of ``data`` (record boundaries)."""
     count = 0
     while start < stop:
         size, body = _DecodeVarint32(data, start)
