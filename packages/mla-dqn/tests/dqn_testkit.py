@@ -15,7 +15,7 @@ from mlagents.trainers.trajectory import AgentExperience, Trajectory
 from mlagents_envs.base_env import ActionSpec, ActionTuple, BehaviorSpec
 
 from mla_dqn.optimizer import DQNOptimizer
-from mla_dqn.settings import DQNSettings
+from mla_dqn.settings import DemonstrationSettings, DQNSettings
 from mla_dqn.trainer import DQNPolicy, DQNTrainer
 from mla_plugin_core.replay.transitions import ReplaySample
 from mla_plugin_core.testing import run_mlagents_learn
@@ -131,3 +131,19 @@ def trajectory(agent: str, first: int, last: int, **end) -> Trajectory:
     steps = [experience(t, **(end if t == last else {})) for t in range(first, last + 1)]
     next_obs = [np.array([last + 1, 0, 0, 0], np.float32)]
     return Trajectory(steps, next_obs, [], agent, CARTPOLE)
+
+
+def demo_trainer(
+    tmp_path, demos: DemonstrationSettings, load: bool = False, normalize: bool = False
+) -> DQNTrainer:
+    """A Basic trainer with demonstrations, its checkpoints in ``tmp_path / "run"``."""
+    settings = TrainerSettings(
+        trainer_type="dqn",
+        hyperparameters=DQNSettings(batch_size=4, demonstrations=demos),
+        network_settings=NetworkSettings(hidden_units=16, num_layers=1, normalize=normalize),
+    )
+    trainer = DQNTrainer("Basic", 10, settings, True, load, 0, str(tmp_path / "run"))
+    identifiers = BehaviorIdentifiers.from_name_behavior_id("Basic?team=0")
+    spec = behavior_spec(20, (3,))  # Basic
+    trainer.add_policy(identifiers, trainer.create_policy(identifiers, spec))
+    return trainer

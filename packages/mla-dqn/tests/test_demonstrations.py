@@ -4,14 +4,12 @@ import numpy as np
 import pytest
 import torch
 from demo_files import GOAL, N_POSITIONS, RIGHT, START, write_basic_expert_demo
-from dqn_testkit import behavior_spec, make_optimizer, trainer_settings
-from mlagents.trainers.behavior_id_utils import BehaviorIdentifiers
+from dqn_testkit import behavior_spec, demo_trainer, make_optimizer, trainer_settings
 from mlagents.trainers.exception import TrainerConfigError
-from mlagents.trainers.settings import NetworkSettings, TrainerSettings
+from mlagents.trainers.settings import TrainerSettings
 
 from mla_dqn.demonstrations import load_expert_replay
-from mla_dqn.settings import DemonstrationSettings, DQNSettings
-from mla_dqn.trainer import DQNTrainer
+from mla_dqn.settings import DemonstrationSettings
 from mla_plugin_core.replay.transitions import ReplaySample
 
 GAMMA = 0.99  # extrinsic's default
@@ -140,24 +138,8 @@ def test_missing_or_empty_demo_paths_are_refused_naming_them(tmp_path):
         expert_sample(tmp_path)
     # Through the trainer: mlagents-learn's one-line configuration error.
     with pytest.raises(TrainerConfigError) as error:
-        make_trainer(tmp_path, DemonstrationSettings(path=str(tmp_path)))
+        demo_trainer(tmp_path, DemonstrationSettings(path=str(tmp_path)))
     assert str(tmp_path) in str(error.value) and "\n" not in str(error.value)
-
-
-def make_trainer(
-    tmp_path, demos: DemonstrationSettings, load: bool = False, normalize: bool = False
-) -> DQNTrainer:
-    """A Basic trainer with demonstrations, its checkpoints in ``tmp_path / "run"``."""
-    settings = TrainerSettings(
-        trainer_type="dqn",
-        hyperparameters=DQNSettings(batch_size=4, demonstrations=demos),
-        network_settings=NetworkSettings(hidden_units=16, num_layers=1, normalize=normalize),
-    )
-    trainer = DQNTrainer("Basic", 10, settings, True, load, 0, str(tmp_path / "run"))
-    identifiers = BehaviorIdentifiers.from_name_behavior_id("Basic?team=0")
-    spec = behavior_spec(N_POSITIONS, (3,))
-    trainer.add_policy(identifiers, trainer.create_policy(identifiers, spec))
-    return trainer
 
 
 def normalizer_state(network: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -171,7 +153,7 @@ def normalizer_state(network: torch.nn.Module) -> dict[str, np.ndarray]:
 def test_normalizer_sees_the_demonstrations_once_before_pretraining(tmp_path):
     path = write_basic_expert_demo(tmp_path / "expert.demo")
     demos = DemonstrationSettings(path=str(path), batch_size=4, pretrain_updates=3)
-    trainer = make_trainer(tmp_path, demos, normalize=True)
+    trainer = demo_trainer(tmp_path, demos, normalize=True)
     online = normalizer_state(trainer.optimizer.q_network)
     # The 14 decisions (not the terminal records), on top of the initial count of 1.
     assert online["normalization_steps"] == 1 + 14
@@ -186,7 +168,7 @@ def test_normalizer_sees_the_demonstrations_once_before_pretraining(tmp_path):
     trainer.model_saver.save_checkpoint("Basic", 0)
 
     # --resume (here of a checkpoint at step 0): neither statistics nor pre-training again.
-    resumed = make_trainer(tmp_path, demos, load=True, normalize=True)
+    resumed = demo_trainer(tmp_path, demos, load=True, normalize=True)
     again = normalizer_state(resumed.optimizer.q_network)
     assert again["normalization_steps"] == 1 + 14
     np.testing.assert_allclose(again["running_mean"], online["running_mean"])

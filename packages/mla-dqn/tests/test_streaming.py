@@ -2,13 +2,18 @@
 
 import dataclasses
 import io
+import threading
+import time
 
 import numpy as np
-from dqn_testkit import behavior_spec
+import pytest
+from dqn_testkit import behavior_spec, demo_trainer
 from google.protobuf.internal.encoder import _VarintBytes
+from mlagents.trainers.exception import TrainerConfigError
 from mlagents_envs.communicator_objects.demonstration_meta_pb2 import DemonstrationMetaProto
 
 from mla_dqn import streaming
+from mla_dqn.settings import DemonstrationSettings
 from mla_dqn.streaming import BRAIN_AT, DemoFolder
 from mla_envs.envs.basic import BasicEnv
 from mla_envs.recording import DemoWriter
@@ -123,3 +128,64 @@ def test_a_file_of_another_spec_is_read_no_further_with_one_warning(tmp_path):
         f"{tmp_path / 'a-other.demo'}: observation 0 has shape (7,) in the demonstrations, "
         "the behavior's is (20,); the file is read no further"
     ]
+
+
+def watching_trainer(tmp_path, folder, **demos):
+    settings = DemonstrationSettings(path=str(folder), watch=True, watch_interval=0.02, **demos)
+    return demo_trainer(tmp_path, settings)
+
+
+def test_a_watching_trainer_takes_episodes_written_while_it_trains(tmp_path, monkeypatch):
+    readers = []
+    real_open = open
+
+    def tracked(path, mode="r", *args):
+        readers.append(threading.current_thread())
+        return real_open(path, mode, *args)
+
+    monkeypatch.setattr(streaming, "open", tracked, raising=False)
+    folder = tmp_path / "demos"
+    trainer = watching_trainer(tmp_path, folder, buffer_size=10)  # the folder comes later
+    try:
+        expert = trainer.optimizer.expert_replay
+        assert expert is not None and len(expert) == 0 and expert.capacity == 10
+        folder.mkdir()
+        writer = DemoWriter(folder / "player.demo", BasicEnv(1).spec)
+        record_episode(writer, 10, 4)  # 4 records: 3 transitions
+        record_episode(writer, 10, 2)  # 1 transition
+        writer.record([np.eye(20, dtype=np.float32)[3]], 0.0, discrete_actions=[2])  # running
+        deadline = time.monotonic() + 30
+        while len(expert) < 4:
+            assert time.monotonic() < deadline, "the episodes were not streamed"
+            trainer.advance()
+            time.sleep(0.01)
+        stats = trainer._stats_reporter
+        assert stats.get_stats_summaries("Demonstrations/Streamed Episodes").mean == 2
+        assert stats.get_stats_summaries("Demonstrations/Streamed Steps").mean == 4
+        sample = expert.all_transitions()
+        assert sample.obs[0].argmax(axis=1).tolist() == [10, 11, 12, 10]
+        assert sample.dones.tolist() == [False, False, True, True]
+        record_episode(writer, 5, 8)  # 7 more: the oldest make room (10 kept)
+        writer.close()
+        while stats.get_stats_summaries("Demonstrations/Streamed Steps").mean < 11:
+            assert time.monotonic() < deadline, "the third episode was not streamed"
+            trainer.advance()
+            time.sleep(0.01)
+        assert len(expert) == 10
+        # every file read was the watcher's: the trainer's thread only took the episodes
+        # (the folder did not exist at add_policy's first look)
+        assert readers and threading.main_thread() not in readers
+    finally:
+        trainer._watcher.stop()
+    assert not trainer._watcher._thread.is_alive()
+
+
+def test_watching_a_file_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "one.demo"
+    path.write_bytes(b"")
+    with pytest.raises(TrainerConfigError) as refused:
+        watching_trainer(tmp_path, path)
+    assert str(refused.value) == (
+        f"Behavior 'Basic': demonstrations.path {str(path)!r} is a file; with watch: true it "
+        "must be a folder (where the recorder writes)"
+    )

@@ -67,7 +67,7 @@ class ExpertSteps(NamedTuple):
     truncated: np.ndarray
 
 
-class _FileSteps(NamedTuple):
+class RecordingSteps(NamedTuple):
     """The ``N`` transitions of one file: the extrinsic reward after the action as the only
     reward signal, masks all-allowed, and where the episode ends at ``next_obs`` (terminal
     or cut, bool ``[N]``)."""
@@ -113,7 +113,7 @@ def check_spec(file: str, found: BehaviorSpec, expected: BehaviorSpec) -> None:
             )
 
 
-def _read_file(file: str, behavior_spec: BehaviorSpec) -> _FileSteps:
+def _read_file(file: str, behavior_spec: BehaviorSpec) -> RecordingSteps:
     """One file's transitions (none when it has fewer than two records).
 
     :raises ValueError: naming ``file``, when mlagents cannot read it or its spec differs.
@@ -131,7 +131,7 @@ def _discrete_action(pair: AgentInfoActionPairProto) -> list[float]:
     return list(action.discrete_actions) or list(action.vector_actions_deprecated)
 
 
-def records_to_steps(pairs: list[AgentInfoActionPairProto], spec: BehaviorSpec) -> _FileSteps:
+def records_to_steps(pairs: list[AgentInfoActionPairProto], spec: BehaviorSpec) -> RecordingSteps:
     """The transitions of consecutive records of one recording (a file, or an episode read
     while it is recorded), with Unity's alignment of actions (module docstring)."""
     n_obs = len(spec.observation_specs)
@@ -175,7 +175,7 @@ def records_to_steps(pairs: list[AgentInfoActionPairProto], spec: BehaviorSpec) 
         next_obs=[o[index + 1] for o in obs],
         next_action_masks=masks,
     )
-    return _FileSteps(transitions, ended[index])
+    return RecordingSteps(transitions, ended[index])
 
 
 def load_expert_steps(path: str, behavior_spec: BehaviorSpec) -> ExpertSteps:
@@ -189,33 +189,30 @@ def load_expert_steps(path: str, behavior_spec: BehaviorSpec) -> ExpertSteps:
     files = [_read_file(file, behavior_spec) for file in demo_files(path)]
     if sum(len(f.ended) for f in files) == 0:
         raise ValueError(f"{path}: no transition (a decision with its next observation)")
-    steps = concatenate_transitions([f.transitions for f in files])
-    ended = np.concatenate([f.ended for f in files])
+    return expert_steps(files)
+
+
+def expert_steps(parts: list[RecordingSteps]) -> ExpertSteps:
+    """The transitions of several recordings (files, or episodes read while recorded), in
+    order, each on its own."""
+    steps = concatenate_transitions([p.transitions for p in parts])
+    ended = np.concatenate([p.ended for p in parts])
     # DONE, as in an agent's trajectory, marks every episode end (terminal or cut)
     buffer = to_agent_buffer(steps._replace(dones=ended))
     return ExpertSteps(buffer, np.asarray(steps.dones), np.asarray(steps.truncated))
 
 
-def expert_replay(
-    steps: ExpertSteps,
-    behavior_spec: BehaviorSpec,
-    reward_signals: dict,
-    n_step: int,
-    seed: int | None = None,
-) -> StepReplay:
-    """A replay holding the steps of ``steps``, one row each, sampled as n-step transitions
-    exactly as the agent's own (the same store, :class:`StepReplay`).
-
-    :param reward_signals: the optimizer's reward providers, name -> provider (each has
-        ``evaluate``, ``strength`` and ``gamma``), evaluated here on ``steps.buffer``.
-    :param n_step: rewards summed before bootstrapping, as for the agent's own data; sums
-        stop at episode ends and where a recording stopped.
-    """
+def expert_rows(
+    steps: ExpertSteps, behavior_spec: BehaviorSpec, reward_signals: dict
+) -> Transitions:
+    """The rows of the expert replay for ``steps``: every reward signal of the trainer
+    evaluated on them now (``reward_signals``: the optimizer's providers, name -> provider
+    with ``evaluate``, ``strength`` and ``gamma``), masks all-allowed."""
     buffer = steps.buffer
     n = buffer.num_experiences
     n_obs = len(behavior_spec.observation_specs)
     masks = np.ones((n, int(sum(behavior_spec.action_spec.discrete_branches))), bool)
-    transitions = Transitions(
+    return Transitions(
         obs=ObsUtil.from_buffer(buffer, n_obs),
         continuous_actions=np.zeros((n, 0), np.float32),
         discrete_actions=np.asarray(buffer[BufferKey.DISCRETE_ACTION].get_batch()),
@@ -229,8 +226,20 @@ def expert_replay(
         next_obs=ObsUtil.from_buffer_next(buffer, n_obs),
         next_action_masks=masks,
     )
-    replay = StepReplay(
-        capacity=n,
+
+
+def new_expert_replay(
+    capacity: int,
+    behavior_spec: BehaviorSpec,
+    reward_signals: dict,
+    n_step: int,
+    seed: int | None = None,
+) -> StepReplay:
+    """An empty expert replay of ``capacity`` rows, sampled as n-step transitions exactly
+    as the agent's own (the same store, :class:`StepReplay`): sums stop at episode ends and
+    where a recording stopped."""
+    return StepReplay(
+        capacity=capacity,
         obs_shapes=[o.shape for o in behavior_spec.observation_specs],
         continuous_size=0,
         discrete_branches=behavior_spec.action_spec.discrete_branches,
@@ -238,7 +247,21 @@ def expert_replay(
         n_step=n_step,
         seed=seed,
     )
-    replay.add(EXPERT_ID, transitions)
+
+
+def expert_replay(
+    steps: ExpertSteps,
+    behavior_spec: BehaviorSpec,
+    reward_signals: dict,
+    n_step: int,
+    seed: int | None = None,
+) -> StepReplay:
+    """A replay holding the steps of ``steps``, one row each (:func:`expert_rows` in a
+    :func:`new_expert_replay` of their size)."""
+    replay = new_expert_replay(
+        steps.buffer.num_experiences, behavior_spec, reward_signals, n_step, seed
+    )
+    replay.add(EXPERT_ID, expert_rows(steps, behavior_spec, reward_signals))
     # Normally nothing runs: every file's last transition ends an episode or a recording.
     replay.end_episodes()
     return replay

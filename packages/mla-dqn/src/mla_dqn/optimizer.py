@@ -238,7 +238,12 @@ class DQNOptimizer(OffPolicyOptimizer):
         td_loss, td_errors, q_per_branch = self._td_loss(batch)
         loss = (batch.weights * td_loss).mean()
         stats = {"Losses/Q Loss": td_loss.mean().item()}
-        if self.expert_replay is not None and hp.demonstrations is not None:
+        # (a watched folder's expert replay is empty until a first episode is streamed)
+        if (
+            self.expert_replay is not None
+            and hp.demonstrations is not None
+            and len(self.expert_replay) > 0
+        ):
             expert_loss, expert_stats = self.expert_loss(hp.demonstrations.batch_size)
             # Weighted by the share of expert rows in the combined minibatch.
             share = hp.demonstrations.batch_size / (hp.demonstrations.batch_size + len(td_loss))

@@ -60,6 +60,17 @@ class DemonstrationSettings:
     #: pre-training phase), >= 0. With ``network_settings.normalize`` the normaliser first
     #: sees the demonstrations' observations. Both skipped on ``--resume``.
     pretrain_updates: int = hyperparameter(0, ge=0)
+    #: Stream demonstrations while training: ``path`` is a folder watched for ``.demo``
+    #: files that appear or grow (Unity's ``DemonstrationRecorder`` writing as people play,
+    #: ``mla-envs record``); each episode joins the expert replay once its last step is
+    #: written. The folder may be empty or not exist yet at start. false: the files
+    #: present at start, read once.
+    watch: StrictBool = boolean(False)
+    #: With ``watch``: seconds between two looks at the folder, > 0 (a thread of its own
+    #: reads the files; the trainer only takes the episodes it has read).
+    watch_interval: float = hyperparameter(2.0, gt=0.0)
+    #: With ``watch``: expert transitions kept, >= 1; the oldest make room for new ones.
+    buffer_size: int = hyperparameter(100000, ge=1)
 
 
 # Strict like mlagents' own nested settings: an unknown key is an error, not ignored.

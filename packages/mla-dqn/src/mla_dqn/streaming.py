@@ -25,10 +25,12 @@ Each poll reads the 33 bytes of the metadata and the bytes after the file's offs
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.internal.decoder import _DecodeVarint32
 from google.protobuf.message import DecodeError
@@ -40,7 +42,7 @@ from mlagents_envs.communicator_objects.brain_parameters_pb2 import BrainParamet
 from mlagents_envs.communicator_objects.demonstration_meta_pb2 import DemonstrationMetaProto
 from mlagents_envs.rpc_utils import behavior_spec_from_proto
 
-from mla_dqn.demonstrations import check_spec
+from mla_dqn.demonstrations import RecordingSteps, check_spec, records_to_steps
 
 #: Where Unity writes the brain parameters (mlagents' ``INITIAL_POS``).
 BRAIN_AT = 33
@@ -201,3 +203,83 @@ def _count(data: bytes, start: int, stop: int) -> int:
         start = body + size
         count += 1
     return count
+
+
+class StreamedEpisode(NamedTuple):
+    """One episode read from a watched folder: its file and its expert transitions."""
+
+    file: str
+    steps: RecordingSteps
+
+
+class DemoWatcher:
+    """A thread that looks at a folder every ``interval`` seconds and turns the episodes
+    completed in its ``.demo`` files into expert transitions, for the trainer to
+    :meth:`take`.
+
+    Every file read and every record parsed happens here, not in the trainer's thread:
+    :meth:`take` only empties a queue. The thread sleeps on an event between looks (no
+    busy waiting) and stops at :meth:`stop` or with the process (daemon).
+
+    :param behavior_spec: the trainer's spec; files of another spec are read no further
+        (one warning).
+    :param warn: called with one line per skipped record, abandoned file or failed look.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        behavior_spec: BehaviorSpec,
+        interval: float,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.folder = DemoFolder(folder, warn, behavior_spec)
+        self.behavior_spec = behavior_spec
+        self.interval = interval
+        self.warn = warn
+        self._episodes: queue.SimpleQueue[StreamedEpisode] = queue.SimpleQueue()
+        self._look = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def look(self) -> int:
+        """Read what the files have gained since the last look; the number of episodes
+        queued. Called by the thread, or once before :meth:`start` for the files present
+        at start."""
+        with self._look:
+            found = self.folder.poll()
+            queued = 0
+            for file, _, records in found:
+                if len(records) > 1:  # an episode of one record has no transition
+                    steps = records_to_steps(records, self.behavior_spec)
+                    self._episodes.put(StreamedEpisode(file, steps))
+                    queued += 1
+            return queued
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._watch, name=f"demo watcher {self.folder.folder}", daemon=True
+            )
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.look()
+            except Exception as err:  # a file system hiccup must not end the watching
+                self.warn(f"{self.folder.folder}: looking for demonstrations failed: {err!r}")
+
+    def take(self) -> list[StreamedEpisode]:
+        """The episodes read since the last call, in the order they were read."""
+        taken = []
+        while True:
+            try:
+                taken.append(self._episodes.get_nowait())
+            except queue.Empty:
+                return taken
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -8,6 +8,7 @@ the exploration rate, and loads demonstrations (:mod:`mla_dqn.demonstrations`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import cast
 
@@ -20,10 +21,19 @@ from mlagents.trainers.settings import NetworkSettings
 from mlagents_envs.base_env import BehaviorSpec
 from mlagents_envs.logging_util import get_logger
 
-from mla_dqn.demonstrations import expert_replay, load_expert_steps
+from mla_dqn.demonstrations import (
+    EXPERT_ID,
+    ExpertSteps,
+    expert_replay,
+    expert_rows,
+    expert_steps,
+    load_expert_steps,
+    new_expert_replay,
+)
 from mla_dqn.networks import QNetwork
 from mla_dqn.optimizer import DQNOptimizer
-from mla_dqn.settings import DQNSettings
+from mla_dqn.settings import DemonstrationSettings, DQNSettings
+from mla_dqn.streaming import DemoWatcher
 from mla_plugin_core.host.entry_point import make_entry_point
 from mla_plugin_core.networks.q_network import EpsilonGreedyQPolicy
 from mla_plugin_core.settings.errors import SettingError
@@ -92,6 +102,9 @@ class DQNTrainer(OffPolicyPluginTrainer):
     hyperparameters: DQNSettings
     policy: DQNPolicy
     optimizer: DQNOptimizer
+    #: With ``demonstrations.watch``: the thread reading the folder, and what it streamed.
+    _watcher: DemoWatcher | None = None
+    _streamed: dict[str, int]
 
     @staticmethod
     def get_trainer_name() -> str:
@@ -178,23 +191,89 @@ class DQNTrainer(OffPolicyPluginTrainer):
         if demos is None:
             return
         spec = self.policy.behavior_spec
-        try:
-            steps = load_expert_steps(demos.path, spec)
-        except (OSError, RuntimeError, ValueError) as err:
-            raise TrainerConfigError(
-                f"Behavior {self.brain_name!r}: cannot use demonstrations {demos.path!r}: {err}"
-            ) from err
         fresh = self.is_training and not self.load
-        if fresh:
+        if demos.watch:
+            steps = self._start_watching(demos)
+        else:
+            try:
+                steps = load_expert_steps(demos.path, spec)
+            except (OSError, RuntimeError, ValueError) as err:
+                raise TrainerConfigError(
+                    f"Behavior {self.brain_name!r}: cannot use demonstrations {demos.path!r}: {err}"
+                ) from err
+            self.optimizer.expert_replay = expert_replay(
+                steps, spec, self.optimizer.reward_signals, self.hyperparameters.n_step, self.seed
+            )
+        expert = self.optimizer.expert_replay
+        if fresh and steps is not None:
             self.update_normalization(steps.buffer)
-        expert = expert_replay(
-            steps, spec, self.optimizer.reward_signals, self.hyperparameters.n_step, self.seed
-        )
-        self.optimizer.expert_replay = expert
         logger.info(f"{self.brain_name}: {len(expert)} expert transitions from {demos.path}.")
-        if demos.pretrain_updates and fresh:
+        if demos.pretrain_updates and fresh and len(expert):
             stats = self.optimizer.pretrain(demos.pretrain_updates)
             logger.info(f"{self.brain_name}: pre-trained on demonstrations: {stats}")
+
+    # -- demonstrations streamed while training (demonstrations.watch) ---------------------
+
+    def _start_watching(self, demos: DemonstrationSettings) -> ExpertSteps | None:
+        """The expert replay (``demos.buffer_size`` rows), the episodes of the files present
+        now, then the watcher thread for what comes later; the steps read now."""
+        if os.path.isfile(demos.path):
+            raise TrainerConfigError(
+                f"Behavior {self.brain_name!r}: demonstrations.path {demos.path!r} is a file; "
+                "with watch: true it must be a folder (where the recorder writes)"
+            )
+        if not os.path.isdir(demos.path):
+            logger.warning(
+                f"{self.brain_name}: demonstrations folder {demos.path!r} does not exist yet; "
+                "watching for it"
+            )
+        spec = self.policy.behavior_spec
+        self.optimizer.expert_replay = new_expert_replay(
+            demos.buffer_size,
+            spec,
+            self.optimizer.reward_signals,
+            self.hyperparameters.n_step,
+            self.seed,
+        )
+        self._streamed = {"steps": 0, "episodes": 0}
+        self._watcher = DemoWatcher(demos.path, spec, demos.watch_interval, logger.warning)
+        self._watcher.look()
+        steps = self._take_streamed()
+        self._watcher.start()
+        return steps
+
+    def _take_streamed(self) -> ExpertSteps | None:
+        """Move the episodes the watcher has read into the expert replay (one ``add_many``);
+        their steps, or None."""
+        episodes = self._watcher.take()
+        if not episodes:
+            return None
+        steps = expert_steps([e.steps for e in episodes])
+        rows = expert_rows(steps, self.policy.behavior_spec, self.optimizer.reward_signals)
+        replay = self.optimizer.expert_replay
+        assert replay is not None
+        replay.add_many([(EXPERT_ID, rows, None)])
+        replay.end_episodes()  # an episode cut by the end of a recording
+        self._streamed["steps"] += steps.buffer.num_experiences
+        self._streamed["episodes"] += len(episodes)
+        files = sorted({e.file for e in episodes})
+        logger.info(
+            f"{self.brain_name}: {len(episodes)} demonstration episode(s), "
+            f"{steps.buffer.num_experiences} steps, streamed from {', '.join(files)}; "
+            f"{self._streamed['episodes']} episodes, {self._streamed['steps']} steps so far; "
+            f"{len(replay)} expert transitions held"
+        )
+        return steps
+
+    def advance(self) -> None:
+        """mlagents' step of the trainer, after taking the streamed demonstrations."""
+        if self._watcher is not None:
+            self._take_streamed()
+            self._stats_reporter.set_stat("Demonstrations/Streamed Steps", self._streamed["steps"])
+            self._stats_reporter.set_stat(
+                "Demonstrations/Streamed Episodes", self._streamed["episodes"]
+            )
+        super().advance()
 
     def _update_policy(self) -> bool:
         self._stats_reporter.add_stat("Policy/Epsilon", self.policy.epsilon)
