@@ -233,15 +233,12 @@ def test_an_out_that_is_a_file_is_refused_and_kept(tmp_path):
     result = run("basic", "--out", str(out))
     assert result.returncode == 2
     assert result.stderr == (
-        f"mla-env-record: error: argument --out: {str(out)!r} is a file; "
-        "a folder is needed\n"
+        f"mla-env-record: error: argument --out: {str(out)!r} is a file; a folder is needed\n"
     )
     assert out.read_text() == "kept" and os.listdir(tmp_path) == ["a-file"]
     result = run("basic")
     assert result.returncode == 2
-    assert result.stderr == (
-        "mla-env-record: error: the following arguments are required: --out\n"
-    )
+    assert result.stderr == ("mla-env-record: error: the following arguments are required: --out\n")
 
 
 def test_ctrl_c_closes_the_file_cleanly(tmp_path):
