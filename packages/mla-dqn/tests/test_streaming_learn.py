@@ -9,14 +9,16 @@ import re
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
-from dqn_testkit import basic_config
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mla_plugin_core.testing import mlagents_learn_command
 from mla_plugin_core.testing.releases import newest_mlagents_only
 
+SHIPPED = resources.files("mla_dqn") / "configs" / "dqn_basic_streaming.yaml"
 STREAMED = re.compile(
     r"Basic: (\d+) demonstration episode\(s\), (\d+) steps, streamed from ([\w.]+); "
     r"(\d+) episodes, (\d+) steps so far; (\d+) expert transitions held"
@@ -71,11 +73,9 @@ def scalars(run_folder: Path, tag: str) -> dict[int, float]:
 def test_a_player_streams_into_a_run_and_a_resume_takes_nothing_twice(tmp_path):
     demos = tmp_path / "demos"
     demos.mkdir()
-    config = basic_config()
+    config = yaml.safe_load(SHIPPED.read_text())  # as shipped, but for where and how often
     behavior = config["behaviors"]["Basic"]
-    behavior["hyperparameters"]["demonstrations"] = {
-        "path": str(demos), "watch": True, "watch_interval": 0.1, "batch_size": 16,
-    }  # fmt: skip
+    behavior["hyperparameters"]["demonstrations"].update(path=str(demos), watch_interval=0.1)
     behavior["summary_freq"] = 500
 
     first = Run(tmp_path, "first", config, 8000)  # the player needs a few seconds
