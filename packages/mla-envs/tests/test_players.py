@@ -20,6 +20,7 @@ from mlagents_envs.communicator_objects.agent_info_action_pair_pb2 import (
 )
 from mlagents_envs.communicator_objects.demonstration_meta_pb2 import DemonstrationMetaProto
 
+from mla_envs import players
 from mla_envs.envs import Actions, make
 from mla_envs.envs.memory import LENGTH, START, MemoryEnv
 from mla_envs.players import (
@@ -217,13 +218,16 @@ BAD_ARGUMENTS = [
 
 
 @pytest.mark.parametrize(("args", "line"), BAD_ARGUMENTS)
-def test_bad_arguments_are_one_line_exit_2_and_nothing_written(tmp_path, args, line):
+def test_bad_arguments_are_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, line):
+    """In this process (the command's own exit is tested below): stdin is no terminal."""
     out = tmp_path / "out"
-    result = run(*args, "--out", str(out), stdin=subprocess.DEVNULL)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.startswith(f"mla-env-record: error: {line}")
-    assert result.stderr.count("\n") == 1
+    with pytest.raises(SystemExit) as exited:
+        players.main([*args, "--out", str(out)])
+    assert exited.value.code == 2
+    result = capsys.readouterr()
+    assert result.out == ""
+    assert result.err.startswith(f"mla-env-record: error: {line}")
+    assert result.err.count("\n") == 1
     assert not out.exists()
 
 
