@@ -14,7 +14,7 @@ from mlagents_envs.communicator_objects.demonstration_meta_pb2 import Demonstrat
 
 from mla_dqn import streaming
 from mla_dqn.settings import DemonstrationSettings
-from mla_dqn.streaming import BRAIN_AT, DemoFolder
+from mla_dqn.streaming import BRAIN_AT, DemoFolder, DemoWatcher
 from mla_envs.envs.basic import BasicEnv
 from mla_envs.recording import DemoWriter
 
@@ -189,3 +189,28 @@ def test_watching_a_file_is_refused_in_one_line(tmp_path):
         f"Behavior 'Basic': demonstrations.path {str(path)!r} is a file; with watch: true it "
         "must be a folder (where the recorder writes)"
     )
+
+
+def test_an_episode_that_cannot_be_read_is_skipped_with_one_warning(tmp_path):
+    """The spec is checked on a file's first record; a later record of another shape loses
+    its episode only, with one warning, and the watcher goes on."""
+    basic = BasicEnv(1).spec
+    warnings = []
+    watcher = DemoWatcher(
+        tmp_path, behavior_spec(20, basic.discrete_branches), 1.0, warnings.append
+    )
+    writer = DemoWriter(tmp_path / "odd.demo", basic)
+    record_episode(writer, 10, 3)
+    writer.spec = dataclasses.replace(basic, observation_shapes=((7,),))  # the recorder changes
+    writer.record([np.zeros(7, np.float32)], 0.0, discrete_actions=[2])
+    writer.record([np.zeros(7, np.float32)], 0.0, discrete_actions=[2], done=True)
+    writer.spec = basic
+    record_episode(writer, 12, 2)
+    writer.close()
+    assert watcher.look() == 2
+    assert [positions_of(e.steps) for e in watcher.take()] == [[10, 11], [12]]
+    assert len(warnings) == 1 and "odd.demo: an episode of 2 records" in warnings[0]
+
+
+def positions_of(steps):
+    return steps.transitions.obs[0].argmax(axis=1).tolist()

@@ -250,10 +250,18 @@ class DemoWatcher:
             found = self.folder.poll()
             queued = 0
             for file, _, records in found:
-                if len(records) > 1:  # an episode of one record has no transition
+                if len(records) < 2:  # an episode of one record has no transition
+                    continue
+                try:
                     steps = records_to_steps(records, self.behavior_spec)
-                    self._episodes.put(StreamedEpisode(file, steps))
-                    queued += 1
+                except Exception as err:  # a record of another shape than the first's...
+                    self.warn(
+                        f"{self.folder.folder / file}: an episode of {len(records)} records "
+                        f"could not be read ({err}); skipped"
+                    )
+                    continue
+                self._episodes.put(StreamedEpisode(file, steps))
+                queued += 1
             return queued
 
     def start(self) -> None:
