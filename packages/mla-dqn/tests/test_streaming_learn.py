@@ -78,7 +78,7 @@ def test_a_player_streams_into_a_run_and_a_resume_takes_nothing_twice(tmp_path):
     behavior["hyperparameters"]["demonstrations"].update(path=str(demos), watch_interval=0.1)
     behavior["summary_freq"] = 500
 
-    first = Run(tmp_path, "first", config, 8000)  # the player needs a few seconds
+    first = Run(tmp_path, "first", config, 12000)  # the player needs a few seconds
     try:
         first.wait_for(rf"Basic: 0 expert transitions from {re.escape(str(demos))}\.")
         assert first.wait_for(SUMMARY).group(1) == "500"  # training, before any demonstration
@@ -104,16 +104,16 @@ def test_a_player_streams_into_a_run_and_a_resume_takes_nothing_twice(tmp_path):
     assert SUMMARY.search(after), "no training summary after the demonstrations came"
     episodes = scalars(first.folder, "Demonstrations/Streamed Episodes")
     steps = scalars(first.folder, "Demonstrations/Streamed Steps")
-    assert episodes[min(episodes)] == 0 and episodes[8000] == EPISODES, episodes
-    assert steps[8000] == total, steps
+    assert episodes[min(episodes)] == 0 and episodes[12000] == EPISODES, episodes
+    assert steps[12000] == total, steps
     margin = scalars(first.folder, "Losses/Margin Loss")  # the expert loss, once there were some
     assert margin and min(margin) > 500, margin
 
     # --resume: the expert replay is rebuilt from the folder, each episode once
-    second = Run(tmp_path, "second", config, 9000, "--resume")
+    second = Run(tmp_path, "second", config, 13000, "--resume")
     assert second.finish() == 0, second.output[-3000:]
     assert STREAMED.findall(second.output) == [
         (str(EPISODES), str(total), "player.demo", str(EPISODES), str(total), str(total))
     ]
     resumed = scalars(second.folder, "Demonstrations/Streamed Episodes")
-    assert resumed[9000] == EPISODES, resumed
+    assert resumed[13000] == EPISODES, resumed
